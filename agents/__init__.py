@@ -1,0 +1,1 @@
+"""Agents and pipelines: state machines of steps, checkpointed in Postgres, executed by Celery."""

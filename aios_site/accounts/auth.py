@@ -1,0 +1,29 @@
+"""How /api/v1 knows who is calling: a bearer token, or the browser session with CSRF."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from ninja.security import HttpBearer, SessionAuth
+
+from aios_site.accounts import access
+from aios_site.accounts.models import ApiToken, Membership, Role
+from aios_site.accounts.services import token_authenticate
+
+
+class TokenAuth(HttpBearer):
+    def authenticate(self, request, token: str) -> ApiToken | None:
+        return token_authenticate(raw=token)
+
+
+api_auth = [TokenAuth(), SessionAuth(csrf=True)]
+
+
+def request_user(request):
+    return request.auth.membership.user if isinstance(request.auth, ApiToken) else request.user
+
+
+def request_membership(request, *, slug: str, role: str = Role.VIEWER) -> Membership:
+    """The caller's membership in `slug`. A token only ever reaches its own workspace."""
+    if isinstance(request.auth, ApiToken) and request.auth.membership.workspace.slug != slug:
+        raise Http404("No such workspace.")
+    return access.access_workspace(user=request_user(request), slug=slug, role=role)

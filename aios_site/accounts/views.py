@@ -1,0 +1,110 @@
+"""The UI shell: home, workspace switching, the section pages and workspace settings."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from aios_site.accounts import access, selectors, services
+from aios_site.accounts.context_processors import NAV_SECTIONS
+from aios_site.accounts.models import Role
+
+SESSION_WORKSPACE = "workspace_slug"
+
+# What each section will hold, shown while it is empty.
+SECTION_EMPTY = {
+    "board": "Nothing is waiting for approval. Proposals from agents appear here.",
+    "runs": "No runs yet. Every run of an agent, with its steps and trace, appears here.",
+    "agents": "No agents are configured in this workspace yet.",
+    "memory": "Memory is empty. Facts, notes and briefs the agents use appear here.",
+    "catalog": "No store is connected. Products, orders and messages appear here.",
+    "content": "No content yet. Briefs, drafts and scheduled posts appear here.",
+    "metrics": "No outcomes recorded yet. Time saved and cost per outcome appear here.",
+}
+
+
+def _page(request: HttpRequest, template: str, context: dict) -> HttpResponse:
+    """Full page, or only the named `content` partial for an htmx navigation."""
+    if request.htmx and not request.htmx.boosted:
+        template = f"{template}#content"
+    return render(request, template, context)
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    memberships = list(selectors.membership_list(user=request.user))
+    slugs = [m.workspace.slug for m in memberships]
+    if not slugs:
+        return render(request, "shell/no_workspace.html")
+    slug = request.session.get(SESSION_WORKSPACE)
+    return redirect("section", slug=slug if slug in slugs else slugs[0], section="board")
+
+
+@login_required
+@require_POST
+def workspace_switch(request: HttpRequest) -> HttpResponse:
+    membership = access.access_workspace(user=request.user, slug=request.POST.get("slug", ""))
+    request.session[SESSION_WORKSPACE] = membership.workspace.slug
+    return redirect("section", slug=membership.workspace.slug, section="board")
+
+
+@login_required
+def section_page(request: HttpRequest, slug: str, section: str) -> HttpResponse:
+    if section not in SECTION_EMPTY:
+        raise Http404("No such page.")
+    membership = access.access_workspace(user=request.user, slug=slug)
+    request.session[SESSION_WORKSPACE] = slug
+    title = dict(NAV_SECTIONS)[section]
+    return _page(
+        request,
+        "shell/section.html",
+        {
+            "membership": membership,
+            "section": section,
+            "title": title,
+            "empty": SECTION_EMPTY[section],
+        },
+    )
+
+
+def _settings_context(membership, *, new_token: str | None = None) -> dict:
+    return {
+        "membership": membership,
+        "section": "settings",
+        "title": "Settings",
+        "members": selectors.member_list(membership=membership),
+        "tokens": selectors.token_list(membership=membership),
+        "new_token": new_token,
+        "is_owner": membership.has_role(Role.OWNER),
+    }
+
+
+@login_required
+def settings_page(request: HttpRequest, slug: str) -> HttpResponse:
+    membership = access.access_workspace(user=request.user, slug=slug)
+    request.session[SESSION_WORKSPACE] = slug
+    return _page(request, "accounts/settings.html", _settings_context(membership))
+
+
+@login_required
+@require_POST
+def settings_token_create(request: HttpRequest, slug: str) -> HttpResponse:
+    membership = access.access_workspace(user=request.user, slug=slug)
+    name = request.POST.get("name", "").strip()[:100] or "API token"
+    _, raw = services.token_create(membership=membership, name=name)
+    context = _settings_context(membership, new_token=raw)
+    if request.htmx:
+        return render(request, "accounts/settings.html#tokens", context)
+    return render(request, "accounts/settings.html", context)
+
+
+@login_required
+@require_POST
+def settings_token_revoke(request: HttpRequest, slug: str, token_id: int) -> HttpResponse:
+    membership = access.access_workspace(user=request.user, slug=slug)
+    services.token_revoke(token=access.access_token(membership=membership, token_id=token_id))
+    if request.htmx:
+        return render(request, "accounts/settings.html#tokens", _settings_context(membership))
+    return redirect("settings", slug=slug)

@@ -1,0 +1,39 @@
+"""The one API of the project: /api/v1/, OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from ninja import NinjaAPI, Status
+
+from aios_site.accounts.auth import api_auth
+from aios_site.accounts.schemas import HealthOut
+from aios_site.health import health_report
+
+api = NinjaAPI(
+    title="AIOS API",
+    version="1",
+    urls_namespace="api",
+    auth=api_auth,
+    description="Bearer token (`aios token create`) or browser session with CSRF.",
+)
+
+
+@api.exception_handler(PermissionDenied)
+def permission_denied(request, exc):
+    return api.create_response(request, {"detail": str(exc) or "Forbidden"}, status=403)
+
+
+@api.get(
+    "/healthz",
+    auth=None,
+    response={200: HealthOut, 503: HealthOut},
+    exclude_none=True,
+    tags=["health"],
+)
+def healthz(request):
+    """Database and Redis reachable, and how many Celery workers answer a ping."""
+    status, report = health_report()
+    return Status(status, report)
+
+
+api.add_router("/", "aios_site.accounts.api.router")

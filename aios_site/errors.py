@@ -1,0 +1,24 @@
+"""Error pages: JSON `{"detail": …}` under /api/, HTML elsewhere."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Not Found"}, status=404)
+    return render(request, "shell/error.html", {"status": 404, "message": "Not found."}, status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Internal server error"}, status=500)
+    return render(
+        request, "shell/error.html", {"status": 500, "message": "Something went wrong."}, status=500
+    )

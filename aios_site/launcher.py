@@ -1,0 +1,340 @@
+"""`aios up`: embedded services, migrations, then daphne + a Celery worker + beat, supervised.
+
+The launcher owns every process it starts. Each child runs in its own session so a stop
+can signal the child's whole process tree (Celery's pool included); children also get
+SIGTERM if the launcher itself dies. On SIGINT or SIGTERM everything is stopped within
+STOP_GRACE + a couple of seconds, and the embedded services last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aios_site import cli, embedded, paths
+
+STOP_GRACE = 6.0  # seconds a child gets to stop cleanly before it is killed
+READY_TIMEOUT = 120.0
+RESTART_WINDOW = 60.0
+MAX_RESTARTS = 5  # in RESTART_WINDOW seconds, per child, before `aios up` gives up
+PREFIX_WIDTH = 6
+
+_print_lock = threading.Lock()
+
+
+class LaunchError(RuntimeError):
+    """Startup cannot go on; the message is the one line shown to the user."""
+
+
+def say(message: str, *, error: bool = False) -> None:
+    with _print_lock:
+        print(f"aios: {message}", file=sys.stderr if error else sys.stdout, flush=True)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    restarts: deque = field(default_factory=deque)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_terminate_with_parent,
+        )
+        threading.Thread(target=self._relay, args=(self.process,), daemon=True).start()
+
+    def _relay(self, process: subprocess.Popen) -> None:
+        """Copies the child's output to ours, each line prefixed with the child's name."""
+        assert process.stdout is not None
+        for raw in iter(process.stdout.readline, b""):
+            line = raw.decode(errors="replace").rstrip()
+            with _print_lock:
+                print(f"{self.name:<{PREFIX_WIDTH}}| {line}", flush=True)
+        process.stdout.close()
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def signal_group(self, signum: int) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signum)
+
+    def may_restart(self, now: float) -> bool:
+        while self.restarts and now - self.restarts[0] > RESTART_WINDOW:
+            self.restarts.popleft()
+        self.restarts.append(now)
+        return len(self.restarts) <= MAX_RESTARTS
+
+
+def _load_libc():
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # not Linux: children simply do not get the parent-death signal
+        return None
+
+
+# Loaded here, in the parent: between fork and exec the child must not take loader locks.
+_LIBC = _load_libc()
+_PR_SET_PDEATHSIG = 1
+
+
+def _terminate_with_parent() -> None:
+    """Linux: deliver SIGTERM to this child if the launcher dies, even by SIGKILL."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def parse_options(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="aios up", description="Start AIOS on this machine.")
+    parser.add_argument("--demo", action="store_true", help="create the demo workspace")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="default: $AIOS_DATA_DIR or the per-user data directory",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker concurrency")
+    return parser.parse_args(argv)
+
+
+def up(argv: list[str]) -> int:
+    options = parse_options(argv)
+    if options.data_dir is not None:
+        os.environ["AIOS_DATA_DIR"] = str(options.data_dir.expanduser().resolve())
+    return Launcher(options, paths.data_dir()).run()
+
+
+class Launcher:
+    def __init__(self, options: argparse.Namespace, data_dir: Path) -> None:
+        self.options = options
+        self.data_dir = data_dir
+        self.stop_requested = threading.Event()
+        self.services: embedded.EmbeddedServices | None = None
+        self.children: list[Child] = []
+        self._lock_file = None
+        self._services_started = False
+        self.ready_seconds = 0.0
+
+    # -- the whole life -------------------------------------------------------------------
+
+    def run(self) -> int:
+        started = time.monotonic()
+        signal.signal(signal.SIGINT, self._request_stop)
+        signal.signal(signal.SIGTERM, self._request_stop)
+        try:
+            service_env = self._start_services()
+            demo = self._prepare_database(service_env)
+            self._start_children(service_env)
+            self._wait_until_ready(started)
+            self._announce(demo)
+            return self._supervise()
+        except LaunchError as error:
+            say(str(error), error=True)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            self._shutdown()
+
+    def _request_stop(self, signum: int, frame) -> None:
+        if not self.stop_requested.is_set():
+            say(f"stopping ({signal.Signals(signum).name})")
+        self.stop_requested.set()
+
+    def _check_stop(self) -> None:
+        if self.stop_requested.is_set():
+            raise KeyboardInterrupt
+
+    # -- startup --------------------------------------------------------------------------
+
+    def _start_services(self) -> dict[str, str]:
+        _ensure_port_free(self.options.host, self.options.port)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_data_dir()
+        configured = {k: os.environ[k] for k in ("DATABASE_URL", "REDIS_URL") if os.environ.get(k)}
+        if len(configured) == 2:
+            say("using DATABASE_URL and REDIS_URL; no embedded services")
+            return configured
+        if configured:
+            raise LaunchError("set both DATABASE_URL and REDIS_URL, or neither (embedded mode)")
+        say(f"data in {self.data_dir}")
+        try:
+            self.services = embedded.start(self.data_dir)
+            self._services_started = True
+        except embedded.ServiceStartError as error:
+            raise LaunchError(str(error)) from error
+        self._check_stop()
+        say("embedded PostgreSQL (pgvector) and Valkey are up")
+        return self.services.environ()
+
+    def _lock_data_dir(self) -> None:
+        """One `aios up` per data directory: two would fight over the same services."""
+        self._lock_file = open(self.data_dir / "aios-up.lock", "a+")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise LaunchError(f"another `aios up` is already running on {self.data_dir}") from error
+
+    def _prepare_database(self, service_env: dict[str, str]) -> dict | None:
+        """Migrations and the demo workspace, in a child so this process stays free of Django."""
+        argv = [sys.executable, "-m", "aios_site.prepare"] + (
+            ["--demo"] if self.options.demo else []
+        )
+        result = subprocess.run(
+            argv, env=self._child_env(service_env), capture_output=True, text=True, check=False
+        )
+        self._check_stop()
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise LaunchError(f"database preparation failed: {last}")
+        say("database migrated")
+        return json.loads(result.stdout.strip().splitlines()[-1]) if self.options.demo else None
+
+    def _child_env(self, service_env: dict[str, str]) -> dict[str, str]:
+        env = {
+            **os.environ,
+            **service_env,
+            "PYTHONUNBUFFERED": "1",
+            "AIOS_DATA_DIR": str(self.data_dir),
+        }
+        env["DJANGO_SETTINGS_MODULE"] = os.environ.get("AIOS_SETTINGS", cli.SETTINGS_MODULE)
+        host = self.options.host
+        if host not in {"0.0.0.0", "::"} and "AIOS_ALLOWED_HOSTS" not in os.environ:  # noqa: S104
+            env["AIOS_ALLOWED_HOSTS"] = ",".join(sorted({"127.0.0.1", "localhost", "[::1]", host}))
+        return env
+
+    def _start_children(self, service_env: dict[str, str]) -> None:
+        env = self._child_env(service_env)
+        self.children = [
+            Child("web", cli.web_command(host=self.options.host, port=self.options.port), env),
+            Child("worker", cli.worker_command(concurrency=self.options.workers), env),
+            Child("beat", cli.beat_command(), env),
+        ]
+        for child in self.children:
+            child.start()
+
+    def _wait_until_ready(self, started: float) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            self._check_stop()
+            for child in self.children:
+                code = child.exit_code()
+                if code is not None:
+                    raise LaunchError(
+                        f"{child.name} exited during startup (code {code}); its output is above"
+                    )
+            health = self._health()
+            if health and health.get("workers", 0) >= 1:
+                self.ready_seconds = time.monotonic() - started
+                return
+            time.sleep(0.2)
+        raise LaunchError(f"not healthy after {READY_TIMEOUT:.0f}s; see the output above")
+
+    def _health(self) -> dict | None:
+        host = "127.0.0.1" if self.options.host in {"0.0.0.0", "::"} else self.options.host  # noqa: S104
+        url = f"http://{_url_host(host)}:{self.options.port}/api/v1/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def _announce(self, demo: dict | None) -> None:
+        url = f"http://{_url_host(self.options.host)}:{self.options.port}/"
+        say(f"ready in {self.ready_seconds:.1f}s at {url}  (Ctrl-C stops everything)")
+        if demo is None:
+            say("log in with your account; `aios up --demo` makes a demo login")
+        elif demo["password"]:
+            say(f"demo login: {demo['email']}  password: {demo['password']}  (shown once)")
+        else:
+            say(
+                f"demo login: {demo['email']}  (password shown when it was created; "
+                "`aios demo --reset-password` sets a new one)"
+            )
+
+    # -- running --------------------------------------------------------------------------
+
+    def _supervise(self) -> int:
+        while not self.stop_requested.wait(0.5):
+            for child in self.children:
+                code = child.exit_code()
+                if code is None:
+                    continue
+                if not child.may_restart(time.monotonic()):
+                    say(f"{child.name} keeps exiting (code {code}); giving up", error=True)
+                    return 1
+                say(f"{child.name} exited (code {code}); restarting it", error=True)
+                child.start()
+        return 0
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        # Further signals must not interrupt the shutdown itself.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for child in self.children:
+            child.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for child in self.children:
+            if child.process is None:
+                continue
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            # Kill what is left of the group: a child that ignored SIGTERM, or its pool.
+            child.signal_group(signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.process.wait(timeout=2)
+        if self.services is not None:
+            self.services.stop()
+            self.services = None
+        if self.children or self._services_started:
+            say("stopped")
+        if self._lock_file is not None:
+            self._lock_file.close()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _ensure_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise LaunchError(
+                    f"port {port} on {host} is already in use; stop what uses it or pass --port"
+                ) from error
+            raise LaunchError(f"cannot listen on {host}:{port}: {error.strerror}") from error

@@ -1,0 +1,195 @@
+"""Settings driven by the environment (and `.env` if present). See README.md, "Production"."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from aios_site.paths import BASE_DIR, data_dir, read_or_create_secret
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DATA_DIR = data_dir()
+DEBUG = env.bool("AIOS_DEBUG", default=False)
+SECRET_KEY = env("AIOS_SECRET_KEY", default=None) or read_or_create_secret(DATA_DIR / "secret_key")
+ALLOWED_HOSTS = env.list("AIOS_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("AIOS_CSRF_TRUSTED_ORIGINS", default=[])
+
+
+def _required_url(name: str) -> str:
+    value = env(name, default=None)
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is not set. Start AIOS with `aios up` (embedded services), run the command "
+            f"through `aios …`, or set DATABASE_URL and REDIS_URL."
+        )
+    return value
+
+
+def _database(url: str) -> dict:
+    config = environ.Env.db_url_config(url)
+    # A Unix socket directory is written percent-encoded in the host part of the URL.
+    config["HOST"] = unquote(config["HOST"])
+    config["CONN_MAX_AGE"] = env.int("AIOS_DB_CONN_MAX_AGE", default=60)
+    config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASES = {"default": _database(_required_url("DATABASE_URL"))}
+REDIS_URL = _required_url("REDIS_URL")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "channels",
+    "django_celery_beat",
+    "ninja",
+    "aios_site.accounts",
+    "agents",
+    "memory",
+    "approvals",
+    "catalog",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "aios_site.urls"
+ASGI_APPLICATION = "aios_site.asgi.application"
+WSGI_APPLICATION = "aios_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "builtins": ["template_partials.templatetags.partials"],
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "aios_site.accounts.context_processors.workspace_nav",
+            ],
+        },
+    }
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Only for `collectstatic` in deployments that serve static files from elsewhere.
+STATIC_ROOT = env("AIOS_STATIC_ROOT", default=None)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve straight from the source folders: no collectstatic step before `aios up`.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "aios",
+    }
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "aios:channels"},
+    }
+}
+
+# Security: production values unless AIOS_DEBUG is on. See `manage.py check --deploy`.
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_HTTPS = env.bool("AIOS_HTTPS", default=False)
+SESSION_COOKIE_SECURE = SECURE_HTTPS
+CSRF_COOKIE_SECURE = SECURE_HTTPS
+SECURE_SSL_REDIRECT = env.bool("AIOS_SSL_REDIRECT", default=SECURE_HTTPS)
+SECURE_HSTS_SECONDS = env.int("AIOS_HSTS_SECONDS", default=31536000 if SECURE_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
+SECURE_HSTS_PRELOAD = SECURE_HTTPS
+if env.bool("AIOS_BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Models (the gateway reads these; unset means "no model configured", said so in the UI).
+AIOS_LLM_BASE_URL = env("AIOS_LLM_BASE_URL", default="")
+AIOS_LLM_API_KEY = env("AIOS_LLM_API_KEY", default="")
+AIOS_LLM_MODEL_SMALL = env("AIOS_LLM_MODEL_SMALL", default="")
+AIOS_LLM_MODEL_LARGE = env("AIOS_LLM_MODEL_LARGE", default="")
+
+# Celery. Long tasks: a message is acknowledged only after its task ends (acks_late), given
+# back if the worker dies (reject_on_worker_lost), one at a time per process (prefetch 1),
+# and Redis redelivers an unacknowledged message only after a visibility timeout that is
+# longer than any task may run.
+AIOS_TASK_TIME_LIMIT = env.int("AIOS_TASK_TIME_LIMIT", default=15 * 60)
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": AIOS_TASK_TIME_LIMIT * 2,
+    "socket_connect_timeout": 5,
+}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = AIOS_TASK_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = AIOS_TASK_TIME_LIMIT - 30
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("AIOS_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}

@@ -1,0 +1,38 @@
+"""Test settings: one embedded PostgreSQL (with pgvector) and one Valkey for the test session.
+
+With DATABASE_URL and REDIS_URL set, those are used instead. The URLs are exported so
+processes the tests start (workers, the launcher's children) reach the same services.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+    from aios_site import embedded
+
+    _data_dir = Path(tempfile.mkdtemp(prefix="aios-test-"))
+    _services = embedded.start(_data_dir)
+    atexit.register(shutil.rmtree, _data_dir, ignore_errors=True)
+    atexit.register(_services.stop)  # atexit runs last-in first-out: stop, then remove
+    os.environ.update(_services.environ())
+    os.environ.setdefault("AIOS_DATA_DIR", str(_data_dir))
+
+os.environ.setdefault("AIOS_SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)
+
+from aios_site.settings.base import *  # noqa: F403
+
+DEBUG = False
+# Fast hashing in tests; PBKDF2 too, for accounts a real server process must accept.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+CACHES["default"]["KEY_PREFIX"] = "aios-test"  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "aios-test:channels"  # noqa: F405
+# Threads that serve websockets in tests must not keep connections the teardown would wait on.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from aios_site import errors
+from aios_site.accounts import views
+from aios_site.api import api
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("workspaces/switch/", views.workspace_switch, name="workspace_switch"),
+    path("w/<slug:slug>/settings/", views.settings_page, name="settings"),
+    path(
+        "w/<slug:slug>/settings/tokens/", views.settings_token_create, name="settings_token_create"
+    ),
+    path(
+        "w/<slug:slug>/settings/tokens/<int:token_id>/revoke/",
+        views.settings_token_revoke,
+        name="settings_token_revoke",
+    ),
+    path("w/<slug:slug>/<slug:section>/", views.section_page, name="section"),
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = errors.not_found
+handler500 = errors.server_error

@@ -1,0 +1,1 @@
+"""Governance: proposals, the policy engine, idempotent effectors and the hash-chained audit log."""

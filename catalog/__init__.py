@@ -1,0 +1,1 @@
+"""The store: Shopify-compatible webhooks in, store API out, and the commerce pipelines."""

@@ -1,0 +1,1 @@
+"""Canonical memory: versioned facts and notes in PostgreSQL + pgvector, hybrid recall."""

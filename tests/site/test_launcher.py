@@ -1,0 +1,202 @@
+"""`aios up` really started and really stopped: embedded services, web, worker and beat."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CLEAN_ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if k
+    not in {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "DJANGO_SETTINGS_MODULE",
+        "AIOS_SECRET_KEY",
+        "AIOS_DATA_DIR",
+    }
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Up:
+    """One `aios up` process with its output collected line by line."""
+
+    def __init__(self, data_dir: Path, *args: str, port: int | None = None) -> None:
+        self.port = port or _free_port()
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aios_site.cli",
+                "up",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data_dir),
+                "--workers",
+                "1",
+                *args,
+            ],
+            env=CLEAN_ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+            self._queue.put(line.rstrip())
+
+    def wait_for(self, pattern: str, timeout: float = 120) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                assert self.process.poll() is None, "\n".join(self.lines)
+                continue
+            if match := re.search(pattern, line):
+                return match
+        raise AssertionError(f"no line matching {pattern!r}:\n" + "\n".join(self.lines))
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def every_process(self, data_dir: Path) -> list[psutil.Process]:
+        """The launcher, all its descendants, and the (daemonised) PostgreSQL server tree."""
+        launcher = psutil.Process(self.process.pid)
+        processes = [launcher, *launcher.children(recursive=True)]
+        postmaster = int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+        processes += [
+            psutil.Process(postmaster),
+            *psutil.Process(postmaster).children(recursive=True),
+        ]
+        return processes
+
+    def stop(self, signum: int) -> float:
+        started = time.monotonic()
+        self.process.send_signal(signum)
+        self.process.wait(timeout=20)
+        return time.monotonic() - started
+
+
+def _alive(processes: list[psutil.Process]) -> list[str]:
+    alive = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(f"{process.pid} {process.name()}")
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def _get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _log_in(up: Up, email: str, password: str) -> str:
+    """Logs in through the login form like a browser and returns the page it lands on."""
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    form = opener.open(up.url("/login/"), timeout=10).read().decode()
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    body = urllib.parse.urlencode(
+        {"username": email, "password": password, "csrfmiddlewaretoken": csrf}
+    ).encode()
+    request = urllib.request.Request(
+        up.url("/login/"), data=body, headers={"Referer": up.url("/login/")}
+    )
+    with opener.open(request, timeout=10) as response:
+        return response.geturl() + "\n" + response.read().decode()
+
+
+def test_up_serves_the_demo_and_ctrl_c_then_sigterm_leave_no_process_behind(tmp_path):
+    data_dir = tmp_path / "data"
+    up = Up(data_dir, "--demo")
+    email, password = up.wait_for(r"demo login: (\S+)  password: (\S+)").groups()
+
+    status, health = _get_json(up.url("/api/v1/healthz"))
+    assert status == 200 and health["database"] == "ok" and health["redis"] == "ok"
+    assert health["workers"] >= 1
+    landing = _log_in(up, email, password)
+    assert landing.startswith(up.url("/w/demo/board/")) and "Demo Shop" in landing
+    processes = up.every_process(data_dir)
+    assert len(processes) >= 6  # launcher, valkey, web, worker (+ pool), beat, postgres
+
+    assert up.stop(signal.SIGINT) < 10
+    assert up.process.returncode == 0
+    assert _alive(processes) == []
+    prefixes = {line.split("|")[0].strip() for line in up.lines if "|" in line}
+    assert {"web", "worker", "beat"} <= prefixes
+
+    again = Up(data_dir, "--demo")
+    again.wait_for(r"demo login: owner@demo-shop\.example  \(password shown when it was created")
+    assert "Demo Shop" in _log_in(again, email, password)  # same data, same account
+    processes = again.every_process(data_dir)
+
+    assert again.stop(signal.SIGTERM) < 10
+    assert _alive(processes) == []
+
+
+def test_up_refuses_a_taken_port_in_one_line_and_starts_nothing(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        up = Up(tmp_path / "data", port=port)
+        up.process.wait(timeout=30)
+
+    assert up.process.returncode == 1
+    assert up.lines == [
+        f"aios: port {port} on 127.0.0.1 is already in use; stop what uses it or pass --port"
+    ]
+    assert not (tmp_path / "data").exists()
+
+
+def test_up_stops_what_it_started_when_a_service_fails(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "valkey").write_text("not a directory")  # Valkey cannot start here
+
+    up = Up(data_dir)
+    up.process.wait(timeout=60)
+
+    assert up.process.returncode == 1
+    errors = [line for line in up.lines if "Valkey" in line]
+    assert len(errors) == 1 and errors[0].startswith("aios: embedded Valkey failed to start")
+    postmaster_pid = data_dir / "postgres" / "postmaster.pid"
+    assert not postmaster_pid.exists()  # PostgreSQL had started, and was stopped again
