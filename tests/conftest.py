@@ -9,6 +9,10 @@ from aios_site.accounts.models import Role
 from tests.factories import MembershipFactory, WorkspaceFactory
 
 
+def _member(workspace, role: str, email: str):
+    return MembershipFactory(workspace=workspace, role=role, user__username=email).user
+
+
 @pytest.fixture
 def workspace(db):
     return WorkspaceFactory(name="Alice's Shop", slug="alice")
@@ -16,23 +20,17 @@ def workspace(db):
 
 @pytest.fixture
 def owner(workspace):
-    return MembershipFactory(
-        workspace=workspace, role=Role.OWNER, user__username="alice@shop.example"
-    ).user
+    return _member(workspace, Role.OWNER, "alice@shop.example")
 
 
 @pytest.fixture
 def operator(workspace):
-    return MembershipFactory(
-        workspace=workspace, role=Role.OPERATOR, user__username="olivia@shop.example"
-    ).user
+    return _member(workspace, Role.OPERATOR, "olivia@shop.example")
 
 
 @pytest.fixture
 def viewer(workspace):
-    return MembershipFactory(
-        workspace=workspace, role=Role.VIEWER, user__username="victor@shop.example"
-    ).user
+    return _member(workspace, Role.VIEWER, "victor@shop.example")
 
 
 @pytest.fixture
@@ -43,9 +41,7 @@ def other_workspace(db):
 @pytest.fixture
 def outsider(other_workspace):
     """Owner of another workspace: signed in, but a stranger to `workspace`."""
-    return MembershipFactory(
-        workspace=other_workspace, role=Role.OWNER, user__username="bob@shop.example"
-    ).user
+    return _member(other_workspace, Role.OWNER, "bob@shop.example")
 
 
 @pytest.fixture

@@ -17,8 +17,14 @@ from django.conf import settings
 CHROMIUM = Path("/usr/bin/chromium")
 # Without these, Chromium reaches out to Google's hosts at start, which a closed network refuses.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -48,13 +54,15 @@ def web_server(django_db_setup, django_db_blocker):
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "aios_site.cli", "web", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"{url}/api/v1/healthz", timeout=2)  # noqa: S310
+            urllib.request.urlopen(f"{url}/api/v1/healthz", timeout=2)
             break
         except OSError:
             assert process.poll() is None, "aios web exited"
