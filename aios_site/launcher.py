@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import ctypes
 import errno
-import fcntl
 import json
 import os
 import signal
@@ -139,7 +138,6 @@ class Launcher:
         self.stop_requested = threading.Event()
         self.services: embedded.EmbeddedServices | None = None
         self.children: list[Child] = []
-        self._lock_file = None
         self._services_started = False
         self.ready_seconds = 0.0
 
@@ -177,31 +175,20 @@ class Launcher:
 
     def _start_services(self) -> dict[str, str]:
         _ensure_port_free(self.options.host, self.options.port)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_data_dir()
         configured = {k: os.environ[k] for k in ("DATABASE_URL", "REDIS_URL") if os.environ.get(k)}
         if len(configured) == 2:
             say("using DATABASE_URL and REDIS_URL; no embedded services")
             return configured
         if configured:
             raise LaunchError("set both DATABASE_URL and REDIS_URL, or neither (embedded mode)")
-        say(f"data in {self.data_dir}")
         try:
             self.services = embedded.start(self.data_dir)
             self._services_started = True
         except embedded.ServiceStartError as error:
             raise LaunchError(str(error)) from error
         self._check_stop()
-        say("embedded PostgreSQL (pgvector) and Valkey are up")
+        say(f"embedded PostgreSQL (pgvector) and Valkey are up; data in {self.data_dir}")
         return self.services.environ()
-
-    def _lock_data_dir(self) -> None:
-        """One `aios up` per data directory: two would fight over the same services."""
-        self._lock_file = open(self.data_dir / "aios-up.lock", "a+")  # noqa: SIM115
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            raise LaunchError(f"another `aios up` is already running on {self.data_dir}") from error
 
     def _prepare_database(self, service_env: dict[str, str]) -> dict | None:
         """Migrations and the demo workspace, in a child so this process stays free of Django."""
@@ -318,8 +305,6 @@ class Launcher:
             self.services = None
         if self.children or self._services_started:
             say("stopped")
-        if self._lock_file is not None:
-            self._lock_file.close()
 
 
 def _url_host(host: str) -> str:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
+
+from tests.helpers import free_port, served_database_url
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without these, Chromium reaches out to Google's hosts at start, which a closed network refuses.
@@ -28,28 +27,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _test_database_url() -> str:
-    db = settings.DATABASES["default"]
-    host = quote(db["HOST"], safe="") if db["HOST"].startswith("/") else db["HOST"]
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{host}{port}/{db['NAME']}"
-
-
 @pytest.fixture(scope="module")
 def web_server(django_db_setup, django_db_blocker):
     """`aios web` serving the test database, so pages, htmx and websockets are the real stack."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "aios_site.settings.base",
-        "DATABASE_URL": _test_database_url(),
+        "DATABASE_URL": served_database_url(),
         "AIOS_DB_CONN_MAX_AGE": "0",
     }
     process = subprocess.Popen(

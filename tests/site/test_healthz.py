@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
+
+from tests.helpers import free_port
 
 # Serves one healthz request in a fresh process whose settings point wherever `env` says,
 # so a part can really be unreachable without disturbing this test session.
@@ -17,12 +18,6 @@ from django.test import Client
 response = Client(HTTP_HOST="127.0.0.1").get("/api/v1/healthz")
 print(json.dumps({"status": response.status_code, "body": response.json()}))
 """
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _healthz_with(**overrides: str) -> dict:
@@ -48,7 +43,7 @@ def test_healthz_reports_database_and_redis_ok_without_authentication(client):
 
 
 def test_healthz_is_503_and_names_redis_when_redis_is_down():
-    result = _healthz_with(REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0")
+    result = _healthz_with(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
 
     assert result == {
         "status": 503,

@@ -20,6 +20,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.helpers import free_port
+
 pytestmark = pytest.mark.slow
 
 CLEAN_ENV = {
@@ -36,17 +38,11 @@ CLEAN_ENV = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Up:
     """One `aios up` process with its output collected line by line."""
 
     def __init__(self, data_dir: Path, *args: str, port: int | None = None) -> None:
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
         self.process = subprocess.Popen(
@@ -156,6 +152,12 @@ def test_up_serves_the_demo_and_ctrl_c_then_sigterm_leave_no_process_behind(tmp_
     assert landing.startswith(up.url("/w/demo/board/")) and "Demo Shop" in landing
     processes = up.every_process(data_dir)
     assert len(processes) >= 6  # launcher, valkey, web, worker (+ pool), beat, postgres
+    rival = Up(data_dir)
+    rival.process.wait(timeout=30)
+    assert rival.process.returncode == 1
+    assert rival.lines == [
+        f"aios: another aios process (`aios up` or a command) is using {data_dir}"
+    ]
 
     assert up.stop(signal.SIGINT) < 10
     assert up.process.returncode == 0
@@ -200,3 +202,24 @@ def test_up_stops_what_it_started_when_a_service_fails(tmp_path):
     assert len(errors) == 1 and errors[0].startswith("aios: embedded Valkey failed to start")
     postmaster_pid = data_dir / "postgres" / "postmaster.pid"
     assert not postmaster_pid.exists()  # PostgreSQL had started, and was stopped again
+
+
+def test_a_hard_killed_launcher_takes_its_children_along_and_the_next_up_cleans_up(tmp_path):
+    data_dir = tmp_path / "data"
+    up = Up(data_dir)
+    up.wait_for(r"aios: ready in")
+    processes = up.every_process(data_dir)
+    services = {p.pid for p in processes if "valkey" in p.name() or "postgres" in p.name()}
+
+    up.process.kill()  # SIGKILL: no chance to stop anything itself
+    up.process.wait(timeout=10)
+    time.sleep(3)
+    children = [p for p in processes[1:] if p.pid not in services]
+    assert _alive(children) == []  # web, worker and beat got SIGTERM from the kernel
+
+    again = Up(data_dir)
+    again.wait_for(r"aios: ready in")  # adopted the orphaned PostgreSQL, replaced the Valkey
+    processes += again.every_process(data_dir)
+    again.stop(signal.SIGINT)
+
+    assert _alive(processes) == []
