@@ -41,9 +41,14 @@ class LaunchError(RuntimeError):
     """Startup cannot go on; the message is the one line shown to the user."""
 
 
+def emit(line: str, *, stream=None) -> None:
+    """One line of output. A closed terminal or pipe must never interrupt starting or stopping."""
+    with _print_lock, contextlib.suppress(OSError):
+        print(line, file=stream or sys.stdout, flush=True)
+
+
 def say(message: str, *, error: bool = False) -> None:
-    with _print_lock:
-        print(f"aios: {message}", file=sys.stderr if error else sys.stdout, flush=True)
+    emit(f"aios: {message}", stream=sys.stderr if error else sys.stdout)
 
 
 @dataclass
@@ -71,8 +76,7 @@ class Child:
         assert process.stdout is not None
         for raw in iter(process.stdout.readline, b""):
             line = raw.decode(errors="replace").rstrip()
-            with _print_lock:
-                print(f"{self.name:<{PREFIX_WIDTH}}| {line}", flush=True)
+            emit(f"{self.name:<{PREFIX_WIDTH}}| {line}")
         process.stdout.close()
 
     def exit_code(self) -> int | None:
@@ -140,6 +144,7 @@ class Launcher:
         self.children: list[Child] = []
         self._services_started = False
         self.ready_seconds = 0.0
+        self.stop_signal: str | None = None
 
     # -- the whole life -------------------------------------------------------------------
 
@@ -163,8 +168,8 @@ class Launcher:
             self._shutdown()
 
     def _request_stop(self, signum: int, frame) -> None:
-        if not self.stop_requested.is_set():
-            say(f"stopping ({signal.Signals(signum).name})")
+        # Only flag it: a handler that printed could wait on the output lock its own thread holds.
+        self.stop_signal = self.stop_signal or signal.Signals(signum).name
         self.stop_requested.set()
 
     def _check_stop(self) -> None:
@@ -288,6 +293,8 @@ class Launcher:
         # Further signals must not interrupt the shutdown itself.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if self.stop_signal:
+            say(f"stopping ({self.stop_signal})")
         for child in self.children:
             child.signal_group(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import json
 import os
@@ -41,6 +42,8 @@ CLEAN_ENV = {
 class Up:
     """One `aios up` process with its output collected line by line."""
 
+    started: list[Up] = []  # cleaned up after each test, whatever happened in it
+
     def __init__(self, data_dir: Path, *args: str, port: int | None = None) -> None:
         self.port = port or free_port()
         self.lines: list[str] = []
@@ -64,6 +67,8 @@ class Up:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self.seen: list[psutil.Process] = []
+        Up.started.append(self)
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -95,6 +100,7 @@ class Up:
             psutil.Process(postmaster),
             *psutil.Process(postmaster).children(recursive=True),
         ]
+        self.seen += processes
         return processes
 
     def stop(self, signum: int) -> float:
@@ -102,6 +108,22 @@ class Up:
         self.process.send_signal(signum)
         self.process.wait(timeout=20)
         return time.monotonic() - started
+
+
+@pytest.fixture(autouse=True)
+def _no_launcher_outlives_its_test():
+    yield
+    while Up.started:
+        up = Up.started.pop()
+        if up.process.poll() is None:
+            up.process.send_signal(signal.SIGINT)
+            try:
+                up.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                up.process.kill()
+        for process in up.seen:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
 
 
 def _alive(processes: list[psutil.Process]) -> list[str]:
@@ -152,6 +174,15 @@ def test_up_serves_the_demo_and_ctrl_c_then_sigterm_leave_no_process_behind(tmp_
     assert landing.startswith(up.url("/w/demo/board/")) and "Demo Shop" in landing
     processes = up.every_process(data_dir)
     assert len(processes) >= 6  # launcher, valkey, web, worker (+ pool), beat, postgres
+
+    worker = next(p for p in processes if p.ppid() == up.process.pid and "worker" in p.cmdline())
+    os.killpg(worker.pid, signal.SIGKILL)  # the worker and its pool die at once
+    up.wait_for(r"aios: worker exited \(code -9\); restarting it")
+    deadline = time.monotonic() + 60
+    while _get_json(up.url("/api/v1/healthz"))[1]["workers"] < 1:
+        assert time.monotonic() < deadline, "the restarted worker never answered"
+        time.sleep(0.3)
+    processes = up.every_process(data_dir) + processes
     rival = Up(data_dir)
     rival.process.wait(timeout=30)
     assert rival.process.returncode == 1
