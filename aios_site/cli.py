@@ -124,7 +124,7 @@ def role_argv(role: str, rest: list[str]) -> list[str]:
 
 def role_environ() -> dict[str, str]:
     """The configured URLs, or those of a running `aios up` on this data dir (to add workers)."""
-    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+    if embedded.configured_urls():
         return {}
     running = embedded.attach(paths.data_dir())
     if running is None:

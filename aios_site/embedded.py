@@ -101,17 +101,23 @@ def attach(data_dir: Path) -> dict[str, str] | None:
     return {"DATABASE_URL": runtime["database_url"], "REDIS_URL": runtime["redis_url"]}
 
 
+def configured_urls() -> dict[str, str] | None:
+    """DATABASE_URL and REDIS_URL from the environment: both, or None for embedded mode."""
+    configured = {
+        key: os.environ[key] for key in ("DATABASE_URL", "REDIS_URL") if os.environ.get(key)
+    }
+    if len(configured) == 1:
+        raise ServiceStartError("set both DATABASE_URL and REDIS_URL, or neither (embedded mode)")
+    return configured or None
+
+
 @contextlib.contextmanager
 def ensure(data_dir: Path) -> Iterator[dict[str, str]]:
     """The service URLs for a command: configured, a live instance's, or freshly started ones."""
-    configured = {
-        key: os.environ[key] for key in ("DATABASE_URL", "REDIS_URL") if key in os.environ
-    }
-    if len(configured) == 2:
+    configured = configured_urls()
+    if configured:
         yield configured
         return
-    if configured:
-        raise ServiceStartError("set both DATABASE_URL and REDIS_URL, or neither (embedded mode)")
     running = attach(data_dir)
     if running:
         yield running

@@ -33,6 +33,7 @@ READY_TIMEOUT = 120.0
 RESTART_WINDOW = 60.0
 MAX_RESTARTS = 5  # in RESTART_WINDOW seconds, per child, before `aios up` gives up
 PREFIX_WIDTH = 6
+ALL_INTERFACES = {"0.0.0.0", "::"}  # noqa: S104 - names to recognise, not to bind
 
 _print_lock = threading.Lock()
 
@@ -142,7 +143,6 @@ class Launcher:
         self.stop_requested = threading.Event()
         self.services: embedded.EmbeddedServices | None = None
         self.children: list[Child] = []
-        self._services_started = False
         self.ready_seconds = 0.0
         self.stop_signal: str | None = None
 
@@ -180,15 +180,12 @@ class Launcher:
 
     def _start_services(self) -> dict[str, str]:
         _ensure_port_free(self.options.host, self.options.port)
-        configured = {k: os.environ[k] for k in ("DATABASE_URL", "REDIS_URL") if os.environ.get(k)}
-        if len(configured) == 2:
-            say("using DATABASE_URL and REDIS_URL; no embedded services")
-            return configured
-        if configured:
-            raise LaunchError("set both DATABASE_URL and REDIS_URL, or neither (embedded mode)")
         try:
+            configured = embedded.configured_urls()
+            if configured:
+                say("using DATABASE_URL and REDIS_URL; no embedded services")
+                return configured
             self.services = embedded.start(self.data_dir)
-            self._services_started = True
         except embedded.ServiceStartError as error:
             raise LaunchError(str(error)) from error
         self._check_stop()
@@ -219,7 +216,7 @@ class Launcher:
         }
         env["DJANGO_SETTINGS_MODULE"] = os.environ.get("AIOS_SETTINGS", cli.SETTINGS_MODULE)
         host = self.options.host
-        if host not in {"0.0.0.0", "::"} and "AIOS_ALLOWED_HOSTS" not in os.environ:  # noqa: S104
+        if host not in ALL_INTERFACES and "AIOS_ALLOWED_HOSTS" not in os.environ:
             env["AIOS_ALLOWED_HOSTS"] = ",".join(sorted({"127.0.0.1", "localhost", "[::1]", host}))
         return env
 
@@ -251,7 +248,7 @@ class Launcher:
         raise LaunchError(f"not healthy after {READY_TIMEOUT:.0f}s; see the output above")
 
     def _health(self) -> dict | None:
-        host = "127.0.0.1" if self.options.host in {"0.0.0.0", "::"} else self.options.host  # noqa: S104
+        host = "127.0.0.1" if self.options.host in ALL_INTERFACES else self.options.host
         url = f"http://{_url_host(host)}:{self.options.port}/api/v1/healthz"
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
@@ -262,6 +259,8 @@ class Launcher:
     def _announce(self, demo: dict | None) -> None:
         url = f"http://{_url_host(self.options.host)}:{self.options.port}/"
         say(f"ready in {self.ready_seconds:.1f}s at {url}  (Ctrl-C stops everything)")
+        if self.options.host in ALL_INTERFACES and "AIOS_ALLOWED_HOSTS" not in os.environ:
+            say("listening on all interfaces: set AIOS_ALLOWED_HOSTS to the names clients use")
         if demo is None:
             say("log in with your account; `aios up --demo` makes a demo login")
         elif demo["password"]:
@@ -295,6 +294,7 @@ class Launcher:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if self.stop_signal:
             say(f"stopping ({self.stop_signal})")
+        started_anything = bool(self.children) or self.services is not None
         for child in self.children:
             child.signal_group(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
@@ -310,7 +310,7 @@ class Launcher:
         if self.services is not None:
             self.services.stop()
             self.services = None
-        if self.children or self._services_started:
+        if started_anything:
             say("stopped")
 
 

@@ -19,7 +19,8 @@ if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
     _services = embedded.start(_data_dir)
     atexit.register(shutil.rmtree, _data_dir, ignore_errors=True)
     atexit.register(_services.stop)  # atexit runs last-in first-out: stop, then remove
-    os.environ.update(_services.environ())
+    for _name, _url in _services.environ().items():
+        os.environ.setdefault(_name, _url)  # a configured URL wins over the embedded one
     os.environ.setdefault("AIOS_DATA_DIR", str(_data_dir))
 
 os.environ.setdefault("AIOS_SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)

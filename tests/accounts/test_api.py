@@ -231,3 +231,22 @@ def test_a_viewer_can_read_the_workspace_and_sees_their_role(client, viewer, wor
         "name": "Alice's Shop",
         "role": "viewer",
     }
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/workspaces/alice/tokens", "/api/v1/workspaces/alice/members"]
+)
+def test_list_endpoints_use_a_fixed_number_of_queries(
+    client, owner, workspace, django_assert_num_queries, path
+):
+    from tests.factories import MembershipFactory
+
+    for n in range(5):
+        member = MembershipFactory(workspace=workspace, user__username=f"m{n}@shop.example")
+        token_create(membership=member, name=f"t{n}")
+    raw = _token_for(owner, workspace)
+
+    # token lookup, last-used update, membership, the list itself: no query per row
+    with django_assert_num_queries(4):
+        response = client.get(path, **_bearer(raw))
+    assert len(response.json()) >= 6

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from aios_site import cli
+from tests.helpers import free_port
 
 WITHOUT_SERVICES = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
 
@@ -66,3 +67,19 @@ def test_a_manage_command_starts_the_embedded_services_for_its_own_duration(tmp_
     assert result.returncode == 1
     assert (tmp_path / "postgres" / "PG_VERSION").exists()
     assert not (tmp_path / "runtime.json").exists()  # stopped again, nothing left behind
+
+
+def test_up_with_only_one_of_the_two_urls_says_to_set_both(tmp_path):
+    env = {
+        **WITHOUT_SERVICES,
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "AIOS_DATA_DIR": str(tmp_path),
+    }
+
+    result = _aios("up", "--port", str(free_port()), env=env)
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "aios: set both DATABASE_URL and REDIS_URL, or neither (embedded mode)"
+    )
+    assert not (tmp_path / "postgres").exists()
