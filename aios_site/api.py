@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from ninja import NinjaAPI, Status
 
+from agents.pipelines import PermanentError
+from agents.services import RunConflict
 from aios_site.accounts.auth import api_auth
 from aios_site.accounts.schemas import HealthOut
 from aios_site.health import health_report
@@ -23,6 +25,16 @@ def permission_denied(request, exc):
     return api.create_response(request, {"detail": str(exc) or "Forbidden"}, status=403)
 
 
+@api.exception_handler(RunConflict)
+def run_conflict(request, exc):
+    return api.create_response(request, {"detail": str(exc)}, status=409)
+
+
+@api.exception_handler(PermanentError)
+def refused(request, exc):
+    return api.create_response(request, {"detail": str(exc)}, status=400)
+
+
 @api.get(
     "/healthz",
     auth=None,
@@ -37,3 +49,4 @@ def healthz(request):
 
 
 api.add_router("/", "aios_site.accounts.api.router")
+api.add_router("/", "agents.api.router")

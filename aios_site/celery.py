@@ -7,7 +7,7 @@ import os
 from celery import Celery
 from kombu import Exchange, Queue
 
-from aios_site.cli import QUEUE_NAMES
+from aios_site.queues import QUEUE_NAMES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aios_site.settings.base")
 

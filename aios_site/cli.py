@@ -15,9 +15,8 @@ import sys
 import uuid
 
 from aios_site import embedded, paths
+from aios_site.queues import QUEUES
 
-QUEUE_NAMES = ("interactive", "default", "bulk")  # by priority: UI-facing, normal, batch
-QUEUES = ",".join(QUEUE_NAMES)
 SETTINGS_MODULE = "aios_site.settings.base"
 
 

@@ -21,15 +21,19 @@ def workspace_group(workspace_id: int) -> str:
 
 
 class WorkspaceConsumer(AsyncWebsocketConsumer):
+    """Everything that changes in one workspace: run rows, board cards, the live badge."""
+
     async def connect(self) -> None:
-        slug = self.scope["url_route"]["kwargs"]["slug"]
-        membership = await self._membership(slug)
-        if membership is None:
+        group = await self._group(**self.scope["url_route"]["kwargs"])
+        if group is None:
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
-        self.group = workspace_group(membership.workspace_id)
+        self.group = group
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await self.on_accepted()
+
+    async def on_accepted(self) -> None:
         await self.send(text_data=render_to_string("shell/live.html#live-status", {"live": True}))
 
     async def disconnect(self, code: int) -> None:
@@ -44,8 +48,27 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["html"])
 
     @database_sync_to_async
-    def _membership(self, slug: str):
+    def _group(self, slug: str) -> str | None:
         try:
-            return access_workspace(user=self.scope["user"], slug=slug)
+            membership = access_workspace(user=self.scope["user"], slug=slug)
+        except Http404:
+            return None
+        return workspace_group(membership.workspace_id)
+
+
+class RunConsumer(WorkspaceConsumer):
+    """One run's page: its status, timeline and steps as they change."""
+
+    async def on_accepted(self) -> None:
+        """Nothing to send: the page was rendered with the current state."""
+
+    @database_sync_to_async
+    def _group(self, slug: str, run_id: int) -> str | None:
+        from agents.access import access_run
+        from agents.events import run_group
+
+        try:
+            membership = access_workspace(user=self.scope["user"], slug=slug)
+            return run_group(access_run(membership=membership, run_id=run_id).pk)
         except Http404:
             return None

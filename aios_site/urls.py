@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from agents import views as agent_views
 from aios_site import errors
 from aios_site.accounts import views
 from aios_site.api import api
@@ -22,6 +23,15 @@ urlpatterns = [
         views.settings_token_revoke,
         name="settings_token_revoke",
     ),
+    path("w/<slug:slug>/runs/", agent_views.run_list, name="runs"),
+    path("w/<slug:slug>/runs/<int:run_id>/", agent_views.run_detail, name="run_detail"),
+    path("w/<slug:slug>/runs/<int:run_id>/answer/", agent_views.run_answer, name="run_answer"),
+    path("w/<slug:slug>/runs/<int:run_id>/cancel/", agent_views.run_cancel, name="run_cancel"),
+    path("w/<slug:slug>/runs/<int:run_id>/replay/", agent_views.run_replay, name="run_replay"),
+    path("w/<slug:slug>/runs/<int:run_id>/fork/", agent_views.run_fork, name="run_fork"),
+    path("w/<slug:slug>/agents/", agent_views.agent_list, name="agents"),
+    path("w/<slug:slug>/agents/new/", agent_views.agent_create, name="agent_create"),
+    path("w/<slug:slug>/agents/<slug:agent_slug>/run/", agent_views.agent_run, name="agent_run"),
     path("w/<slug:slug>/<slug:section>/", views.section_page, name="section"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404
+from ninja.errors import HttpError
 from ninja.security import HttpBearer, SessionAuth
 
 from aios_site.accounts import access
@@ -16,6 +17,8 @@ class TokenAuth(HttpBearer):
 
 
 api_auth = [TokenAuth(), SessionAuth(csrf=True)]
+# The workspace a browser session is looking at, set by the UI.
+SESSION_WORKSPACE = "workspace_slug"
 
 
 def request_user(request):
@@ -27,3 +30,14 @@ def request_membership(request, *, slug: str, role: str = Role.VIEWER) -> Member
     if isinstance(request.auth, ApiToken) and request.auth.membership.workspace.slug != slug:
         raise Http404("No such workspace.")
     return access.access_workspace(user=request_user(request), slug=slug, role=role)
+
+
+def request_workspace(request, *, role: str = Role.VIEWER) -> Membership:
+    """For endpoints without a workspace in the path: a token's own workspace, or for a
+    session `?workspace=<slug>` (default: the workspace open in the UI)."""
+    if isinstance(request.auth, ApiToken):
+        return request_membership(request, slug=request.auth.membership.workspace.slug, role=role)
+    slug = request.GET.get("workspace") or request.session.get(SESSION_WORKSPACE)
+    if not slug:
+        raise HttpError(400, "say which workspace: add ?workspace=<slug>")
+    return access.access_workspace(user=request.user, slug=slug, role=role)

@@ -8,16 +8,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from aios_site.accounts import access, selectors, services
+from aios_site.accounts.auth import SESSION_WORKSPACE
 from aios_site.accounts.context_processors import NAV_SECTIONS
 from aios_site.accounts.models import Role
-
-SESSION_WORKSPACE = "workspace_slug"
 
 # What each section will hold, shown while it is empty.
 SECTION_EMPTY = {
     "board": "Nothing is waiting for approval. Proposals from agents appear here.",
-    "runs": "No runs yet. Every run of an agent, with its steps and trace, appears here.",
-    "agents": "No agents are configured in this workspace yet.",
     "memory": "Memory is empty. Facts, notes and briefs the agents use appear here.",
     "catalog": "No store is connected. Products, orders and messages appear here.",
     "content": "No content yet. Briefs, drafts and scheduled posts appear here.",

@@ -183,6 +183,29 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# The run engine. A worker refreshes a running run's heartbeat every HEARTBEAT seconds; the
+# sweeper (every SWEEP seconds) recovers runs whose heartbeat is older than STALE and queued
+# runs whose message has been missing for QUEUED_STALE. A worker gives a run SLICE seconds
+# before letting other runs have it.
+AIOS_RUN_HEARTBEAT_SECONDS = env.float("AIOS_RUN_HEARTBEAT_SECONDS", default=5.0)
+AIOS_RUN_STALE_SECONDS = env.float("AIOS_RUN_STALE_SECONDS", default=30.0)
+AIOS_RUN_QUEUED_STALE_SECONDS = env.float("AIOS_RUN_QUEUED_STALE_SECONDS", default=60.0)
+AIOS_RUN_SLICE_SECONDS = env.float("AIOS_RUN_SLICE_SECONDS", default=30.0)
+AIOS_RUN_RETENTION_DAYS = env.int("AIOS_RUN_RETENTION_DAYS", default=30)
+AIOS_SWEEP_SECONDS = env.float("AIOS_SWEEP_SECONDS", default=5.0)
+CELERY_BEAT_SCHEDULE = {
+    "agents.runs_sweep": {
+        "task": "agents.runs_sweep",
+        "schedule": AIOS_SWEEP_SECONDS,
+        "options": {"queue": "interactive", "expires": AIOS_SWEEP_SECONDS},
+    },
+    "agents.runs_prune": {
+        "task": "agents.runs_prune",
+        "schedule": 3600.0,
+        "options": {"queue": "bulk"},
+    },
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 LOGGING = {

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from ninja import Router, Status
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from agents import selectors, services
+from agents.access import access_agent, access_run
+from agents.models import Agent
+from agents.pipelines import pipeline_names
+from agents.schemas import (
+    AgentIn,
+    AgentOut,
+    AgentPatch,
+    AnswerIn,
+    ForkIn,
+    RunDetailOut,
+    RunIn,
+    RunOut,
+)
+from aios_site.accounts.auth import request_workspace
+from aios_site.accounts.models import Role
+
+router = Router(tags=["agents and runs"])
+
+
+def _checkpoint_out(checkpoint) -> dict:
+    return {
+        "seq": checkpoint.seq,
+        "step": checkpoint.step,
+        "attempt": checkpoint.attempt,
+        "status": checkpoint.status,
+        "error": checkpoint.error,
+        "started_at": checkpoint.started_at,
+        "finished_at": checkpoint.finished_at,
+        "duration_ms": checkpoint.duration_ms,
+        "transition": checkpoint.transition,
+        "journal_summary": selectors.journal_summary(checkpoint.entries),
+        "journal": checkpoint.entries,
+    }
+
+
+# -- agents -----------------------------------------------------------------------------------
+
+
+@router.get("/pipelines", response=list[str])
+def pipeline_list(request):
+    """The registered pipelines an agent can run."""
+    request_workspace(request)
+    return pipeline_names()
+
+
+@router.get("/agents", response=list[AgentOut])
+def agent_list(request):
+    membership = request_workspace(request)
+    return selectors.agent_list(workspace_id=membership.workspace_id)
+
+
+@router.post("/agents", response={201: AgentOut})
+def agent_create(request, payload: AgentIn):
+    membership = request_workspace(request, role=Role.OWNER)
+    if Agent.objects.filter(workspace_id=membership.workspace_id, slug=payload.slug).exists():
+        return Status(409, {"detail": f"an agent {payload.slug!r} already exists"})
+    agent = services.agent_create(workspace=membership.workspace, **payload.dict())
+    return Status(201, agent)
+
+
+@router.get("/agents/{slug}", response=AgentOut)
+def agent_detail(request, slug: str):
+    return access_agent(membership=request_workspace(request), slug=slug)
+
+
+@router.patch("/agents/{slug}", response=AgentOut)
+def agent_update(request, slug: str, payload: AgentPatch):
+    agent = access_agent(membership=request_workspace(request, role=Role.OWNER), slug=slug)
+    return services.agent_update(agent=agent, **payload.dict(exclude_unset=True))
+
+
+@router.delete("/agents/{slug}", response={204: None})
+def agent_delete(request, slug: str):
+    access_agent(membership=request_workspace(request, role=Role.OWNER), slug=slug).delete()
+    return Status(204, None)
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+@router.post("/runs", response={200: RunOut, 201: RunOut})
+def run_create(request, payload: RunIn):
+    """Starts a run. A repeated `idempotency_key` returns the existing run with 200."""
+    membership = request_workspace(request, role=Role.OPERATOR)
+    agent = access_agent(membership=membership, slug=payload.agent)
+    run, created = services.run_start(
+        agent=agent,
+        input=payload.input,
+        idempotency_key=payload.idempotency_key,
+        priority=payload.priority,
+    )
+    return Status(201 if created else 200, run)
+
+
+@router.get("/runs", response=list[RunOut])
+@paginate(LimitOffsetPagination)
+def run_list(request, agent: str | None = None, status: str | None = None):
+    """Newest first; filter by agent slug and status; `limit` and `offset` page through."""
+    membership = request_workspace(request)
+    return selectors.run_list(
+        workspace_id=membership.workspace_id, agent=agent, status=status
+    ).select_related("forked_from")
+
+
+@router.get("/runs/{run_id}", response=RunDetailOut)
+def run_detail(request, run_id: int):
+    run = access_run(membership=request_workspace(request), run_id=run_id)
+    checkpoints = selectors.checkpoint_list(run=run)
+    run.checkpoint_rows = [_checkpoint_out(c) for c in checkpoints]
+    return run
+
+
+@router.post("/runs/{run_id}/cancel", response=RunOut)
+def run_cancel(request, run_id: int):
+    run = access_run(membership=request_workspace(request, role=Role.OPERATOR), run_id=run_id)
+    return services.run_cancel(run=run)
+
+
+@router.post("/runs/{run_id}/answer", response=RunOut)
+def run_answer(request, run_id: int, payload: AnswerIn):
+    """Answers the question a run escalated; it continues where the pipeline said."""
+    run = access_run(membership=request_workspace(request, role=Role.OPERATOR), run_id=run_id)
+    return services.run_answer(run=run, answer=payload.answer)
+
+
+@router.post("/runs/{run_id}/replay", response={201: RunOut})
+def run_replay(request, run_id: int):
+    """Re-executes a finished run from its journal; the new run's `replay_verdict` tells."""
+    run = access_run(membership=request_workspace(request, role=Role.OPERATOR), run_id=run_id)
+    return Status(201, services.run_replay(run=run))
+
+
+@router.post("/runs/{run_id}/fork", response={201: RunOut})
+def run_fork(request, run_id: int, payload: ForkIn):
+    """A new live run from checkpoint `from_seq` with `state_patch` merged into its state."""
+    run = access_run(membership=request_workspace(request, role=Role.OPERATOR), run_id=run_id)
+    fork = services.run_fork(run=run, from_seq=payload.from_seq, state_patch=payload.state_patch)
+    return Status(201, fork)

@@ -1,0 +1,198 @@
+"""StepContext: the only way a step reaches anything nondeterministic, and the journal of it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random as random_module
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from agents.models import Checkpoint, JournalEntry, JournalKind, Run
+from agents.pipelines import PermanentError, TransientError
+
+
+class Cancelled(Exception):
+    """The run was cancelled: the step stops before its next call."""
+
+
+class NonDeterminism(PermanentError):
+    """A retried step asked for something different from what it asked before."""
+
+
+@dataclass
+class Divergence(Exception):
+    """In a replay, the code asked for something the original run did not do."""
+
+    step: str
+    seq: int
+    position: int | None
+    expected: Any
+    got: Any
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "seq": self.seq,
+            "position": self.position,
+            "expected": self.expected,
+            "got": self.got,
+        }
+
+
+def request_hash(kind: str, name: str, request: Any) -> str:
+    canonical = json.dumps([kind, name, request], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _describe(entry: JournalEntry | None) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    return {"kind": entry.kind, "name": entry.name, "request": entry.request}
+
+
+class StepContext:
+    def __init__(self, *, run: Run, checkpoint: Checkpoint, replay_of: list[JournalEntry] | None):
+        self.run = run
+        self.checkpoint = checkpoint
+        self.input: dict[str, Any] = run.input
+        self.state: dict[str, Any] = dict(checkpoint.state_before)
+        self.workspace_id = run.workspace_id
+        self._position = 0
+        # Replay: the original run's calls for this step, served in order instead of calling.
+        self._replay = replay_of
+        self._earlier = self._completed_calls() if replay_of is None else {}
+        self.cost = Decimal("0")
+
+    # -- what steps call ----------------------------------------------------------------------
+
+    def now(self) -> str:
+        return self._call(JournalKind.CLOCK, "now", {}, lambda: timezone.now().isoformat())
+
+    def random(self) -> float:
+        return self._call(JournalKind.RANDOM, "random", {}, random_module.random)
+
+    def tool(self, name: str, **arguments: Any) -> Any:
+        from agents.tools import call_tool
+
+        return self._call(JournalKind.TOOL, name, arguments, lambda: call_tool(name, arguments))
+
+    def http(self, method: str, url: str, *, json_body: Any = None, timeout: float = 10) -> dict:
+        """An HTTP request whose status and JSON body are journaled."""
+        request = {"method": method, "url": url, "json": json_body}
+        return self._call(
+            JournalKind.HTTP, url, request, lambda: _http(method, url, json_body, timeout)
+        )
+
+    def model(self, *, role: str = "small", messages: list[dict[str, str]], **params: Any) -> dict:
+        """A chat completion from the configured OpenAI-compatible endpoint."""
+        from agents import llm
+
+        request = {"role": role, "messages": messages, "params": params}
+        return self._call(
+            JournalKind.MODEL,
+            llm.model_name(role),
+            request,
+            lambda: llm.complete(role=role, messages=messages, **params),
+        )
+
+    # -- the journal --------------------------------------------------------------------------
+
+    @property
+    def calls_made(self) -> int:
+        return self._position
+
+    def _completed_calls(self) -> dict[int, JournalEntry]:
+        """Calls an earlier attempt of this step completed: a retry reuses them."""
+        entries = JournalEntry.objects.filter(run=self.run, seq=self.checkpoint.seq, ok=True)
+        return {entry.position: entry for entry in entries}
+
+    def _call(self, kind: str, name: str, request: Any, perform: Callable[[], Any]) -> Any:
+        position = self._position
+        self._position += 1
+        digest = request_hash(kind, name, request)
+        if self._replay is not None:
+            return self._serve_replay(kind, name, request, digest, position)
+        earlier = self._earlier.get(position)
+        if earlier is not None:
+            if earlier.request_hash != digest:
+                raise NonDeterminism(
+                    f"call {position} of step {self.checkpoint.step} changed between attempts"
+                )
+            return earlier.response
+        self._stop_if_cancelled()
+        return self._perform(kind, name, request, digest, position, perform)
+
+    def _perform(self, kind, name, request, digest, position, perform) -> Any:
+        entry = JournalEntry(
+            checkpoint=self.checkpoint,
+            run=self.run,
+            seq=self.checkpoint.seq,
+            position=position,
+            kind=kind,
+            name=name[:200],
+            request=request,
+            request_hash=digest,
+        )
+        started = time.perf_counter()
+        try:
+            response = perform()
+        except Exception as error:
+            entry.ok = False
+            entry.error = f"{type(error).__name__}: {error}"[:2000]
+            entry.latency_ms = (time.perf_counter() - started) * 1000
+            entry.save()  # failed calls are journaled too, but never reused
+            raise
+        entry.latency_ms = (time.perf_counter() - started) * 1000
+        if kind == JournalKind.MODEL and isinstance(response, dict):
+            entry.usage = response.get("usage") or {}
+            entry.cost = Decimal(str(response.get("cost", 0)))
+            self.cost += entry.cost
+        entry.response = response
+        entry.save()  # committed now (autocommit): a crash after this does not lose the call
+        return response
+
+    def _serve_replay(self, kind, name, request, digest, position) -> Any:
+        expected = self._replay[position] if position < len(self._replay) else None
+        if expected is None or expected.request_hash != digest:
+            raise Divergence(
+                step=self.checkpoint.step,
+                seq=self.checkpoint.seq,
+                position=position,
+                expected=_describe(expected),
+                got={"kind": kind, "name": name, "request": request},
+            )
+        return expected.response
+
+    def _stop_if_cancelled(self) -> None:
+        if Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+            raise Cancelled()
+
+
+def _http(method: str, url: str, json_body: Any, timeout: float) -> dict:
+    if not url.startswith(("http://", "https://")):
+        raise PermanentError(f"not an HTTP URL: {url}")
+    data = json.dumps(json_body).encode() if json_body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            body = response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        if error.code >= 500 or error.code == 429:
+            raise TransientError(f"HTTP {error.code} from {url}") from error
+        body, status = error.read(), error.code
+    try:
+        parsed: Any = json.loads(body) if body else None
+    except ValueError:
+        parsed = body.decode(errors="replace")
+    return {"status": status, "body": parsed}

@@ -1,0 +1,210 @@
+"""Agents, their runs, the checkpoint of every step attempt, and the journal of every call."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+
+from aios_site.accounts.models import Workspace
+
+
+class Priority(models.TextChoices):
+    """Also the Celery queue a run is sent to."""
+
+    INTERACTIVE = "interactive", "Interactive"
+    DEFAULT = "default", "Default"
+    BULK = "bulk", "Bulk"
+
+
+class Agent(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="agents")
+    slug = models.SlugField(max_length=50)
+    name = models.CharField(max_length=120)
+    pipeline = models.CharField(max_length=100, help_text="A registered pipeline name.")
+    enabled = models.BooleanField(default=True)
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.DEFAULT)
+    model_policy = models.JSONField(default=dict, blank=True)
+    daily_budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    monthly_budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    allowed_effectors = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "slug"], name="agent_unique_slug"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Trigger(models.TextChoices):
+    MANUAL = "manual"
+    WEBHOOK = "webhook"
+    SCHEDULE = "schedule"
+    REPLAY = "replay"
+    FORK = "fork"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
+FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class Run(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    trigger_ref = models.CharField(max_length=200, blank=True)
+    # NULL, not "", for "no key": only real keys take part in the unique constraint.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.DEFAULT)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    current_step = models.CharField(max_length=100)
+    next_seq = models.PositiveIntegerField(default=1, help_text="Seq of the next step to run.")
+    input = models.JSONField(default=dict, blank=True)
+    state = models.JSONField(default=dict, blank=True)
+    outcome = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    waiting_for = models.JSONField(null=True, blank=True, help_text="What resumes the run.")
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    forked_from = models.ForeignKey(
+        "Checkpoint", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks"
+    )
+    replay_verdict = models.JSONField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    # The worker that holds the run proves it with this token on every write.
+    claim_token = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="Retry backoff.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="run_unique_idempotency_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "status"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.agent_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+class CheckpointStatus(models.TextChoices):
+    RUNNING = "running"
+    OK = "ok"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
+class Checkpoint(models.Model):
+    """One attempt of one step. `seq` counts the steps of a run; a retry has the same seq."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="checkpoints")
+    seq = models.PositiveIntegerField()
+    step = models.CharField(max_length=100)
+    attempt = models.PositiveIntegerField(default=1)
+    status = models.CharField(
+        max_length=16, choices=CheckpointStatus.choices, default=CheckpointStatus.RUNNING
+    )
+    state_before = models.JSONField(default=dict)
+    state_after = models.JSONField(null=True, blank=True)
+    transition = models.JSONField(null=True, blank=True)
+    resumed_with = models.JSONField(
+        null=True, blank=True, help_text="The event that resumed a wait."
+    )
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["seq", "attempt"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "seq", "attempt"], name="checkpoint_unique_attempt"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}#{self.seq}.{self.attempt} {self.step}"
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds() * 1000
+
+
+class JournalKind(models.TextChoices):
+    MODEL = "model"
+    TOOL = "tool"
+    MEMORY = "memory"
+    CLOCK = "clock"
+    RANDOM = "random"
+    HTTP = "http"
+
+
+class JournalEntry(models.Model):
+    """One call a step made through its context, written as soon as it returned.
+
+    `position` counts the calls of one step (run, seq); a retried step finds the calls that
+    completed before at the same positions and reuses their responses instead of calling again.
+    """
+
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.CASCADE, related_name="journal")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="journal")
+    seq = models.PositiveIntegerField()
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=JournalKind.choices)
+    name = models.CharField(max_length=200, blank=True)
+    request = models.JSONField(default=dict)
+    request_hash = models.CharField(max_length=64)
+    response = models.JSONField(null=True, blank=True)
+    ok = models.BooleanField(default=True)
+    error = models.TextField(blank=True)
+    usage = models.JSONField(default=dict, blank=True)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    latency_ms = models.FloatField(default=0)
+    pruned = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["seq", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "seq", "position"],
+                condition=Q(ok=True),
+                name="journal_unique_completed_call",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name} @{self.seq}.{self.position}"

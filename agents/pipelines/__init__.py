@@ -1,0 +1,170 @@
+"""Pipelines: state machines whose steps are methods taking a StepContext.
+
+A step returns exactly one transition:
+
+    goto("next", **state)         continue at another step, merging `state`
+    wait_for(kind, resume=..., …) wait for an outside event (an approval, a webhook …)
+    escalate(question, resume=…)  wait for a person's answer
+    finish(outcome)               end successfully
+    fail(reason)                  end with an error
+
+Everything nondeterministic goes through the context (`ctx.now()`, `ctx.random()`,
+`ctx.tool()`, `ctx.model()`, `ctx.http()`), which journals it so a run can be resumed,
+retried without paying twice, replayed and forked.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+# -- transitions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transition:
+    kind: str  # goto | wait | finish | fail
+    target: str = ""
+    updates: dict[str, Any] = field(default_factory=dict)
+    outcome: Any = None
+    reason: str = ""
+    waiting_for: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind}
+        if self.target:
+            data["target"] = self.target
+        if self.updates:
+            data["updates"] = self.updates
+        if self.kind == "finish":
+            data["outcome"] = self.outcome
+        if self.reason:
+            data["reason"] = self.reason
+        if self.waiting_for is not None:
+            data["waiting_for"] = self.waiting_for
+        return data
+
+
+def goto(step: str, **state: Any) -> Transition:
+    return Transition("goto", target=step, updates=state)
+
+
+def wait_for(kind: str, *, resume: str, key: str, **details: Any) -> Transition:
+    """Wait for an event of `kind`; it resumes the run at `resume` with its data in state[key]."""
+    return Transition(
+        "wait", target=resume, waiting_for={"kind": kind, "resume": resume, "key": key, **details}
+    )
+
+
+def escalate(question: str, *, resume: str, key: str = "answer") -> Transition:
+    """Ask a person; the answer (POST /api/v1/runs/{id}/answer) lands in state[key]."""
+    return wait_for("escalation", resume=resume, key=key, question=question)
+
+
+def finish(outcome: Any = None) -> Transition:
+    return Transition("finish", outcome=outcome)
+
+
+def fail(reason: str) -> Transition:
+    return Transition("fail", reason=reason)
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+class TransientError(Exception):
+    """Worth retrying: a rate limit, a timeout, a dropped connection."""
+
+
+class PermanentError(Exception):
+    """Retrying will not help: bad input, a refused request, a bug."""
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientError, TimeoutError, ConnectionError)
+
+
+def is_transient(error: BaseException) -> bool:
+    if isinstance(error, TRANSIENT_ERRORS):
+        return True
+    try:  # the SDK's own transient errors, without importing it where it is not used
+        import openai
+    except ImportError:
+        return False
+    return isinstance(
+        error, openai.RateLimitError | openai.APITimeoutError | openai.APIConnectionError
+    )
+
+
+# -- steps and pipelines ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    backoff: float = 1.0  # seconds before the second attempt; doubles after that
+    max_backoff: float = 60.0
+    on_error: str = "fail"  # "fail" or "escalate" when a permanent error or the last attempt fails
+
+
+def step(
+    *, attempts: int = 3, backoff: float = 1.0, max_backoff: float = 60.0, on_error: str = "fail"
+) -> Callable:
+    """Marks a pipeline method as a step and sets its retry policy."""
+
+    def mark(function: Callable) -> Callable:
+        function.retry_policy = RetryPolicy(attempts, backoff, max_backoff, on_error)
+        return function
+
+    return mark
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+class Pipeline:
+    name: ClassVar[str]
+    first_step: ClassVar[str] = "start"
+    # What one successful run replaces, in minutes of a person's work (editable per workspace).
+    minutes_saved: ClassVar[float] = 0.0
+
+    def step_function(self, step_name: str) -> Callable:
+        function = getattr(self, step_name, None)
+        if function is None or not hasattr(function, "retry_policy"):
+            raise PermanentError(f"pipeline {self.name!r} has no step {step_name!r}")
+        return function
+
+    def retry_policy(self, step_name: str) -> RetryPolicy:
+        return getattr(getattr(self, step_name, None), "retry_policy", DEFAULT_POLICY)
+
+    @classmethod
+    def steps(cls) -> list[str]:
+        return [name for name, value in vars(cls).items() if hasattr(value, "retry_policy")]
+
+
+_REGISTRY: dict[str, type[Pipeline]] = {}
+# Modules that register pipelines when imported.
+PIPELINE_MODULES = ["agents.pipelines.demo"]
+
+
+def register(cls: type[Pipeline]) -> type[Pipeline]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load() -> None:
+    for module in PIPELINE_MODULES:
+        importlib.import_module(module)
+
+
+def get_pipeline(name: str) -> Pipeline:
+    _load()
+    if name not in _REGISTRY:
+        raise PermanentError(f"no pipeline named {name!r}")
+    return _REGISTRY[name]()
+
+
+def pipeline_names() -> list[str]:
+    _load()
+    return sorted(_REGISTRY)

@@ -1,0 +1,73 @@
+"""Small pipelines for the demo, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+from agents.pipelines import Pipeline, escalate, finish, goto, register, step
+
+
+@register
+class Echo(Pipeline):
+    """start → ask ("continue?") → finish with the input and the answer."""
+
+    name = "demo.echo"
+
+    @step()
+    def start(self, ctx):
+        return goto("ask", started_at=ctx.now(), luck=ctx.random(), input=ctx.input)
+
+    @step()
+    def ask(self, ctx):
+        return escalate("continue?", resume="finish")
+
+    @step()
+    def finish(self, ctx):
+        return finish({"input": ctx.state["input"], "answer": ctx.state["answer"]})
+
+
+@register
+class Noop(Pipeline):
+    """Three steps that do nothing: the engine's own overhead."""
+
+    name = "demo.noop"
+
+    @step()
+    def start(self, ctx):
+        return goto("middle")
+
+    @step()
+    def middle(self, ctx):
+        return goto("end")
+
+    @step()
+    def end(self, ctx):
+        return finish({"steps": 3})
+
+
+@register
+class Slow(Pipeline):
+    """Counts a call, then sleeps inside the same step: for killing a worker mid-step."""
+
+    name = "demo.slow"
+
+    @step()
+    def start(self, ctx):
+        count = ctx.tool("demo.count", key=ctx.input["key"])
+        ctx.tool("demo.sleep", seconds=ctx.input.get("seconds", 5))
+        return goto("done", count=count)
+
+    @step()
+    def done(self, ctx):
+        return finish({"count": ctx.state["count"]})
+
+
+@register
+class Flaky(Pipeline):
+    """A step whose second call fails transiently a planned number of times."""
+
+    name = "demo.flaky"
+
+    @step(attempts=4, backoff=0.2, max_backoff=1.0)
+    def start(self, ctx):
+        count = ctx.tool("demo.count", key=ctx.input["key"])
+        calls = ctx.tool("demo.flaky", key=ctx.input["key"], failures=ctx.input.get("failures", 2))
+        return finish({"count": count, "flaky_calls": calls})

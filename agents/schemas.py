@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from ninja import Field, Schema
+
+PriorityName = Literal["interactive", "default", "bulk"]
+
+
+class AgentIn(Schema):
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$")
+    name: str = Field(min_length=1, max_length=120)
+    pipeline: str
+    enabled: bool = True
+    priority: PriorityName = "default"
+    model_policy: dict[str, Any] = {}
+    daily_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
+    monthly_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
+    allowed_effectors: list[str] = []
+
+
+class AgentPatch(Schema):
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    pipeline: str | None = None
+    enabled: bool | None = None
+    priority: PriorityName | None = None
+    model_policy: dict[str, Any] | None = None
+    daily_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
+    monthly_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
+    allowed_effectors: list[str] | None = None
+
+
+class AgentOut(Schema):
+    slug: str
+    name: str
+    pipeline: str
+    enabled: bool
+    priority: str
+    model_policy: dict[str, Any]
+    daily_budget: Decimal | None
+    monthly_budget: Decimal | None
+    allowed_effectors: list[str]
+
+
+class RunIn(Schema):
+    agent: str
+    input: dict[str, Any] = {}
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    priority: PriorityName | None = None
+
+
+class RunOut(Schema):
+    id: int
+    agent: str = Field(alias="agent.slug")
+    trigger: str
+    trigger_ref: str
+    status: str
+    priority: str
+    current_step: str
+    input: dict[str, Any]
+    state: dict[str, Any]
+    outcome: Any = None
+    error: str
+    waiting_for: dict[str, Any] | None
+    cost: Decimal
+    parent: int | None = Field(alias="parent_id")
+    forked_from_seq: int | None
+    replay_verdict: Any = None
+    idempotency_key: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @staticmethod
+    def resolve_forked_from_seq(run) -> int | None:
+        return run.forked_from.seq if run.forked_from_id else None
+
+
+class JournalOut(Schema):
+    position: int
+    kind: str
+    name: str
+    ok: bool
+    error: str
+    latency_ms: float
+    usage: dict[str, Any]
+    cost: Decimal
+
+
+class CheckpointOut(Schema):
+    seq: int
+    step: str
+    attempt: int
+    status: str
+    error: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: float | None
+    transition: dict[str, Any] | None
+    journal_summary: dict[str, Any]
+    journal: list[JournalOut]
+
+
+class RunDetailOut(RunOut):
+    checkpoints: list[CheckpointOut] = Field(alias="checkpoint_rows")
+
+
+class AnswerIn(Schema):
+    answer: Any = Field(description="Any JSON value; it lands in the run's state.")
+
+
+class ForkIn(Schema):
+    from_seq: int = Field(ge=1)
+    state_patch: dict[str, Any] = {}

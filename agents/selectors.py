@@ -1,0 +1,127 @@
+"""Reads for agents and runs, scoped to a workspace."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.db.models import QuerySet
+
+from agents.models import Agent, Checkpoint, JournalEntry, Run
+
+
+def agent_list(*, workspace_id: int) -> QuerySet[Agent]:
+    return Agent.objects.filter(workspace_id=workspace_id).order_by("name")
+
+
+def run_list(
+    *, workspace_id: int, agent: str | None = None, status: str | None = None
+) -> QuerySet[Run]:
+    runs = Run.objects.select_related("agent", "workspace").filter(workspace_id=workspace_id)
+    if agent:
+        runs = runs.filter(agent__slug=agent)
+    if status:
+        runs = runs.filter(status=status)
+    return runs.order_by("-created_at", "-pk")
+
+
+def checkpoint_list(*, run: Run) -> list[Checkpoint]:
+    """The run's checkpoints with their journal entries attached (two queries)."""
+    checkpoints = list(run.checkpoints.order_by("seq", "attempt"))
+    entries: dict[int, list[JournalEntry]] = defaultdict(list)
+    for entry in JournalEntry.objects.filter(run=run).order_by("seq", "position", "pk"):
+        entries[entry.checkpoint_id].append(entry)
+    for checkpoint in checkpoints:
+        checkpoint.entries = entries[checkpoint.pk]
+    return checkpoints
+
+
+def journal_summary(entries: list[JournalEntry]) -> dict[str, Any]:
+    tokens = sum(
+        (e.usage or {}).get("prompt_tokens", 0) + (e.usage or {}).get("completion_tokens", 0)
+        for e in entries
+    )
+    return {
+        "calls": len(entries),
+        "failed": sum(1 for e in entries if not e.ok),
+        "tokens": tokens,
+        "cost": str(sum((e.cost for e in entries), start=0)),
+        "latency_ms": round(sum(e.latency_ms for e in entries), 3),
+    }
+
+
+def state_diff(before: dict | None, after: dict | None) -> list[dict[str, Any]]:
+    """Keys a step added, changed or removed."""
+    before, after = before or {}, after or {}
+    diff = []
+    for key in sorted(set(before) | set(after)):
+        if before.get(key, _MISSING) != after.get(key, _MISSING):
+            diff.append(
+                {
+                    "key": key,
+                    "before": before.get(key),
+                    "after": after.get(key),
+                    "change": "added"
+                    if key not in before
+                    else "removed"
+                    if key not in after
+                    else "changed",
+                }
+            )
+    return diff
+
+
+_MISSING = object()
+
+
+def run_detail_context(*, run_id: int) -> dict[str, Any] | None:
+    """Everything the run page and its live partials render."""
+    run = (
+        Run.objects.select_related("agent", "workspace", "parent", "forked_from")
+        .filter(pk=run_id)
+        .first()
+    )
+    if run is None:
+        return None
+    checkpoints = checkpoint_list(run=run)
+    for checkpoint in checkpoints:
+        checkpoint.diff = state_diff(checkpoint.state_before, checkpoint.state_after)
+        checkpoint.summary = journal_summary(checkpoint.entries)
+    return {"run": run, "checkpoints": checkpoints, "timeline": timeline(checkpoints)}
+
+
+def timeline(checkpoints: list[Checkpoint]) -> list[dict[str, Any]]:
+    """Bars for a Gantt-like view: each step attempt and each call, as % of the run's span."""
+    if not checkpoints:
+        return []
+    start = min(c.started_at for c in checkpoints)
+    end = max((c.finished_at or c.started_at) for c in checkpoints)
+    span = max((end - start).total_seconds(), 0.001)
+    bars = []
+    for checkpoint in checkpoints:
+        finished = checkpoint.finished_at or checkpoint.started_at
+        offset = (checkpoint.started_at - start).total_seconds()
+        bars.append(
+            {
+                "label": f"{checkpoint.seq}. {checkpoint.step}"
+                + (f" (attempt {checkpoint.attempt})" if checkpoint.attempt > 1 else ""),
+                "status": checkpoint.status,
+                "kind": "step",
+                "left": 100 * offset / span,
+                "width": max(0.5, 100 * (finished - checkpoint.started_at).total_seconds() / span),
+                "ms": checkpoint.duration_ms,
+            }
+        )
+        for entry in checkpoint.entries:
+            entry_offset = (entry.created_at - start).total_seconds() - entry.latency_ms / 1000
+            bars.append(
+                {
+                    "label": f"{entry.kind} {entry.name}",
+                    "status": "ok" if entry.ok else "error",
+                    "kind": "call",
+                    "left": max(0.0, 100 * entry_offset / span),
+                    "width": max(0.5, 100 * entry.latency_ms / 1000 / span),
+                    "ms": entry.latency_ms,
+                }
+            )
+    return bars

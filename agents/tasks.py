@@ -1,0 +1,28 @@
+"""Thin Celery wrappers: each takes ids and calls one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(
+    name="agents.run_advance", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def run_advance(run_id: int) -> None:
+    from agents.services import run_advance as advance
+
+    advance(run_id=run_id)
+
+
+@shared_task(name="agents.runs_sweep", ignore_result=True)
+def runs_sweep() -> None:
+    from agents.services import runs_sweep as sweep
+
+    sweep()
+
+
+@shared_task(name="agents.runs_prune", ignore_result=True)
+def runs_prune() -> None:
+    from agents.services import runs_prune as prune
+
+    prune()

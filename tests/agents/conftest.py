@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from agents.models import Run
+from agents.services import agent_create
+from tests.agents.processes import start_worker
+
+
+@pytest.fixture
+def make_agent(workspace):
+    def make(pipeline: str = "demo.echo", slug: str | None = None, **fields):
+        return agent_create(
+            workspace=workspace,
+            slug=slug or pipeline.replace(".", "-"),
+            name=pipeline,
+            pipeline=pipeline,
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def key() -> str:
+    """A fresh name for the demo tools' call counters."""
+    return uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker):
+    """One real Celery worker (queues interactive, default, bulk) for the module's tests."""
+    process = start_worker()
+    yield process
+    process.stop()
+
+
+def wait_for_run(run_id: int, *statuses: str, timeout: float = 30) -> Run:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = Run.objects.get(pk=run_id)
+        if run.status in statuses:
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} is {run.status}, not {statuses}, after {timeout}s")
