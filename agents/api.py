@@ -17,6 +17,7 @@ from agents.schemas import (
     RunIn,
     RunOut,
 )
+from agents.services import Conflict
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
 
@@ -59,7 +60,7 @@ def agent_list(request):
 def agent_create(request, payload: AgentIn):
     membership = request_workspace(request, role=Role.OWNER)
     if Agent.objects.filter(workspace_id=membership.workspace_id, slug=payload.slug).exists():
-        return Status(409, {"detail": f"an agent {payload.slug!r} already exists"})
+        raise Conflict(f"an agent {payload.slug!r} already exists")
     agent = services.agent_create(workspace=membership.workspace, **payload.dict())
     return Status(201, agent)
 

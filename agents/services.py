@@ -47,8 +47,8 @@ from agents.pipelines import (
 logger = logging.getLogger(__name__)
 
 
-class RunConflict(Exception):
-    """The run is not in a state that allows this (e.g. answering a run that is not waiting)."""
+class Conflict(Exception):
+    """The current state does not allow this: answering a run that is not waiting, a taken slug."""
 
 
 # -- creating and enqueueing ------------------------------------------------------------------
@@ -81,7 +81,7 @@ def run_start(
 ) -> tuple[Run, bool]:
     """A new queued run, or (for a repeated idempotency key) the existing one and False."""
     if not agent.enabled:
-        raise RunConflict(f"agent {agent.slug!r} is disabled")
+        raise Conflict(f"agent {agent.slug!r} is disabled")
     if idempotency_key:
         existing = Run.objects.filter(
             workspace_id=agent.workspace_id, idempotency_key=idempotency_key
@@ -297,53 +297,43 @@ def _commit_transition(run, token, checkpoint, context, transition, replay) -> b
 
 
 def _commit_error(run, token, checkpoint, error: BaseException, policy: RetryPolicy) -> bool:
+    """Retry a transient error after a backoff; otherwise escalate or fail, per the step."""
     message = f"{type(error).__name__}: {error}"[:4000]
+    failed = {
+        "cp_status": CheckpointStatus.ERROR,
+        "cp_error": message,
+        "error": message,
+        "claim_token": None,
+    }
     if is_transient(error) and checkpoint.attempt < policy.attempts:
         delay = _backoff(policy, checkpoint.attempt)
+        now = timezone.now()
         committed = _commit(
             run,
             token,
             checkpoint,
-            cp_status=CheckpointStatus.ERROR,
-            cp_error=message,
+            **failed,
             status=RunStatus.QUEUED,
-            claim_token=None,
-            error=message,
-            not_before=timezone.now() + timedelta(seconds=delay),
-            enqueued_at=timezone.now(),
+            not_before=now + timedelta(seconds=delay),
+            enqueued_at=now,
         )
         if committed:
             _enqueue(run, countdown=delay)
         return committed
     if policy.on_error == "escalate":
-        waiting = {
-            "kind": "escalation",
-            "resume": checkpoint.step,
-            "key": "answer",
-            "question": f"Step {checkpoint.step!r} failed ({message}). Answer to retry it.",
+        question = f"Step {checkpoint.step!r} failed ({message}). Answer to retry it."
+        outcome = {
+            "status": RunStatus.WAITING,
+            "waiting_for": {
+                "kind": "escalation",
+                "resume": checkpoint.step,
+                "key": "answer",
+                "question": question,
+            },
         }
-        return _commit(
-            run,
-            token,
-            checkpoint,
-            cp_status=CheckpointStatus.ERROR,
-            cp_error=message,
-            status=RunStatus.WAITING,
-            waiting_for=waiting,
-            error=message,
-            claim_token=None,
-        )
-    return _commit(
-        run,
-        token,
-        checkpoint,
-        cp_status=CheckpointStatus.ERROR,
-        cp_error=message,
-        status=RunStatus.FAILED,
-        error=message,
-        finished_at=timezone.now(),
-        claim_token=None,
-    )
+    else:
+        outcome = {"status": RunStatus.FAILED, "finished_at": timezone.now()}
+    return _commit(run, token, checkpoint, **failed, **outcome)
 
 
 def _backoff(policy: RetryPolicy, attempt: int) -> float:
@@ -420,7 +410,7 @@ def run_resume(*, run: Run, kind: str, data: Any) -> Run:
         locked = Run.objects.select_for_update().get(pk=run.pk)
         waiting = locked.waiting_for or {}
         if locked.status != RunStatus.WAITING or waiting.get("kind") != kind:
-            raise RunConflict(f"run {run.pk} is not waiting for {kind}")
+            raise Conflict(f"run {run.pk} is not waiting for {kind}")
         locked.state = {**locked.state, waiting["key"]: data}
         locked.status, locked.waiting_for = RunStatus.QUEUED, None
         locked.enqueued_at = timezone.now()
@@ -451,7 +441,7 @@ def run_cancel(*, run: Run) -> Run:
                 cancel_requested=True
             )
             if not flagged:
-                raise RunConflict(f"run {run.pk} has already finished")
+                raise Conflict(f"run {run.pk} has already finished")
         run.refresh_from_db()
         events.publish(run)
     return run
@@ -555,10 +545,10 @@ class _ReplaySource:
 def run_replay(*, run: Run) -> Run:
     """A new run that re-executes `run` serving its journal: nothing external is called."""
     if not run.is_finished:
-        raise RunConflict(f"run {run.pk} has not finished; only finished runs can be replayed")
+        raise Conflict(f"run {run.pk} has not finished; only finished runs can be replayed")
     first = run.checkpoints.order_by("seq", "attempt").first()
     if first is None:
-        raise RunConflict(f"run {run.pk} executed no step")
+        raise Conflict(f"run {run.pk} executed no step")
     with transaction.atomic():
         replay = Run.objects.create(
             workspace_id=run.workspace_id,
@@ -582,7 +572,7 @@ def run_fork(*, run: Run, from_seq: int, state_patch: dict[str, Any]) -> Run:
     """A new live run that starts at checkpoint `from_seq` of `run` with a patched state."""
     checkpoint = run.checkpoints.filter(seq=from_seq).order_by("-attempt").first()
     if checkpoint is None:
-        raise RunConflict(f"run {run.pk} has no checkpoint {from_seq}")
+        raise Conflict(f"run {run.pk} has no checkpoint {from_seq}")
     with transaction.atomic():
         fork = Run.objects.create(
             workspace_id=run.workspace_id,

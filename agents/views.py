@@ -77,7 +77,7 @@ def _run_action(request, slug: str, run_id: int, action) -> HttpResponse:
     run = access_run(membership=membership, run_id=run_id)
     try:
         target = action(run)
-    except (services.RunConflict, PermanentError, ValueError) as error:
+    except (services.Conflict, PermanentError, ValueError) as error:
         messages.error(request, str(error))
         target = run
     return redirect("run_detail", slug=slug, run_id=target.pk)
@@ -163,7 +163,7 @@ def agent_run(request: HttpRequest, slug: str, agent_slug: str) -> HttpResponse:
         if not isinstance(run_input, dict):
             raise ValueError("the input must be a JSON object")
         run, _ = services.run_start(agent=agent, input=run_input)
-    except (ValueError, services.RunConflict) as error:
+    except (ValueError, services.Conflict) as error:
         messages.error(request, str(error))
         return redirect("agents", slug=slug)
     return redirect("run_detail", slug=slug, run_id=run.pk)

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from ninja import NinjaAPI, Status
 
 from agents.pipelines import PermanentError
-from agents.services import RunConflict
+from agents.services import Conflict
 from aios_site.accounts.auth import api_auth
 from aios_site.accounts.schemas import HealthOut
 from aios_site.health import health_report
@@ -25,8 +25,8 @@ def permission_denied(request, exc):
     return api.create_response(request, {"detail": str(exc) or "Forbidden"}, status=403)
 
 
-@api.exception_handler(RunConflict)
-def run_conflict(request, exc):
+@api.exception_handler(Conflict)
+def conflict(request, exc):
     return api.create_response(request, {"detail": str(exc)}, status=409)
 
 

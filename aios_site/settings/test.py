@@ -33,7 +33,5 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.MD5PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
-CACHES["default"]["KEY_PREFIX"] = "aios-test"  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "aios-test:channels"  # noqa: F405
 # Threads that serve websockets in tests must not keep connections the teardown would wait on.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

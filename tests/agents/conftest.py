@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from agents.models import Run
+from agents.models import Agent, Run
 from agents.services import agent_create
 from tests.agents.processes import start_worker
 
@@ -13,12 +13,10 @@ from tests.agents.processes import start_worker
 @pytest.fixture
 def make_agent(workspace):
     def make(pipeline: str = "demo.echo", slug: str | None = None, **fields):
-        return agent_create(
-            workspace=workspace,
-            slug=slug or pipeline.replace(".", "-"),
-            name=pipeline,
-            pipeline=pipeline,
-            **fields,
+        slug = slug or pipeline.replace(".", "-")
+        existing = Agent.objects.filter(workspace=workspace, slug=slug).first()
+        return existing or agent_create(
+            workspace=workspace, slug=slug, name=pipeline, pipeline=pipeline, **fields
         )
 
     return make

@@ -1,53 +1,19 @@
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.db import connections
-from django.test import Client
 
-from aios_site.asgi import application
 from aios_site.live import workspace_broadcast
+from tests.sockets import ORIGIN, connect, run, session_cookie
 
 # The consumer reads the session and membership from another thread: data must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ORIGIN = (b"origin", b"http://127.0.0.1:8000")
-
-
-def _session_cookie(user) -> bytes:
-    client = Client()
-    client.force_login(user)
-    name = settings.SESSION_COOKIE_NAME
-    return f"{name}={client.cookies[name].value}".encode()
-
-
-async def _connect(path: str, headers: list[tuple[bytes, bytes]]):
-    communicator = WebsocketCommunicator(application, path, headers=headers)
-    connected, code = await communicator.connect(timeout=5)
-    if not connected:
-        await communicator.wait(timeout=1)  # let the refused connection's app instance finish
-    return communicator, connected, code
-
-
-def run(coroutine):
-    async def and_close_connections():
-        try:
-            return await coroutine
-        finally:
-            # The thread that served database calls keeps its connection otherwise.
-            await sync_to_async(connections.close_all)()
-
-    return asyncio.run(and_close_connections())
-
 
 def test_a_member_connects_and_is_told_the_connection_is_live(owner):
     async def scenario():
-        cookie = await sync_to_async(_session_cookie)(owner)
-        ws, connected, _ = await _connect("/ws/w/alice/", [ORIGIN, (b"cookie", cookie)])
+        cookie = await sync_to_async(session_cookie)(owner)
+        ws, connected, _ = await connect("/ws/w/alice/", [ORIGIN, (b"cookie", cookie)])
         assert connected
         message = await ws.receive_from(timeout=5)
         await ws.disconnect()
@@ -60,8 +26,8 @@ def test_a_member_connects_and_is_told_the_connection_is_live(owner):
 
 def test_a_broadcast_reaches_every_member_of_the_workspace(owner, workspace):
     async def scenario():
-        cookie = await sync_to_async(_session_cookie)(owner)
-        ws, connected, _ = await _connect("/ws/w/alice/", [ORIGIN, (b"cookie", cookie)])
+        cookie = await sync_to_async(session_cookie)(owner)
+        ws, connected, _ = await connect("/ws/w/alice/", [ORIGIN, (b"cookie", cookie)])
         assert connected
         await ws.receive_from(timeout=5)  # the live status
         await sync_to_async(workspace_broadcast)(
@@ -78,7 +44,7 @@ def test_a_broadcast_reaches_every_member_of_the_workspace(owner, workspace):
 
 def test_an_anonymous_socket_is_refused():
     async def scenario():
-        return await _connect("/ws/w/alice/", [ORIGIN])
+        return await connect("/ws/w/alice/", [ORIGIN])
 
     _, connected, code = run(scenario())
 
@@ -87,8 +53,8 @@ def test_an_anonymous_socket_is_refused():
 
 def test_an_outsider_socket_is_refused(outsider, workspace):
     async def scenario():
-        cookie = await sync_to_async(_session_cookie)(outsider)
-        return await _connect("/ws/w/alice/", [ORIGIN, (b"cookie", cookie)])
+        cookie = await sync_to_async(session_cookie)(outsider)
+        return await connect("/ws/w/alice/", [ORIGIN, (b"cookie", cookie)])
 
     _, connected, code = run(scenario())
 
@@ -98,8 +64,8 @@ def test_an_outsider_socket_is_refused(outsider, workspace):
 @pytest.mark.parametrize("origin", [b"http://evil.example", b"null"])
 def test_a_socket_from_a_foreign_origin_is_refused_even_with_a_valid_session(owner, origin):
     async def scenario():
-        cookie = await sync_to_async(_session_cookie)(owner)
-        return await _connect("/ws/w/alice/", [(b"origin", origin), (b"cookie", cookie)])
+        cookie = await sync_to_async(session_cookie)(owner)
+        return await connect("/ws/w/alice/", [(b"origin", origin), (b"cookie", cookie)])
 
     _, connected, _ = run(scenario())
 
