@@ -3,7 +3,7 @@ from __future__ import annotations
 from ninja import Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from agents import selectors, services
+from agents import selectors, services, traces
 from agents.access import access_agent, access_run
 from agents.models import Agent
 from agents.pipelines import pipeline_names
@@ -143,3 +143,10 @@ def run_fork(request, run_id: int, payload: ForkIn):
     run = access_run(membership=request_workspace(request, role=Role.OPERATOR), run_id=run_id)
     fork = services.run_fork(run=run, from_seq=payload.from_seq, state_patch=payload.state_patch)
     return Status(201, fork)
+
+
+@router.get("/runs/{run_id}/trace")
+def run_trace(request, run_id: int):
+    """The run as OpenTelemetry spans (OTLP/JSON; GenAI conventions for model and tool calls)."""
+    run = access_run(membership=request_workspace(request), run_id=run_id)
+    return traces.run_trace(run)

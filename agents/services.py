@@ -372,7 +372,16 @@ def _commit(
             return False
         run.refresh_from_db()
         events.publish(run)
+        _when_finished(run)
     return True
+
+
+def _when_finished(run: Run) -> None:
+    """Exports the finished run's trace, if a collector is configured."""
+    if run.is_finished and settings.AIOS_OTEL_ENDPOINT:
+        from agents.tasks import trace_export
+
+        transaction.on_commit(lambda: trace_export.delay(run.pk))
 
 
 class _Heartbeat:
@@ -444,6 +453,7 @@ def run_cancel(*, run: Run) -> Run:
                 raise Conflict(f"run {run.pk} has already finished")
         run.refresh_from_db()
         events.publish(run)
+        _when_finished(run)
     return run
 
 

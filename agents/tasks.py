@@ -21,6 +21,19 @@ def runs_sweep() -> None:
     sweep()
 
 
+@shared_task(
+    name="agents.trace_export",
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def trace_export(run_id: int) -> None:
+    from agents.traces import export_run
+
+    export_run(run_id=run_id)
+
+
 @shared_task(name="agents.runs_prune", ignore_result=True)
 def runs_prune() -> None:
     from agents.services import runs_prune as prune

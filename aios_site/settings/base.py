@@ -194,6 +194,14 @@ AIOS_RUN_QUEUED_STALE_SECONDS = env.float("AIOS_RUN_QUEUED_STALE_SECONDS", defau
 AIOS_RUN_SLICE_SECONDS = env.float("AIOS_RUN_SLICE_SECONDS", default=30.0)
 AIOS_RUN_RETENTION_DAYS = env.int("AIOS_RUN_RETENTION_DAYS", default=30)
 AIOS_SWEEP_SECONDS = env.float("AIOS_SWEEP_SECONDS", default=5.0)
+# An OTLP/HTTP collector (e.g. http://collector:4318); finished runs are exported to it.
+AIOS_OTEL_ENDPOINT = env("AIOS_OTEL_ENDPOINT", default="")
+# Housekeeping goes to the bulk queue; the sweeper must not wait behind long runs.
+CELERY_TASK_ROUTES = {
+    "agents.runs_sweep": {"queue": "interactive"},
+    "agents.runs_prune": {"queue": "bulk"},
+    "agents.trace_export": {"queue": "bulk"},
+}
 CELERY_BEAT_SCHEDULE = {
     "agents.runs_sweep": {
         "task": "agents.runs_sweep",
