@@ -68,7 +68,9 @@ class StepContext:
         self._position = 0
         # Replay: the original run's calls for this step, served in order instead of calling.
         self._replay = replay_of
-        self._earlier = self._completed_calls() if replay_of is None else {}
+        # Only a retry can find calls an earlier attempt completed.
+        retry = replay_of is None and checkpoint.attempt > 1
+        self._earlier = self._completed_calls() if retry else {}
         self.cost = Decimal("0")
 
     # -- what steps call ----------------------------------------------------------------------

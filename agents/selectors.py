@@ -74,7 +74,7 @@ def state_diff(before: dict | None, after: dict | None) -> list[dict[str, Any]]:
 _MISSING = object()
 
 
-def run_detail_context(*, run_id: int) -> dict[str, Any] | None:
+def run_detail_context(*, run_id: int, with_steps: bool = True) -> dict[str, Any] | None:
     """Everything the run page and its live partials render."""
     run = (
         Run.objects.select_related("agent", "workspace", "parent", "forked_from")
@@ -83,6 +83,8 @@ def run_detail_context(*, run_id: int) -> dict[str, Any] | None:
     )
     if run is None:
         return None
+    if not with_steps:
+        return {"run": run}
     checkpoints = checkpoint_list(run=run)
     for checkpoint in checkpoints:
         checkpoint.diff = state_diff(checkpoint.state_before, checkpoint.state_after)

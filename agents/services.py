@@ -20,13 +20,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import DateTimeField, F, Q, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
 
 from agents import events
+from agents.checkpoints import claim_and_open, close_step
 from agents.context import Cancelled, Divergence, StepContext
 from agents.models import (
+    ACTIVE_STATUSES,
     Agent,
     Checkpoint,
     CheckpointStatus,
@@ -124,25 +125,14 @@ def _enqueue(run: Run, *, countdown: float | None = None) -> None:
 def run_advance(*, run_id: int) -> None:
     """Claims the run and executes its steps until it waits, ends, or its time slice is used."""
     token = uuid.uuid4()
-    now = timezone.now()
-    claimed = (
-        Run.objects.filter(pk=run_id, status=RunStatus.QUEUED)
-        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-        .update(
-            status=RunStatus.RUNNING,
-            claim_token=token,
-            heartbeat_at=now,
-            started_at=Coalesce("started_at", Value(now), output_field=DateTimeField()),
-        )
-    )
-    if not claimed:
+    run = claim_and_open(run_id=run_id, token=token)
+    if run is None:
         return  # another worker has it, it is not due yet, or it is no longer queued
-    run = Run.objects.select_related("agent").get(pk=run_id)
     events.publish(run)
     deadline = time.monotonic() + settings.AIOS_RUN_SLICE_SECONDS
     with _Heartbeat(run_id, token):
         while run.status == RunStatus.RUNNING:
-            if Run.objects.filter(pk=run_id, cancel_requested=True).exists():
+            if run.cancel_requested:
                 _commit(
                     run,
                     token,
@@ -152,7 +142,7 @@ def run_advance(*, run_id: int) -> None:
                     claim_token=None,
                 )
                 break
-            if not _execute_step(run, token):
+            if not _execute_step(run, token, deadline=deadline):
                 break
             if run.status == RunStatus.RUNNING and time.monotonic() > deadline:
                 # Let other runs have the worker; this one continues from its next step.
@@ -168,8 +158,12 @@ def run_advance(*, run_id: int) -> None:
                 break
 
 
-def _execute_step(run: Run, token: uuid.UUID) -> bool:
-    """Runs one attempt of the current step and commits what it led to. False: claim lost."""
+def _execute_step(run: Run, token: uuid.UUID, *, deadline: float) -> bool:
+    """Runs one attempt of the current step and commits what it led to. False: claim lost.
+
+    The step's checkpoint was usually opened already, by the claim or by the commit that
+    closed the step before; it records the attempt before anything runs.
+    """
     try:
         pipeline = get_pipeline(run.agent.pipeline)
     except PermanentError as error:
@@ -184,10 +178,13 @@ def _execute_step(run: Run, token: uuid.UUID) -> bool:
         )
     seq, step_name = run.next_seq, run.current_step
     policy = pipeline.retry_policy(step_name)
-    attempt = Checkpoint.objects.filter(run=run, seq=seq).count() + 1
-    checkpoint = Checkpoint.objects.create(
-        run=run, seq=seq, step=step_name, attempt=attempt, state_before=run.state
-    )
+    checkpoint = run.__dict__.pop("opened_checkpoint", None)
+    if checkpoint is None or checkpoint.seq != seq:
+        attempt = Checkpoint.objects.filter(run=run, seq=seq).count() + 1
+        checkpoint = Checkpoint.objects.create(
+            run=run, seq=seq, step=step_name, attempt=attempt, state_before=run.state
+        )
+    attempt = checkpoint.attempt
     if attempt > policy.attempts:  # earlier attempts died with their worker
         error = PermanentError(f"step {step_name!r} did not complete in {policy.attempts} attempts")
         return _commit_error(run, token, checkpoint, error, policy)
@@ -227,7 +224,8 @@ def _execute_step(run: Run, token: uuid.UUID) -> bool:
     except Exception as error:  # a step's failure is data about the run, never a crash
         logger.info("run %s step %s attempt %s failed: %r", run.pk, step_name, attempt, error)
         return _commit_error(run, token, checkpoint, error, policy)
-    return _commit_transition(run, token, checkpoint, context, transition, replay)
+    keep_going = transition.kind == "goto" and time.monotonic() < deadline
+    return _commit_transition(run, token, checkpoint, context, transition, replay, keep_going)
 
 
 def _validate(pipeline, transition: Any) -> None:
@@ -238,12 +236,12 @@ def _validate(pipeline, transition: Any) -> None:
     json.dumps([transition.updates, transition.outcome])  # TypeError if not JSON-serialisable
 
 
-def _commit_transition(run, token, checkpoint, context, transition, replay) -> bool:
+def _commit_transition(run, token, checkpoint, context, transition, replay, keep_going) -> bool:
     state = {**context.state, **transition.updates}
     fields: dict[str, Any] = {
         "state": state,
         "next_seq": checkpoint.seq + 1,
-        "cost": F("cost") + context.cost,
+        "cost": run.cost + context.cost,
     }
     if transition.kind == "goto":
         fields["current_step"] = transition.target
@@ -292,6 +290,7 @@ def _commit_transition(run, token, checkpoint, context, transition, replay) -> b
         cp_status=CheckpointStatus.OK,
         cp_state_after=state,
         cp_transition=transition.as_json(),
+        open_next=keep_going,
         **fields,
     )
 
@@ -351,29 +350,96 @@ def _commit(
     cp_error: str = "",
     cp_state_after: Any = None,
     cp_transition: Any = None,
+    open_next: bool = False,
     **run_fields: Any,
 ) -> bool:
-    """Writes the checkpoint's result and the run's new fields together, if we still hold it."""
+    """Writes the checkpoint's result and the run's new fields together, if we still hold it.
+
+    The usual case is one statement (`checkpoints.close_step`), which also opens the next
+    step's checkpoint when `open_next`: the attempt is recorded before the step runs, without
+    a commit of its own. When that statement writes nothing, the slower path here finds out
+    why: a cancel requested while the step ran (its result is kept, and the run stops), or a
+    claim lost to the sweeper (nothing of ours is written over the new owner's work).
+    """
     now = timezone.now()
-    with transaction.atomic():
-        updated = Run.objects.filter(pk=run.pk, claim_token=token, status=RunStatus.RUNNING).update(
-            heartbeat_at=now, **run_fields
+    fields = {"heartbeat_at": now, **run_fields}
+    checkpoint_fields = {
+        "status": cp_status,
+        "error": cp_error,
+        "state_after": cp_state_after,
+        "transition": cp_transition,
+        "finished_at": now,
+    }
+    if checkpoint is not None:
+        opens = open_next and fields.get("status", RunStatus.RUNNING) == RunStatus.RUNNING
+        spec = (
+            {
+                "seq": fields.get("next_seq"),
+                "step": fields.get("current_step"),
+                "state": fields.get("state"),
+            }
+            if opens
+            else None
         )
+        written, next_id = close_step(
+            run=run,
+            token=token,
+            checkpoint=checkpoint,
+            checkpoint_fields=checkpoint_fields,
+            run_fields=fields,
+            open_next=spec,
+        )
+        if written:
+            _apply(checkpoint, checkpoint_fields)
+            _apply(run, fields)
+            if next_id:
+                run.opened_checkpoint = Checkpoint(
+                    pk=next_id,
+                    run=run,
+                    seq=spec["seq"],
+                    step=spec["step"],
+                    attempt=1,
+                    state_before=spec["state"],
+                    status=CheckpointStatus.RUNNING,
+                    started_at=now,
+                )
+            _announce(run)
+            return True
+    held = Run.objects.filter(pk=run.pk, claim_token=token, status=RunStatus.RUNNING)
+    with transaction.atomic():
+        updated = held.filter(cancel_requested=False).update(**fields)
+        if not updated and held.filter(cancel_requested=True).exists():
+            if fields.get("status", RunStatus.RUNNING) in ACTIVE_STATUSES:
+                fields.update(
+                    status=RunStatus.CANCELLED,
+                    finished_at=now,
+                    claim_token=None,
+                    waiting_for=None,
+                    cancel_requested=True,
+                )
+            updated = held.update(**fields)
         if checkpoint is not None:
-            checkpoint.status = cp_status if updated else CheckpointStatus.ERROR
-            checkpoint.error = cp_error if updated else "the run was taken over by another worker"
-            checkpoint.state_after = cp_state_after
-            checkpoint.transition = cp_transition
-            checkpoint.finished_at = now
-            checkpoint.save(
-                update_fields=["status", "error", "state_after", "transition", "finished_at"]
-            )
+            if not updated:
+                checkpoint_fields.update(
+                    status=CheckpointStatus.ERROR, error="the run was taken over by another worker"
+                )
+            _apply(checkpoint, checkpoint_fields)
+            checkpoint.save(update_fields=list(checkpoint_fields))
         if not updated:
             return False
-        run.refresh_from_db()
-        events.publish(run)
-        _when_finished(run)
+        _apply(run, fields)  # we hold the run: nobody else changed these
+        _announce(run)
     return True
+
+
+def _apply(instance, fields: dict[str, Any]) -> None:
+    for name, value in fields.items():
+        setattr(instance, name, value)
+
+
+def _announce(run: Run) -> None:
+    events.publish(run)
+    _when_finished(run)
 
 
 def _when_finished(run: Run) -> None:

@@ -47,6 +47,16 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         """A rendered partial (with hx-swap-oob) sent to everyone in the workspace."""
         await self.send(text_data=event["html"])
 
+    async def run_changed(self, event: dict) -> None:
+        """A run of the workspace changed: its row in the runs list."""
+        from agents.events import render_run_row
+
+        html = await database_sync_to_async(render_run_row)(
+            event["run_id"], created=event["created"]
+        )
+        if html:
+            await self.send(text_data=html)
+
     @database_sync_to_async
     def _group(self, slug: str) -> str | None:
         try:
@@ -61,6 +71,13 @@ class RunConsumer(WorkspaceConsumer):
 
     async def on_accepted(self) -> None:
         """Nothing to send: the page was rendered with the current state."""
+
+    async def run_changed(self, event: dict) -> None:
+        from agents.events import render_run_live
+
+        html = await database_sync_to_async(render_run_live)(event["run_id"])
+        if html:
+            await self.send(text_data=html)
 
     @database_sync_to_async
     def _group(self, slug: str, run_id: int) -> str | None:

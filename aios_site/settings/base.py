@@ -183,6 +183,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Celery closes Django's database connection around every task unless told to reuse it;
+# reconnecting costs more than a whole step. CONN_MAX_AGE and health checks still apply.
+CELERY_DB_REUSE_MAX = env.int("AIOS_CELERY_DB_REUSE_MAX", default=1000)
 
 # The run engine. A worker refreshes a running run's heartbeat every HEARTBEAT seconds; the
 # sweeper (every SWEEP seconds) recovers runs whose heartbeat is older than STALE and queued

@@ -1,0 +1,215 @@
+"""The run engine: durable overhead per step against LangGraph, and throughput.
+
+    python bench/runtime.py [--runs 100] [--burst 300]
+
+Starts its own embedded PostgreSQL + Valkey in a temporary directory.
+
+1. Overhead per step: `demo.noop` (three steps that do nothing) through a real Celery
+   worker, one run at a time; per step = (finished_at - started_at) / 3 of each run, i.e.
+   claim, three checkpoint transactions and the final commit. The same three-node graph in
+   LangGraph with `langgraph-checkpoint-postgres` (durability "sync") on the same PostgreSQL,
+   invoked in-process; per step = invoke time / 3. (`pip install langgraph
+   langgraph-checkpoint-postgres`; skipped with a note if missing.)
+2. Throughput: `--burst` runs submitted at once, drained by a worker with 1, then 2,
+   processes; runs per second from the first claim to the last finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def start_services(data_dir: Path):
+    from aios_site import embedded
+
+    services = embedded.start(data_dir)
+    os.environ.update(services.environ())
+    os.environ["AIOS_DATA_DIR"] = str(data_dir)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "aios_site.settings.base"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return services
+
+
+def start_worker(concurrency: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aios_site.cli", "worker", "-c", str(concurrency), "-l", "WARNING"],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    from aios_site.celery import live_worker_count
+
+    deadline = time.monotonic() + 60
+    while live_worker_count(timeout=0.5) < 1:
+        if time.monotonic() > deadline:
+            raise SystemExit("the worker did not start")
+    return process
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def noop_agent():
+    from agents.models import Agent
+    from aios_site.accounts.models import Workspace
+
+    workspace, _ = Workspace.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    agent, _ = Agent.objects.get_or_create(
+        workspace=workspace, slug="noop", defaults={"name": "noop", "pipeline": "demo.noop"}
+    )
+    return agent
+
+
+def wait_finished(run_ids: list[int], timeout: float = 600) -> None:
+    from agents.models import Run
+
+    deadline = time.monotonic() + timeout
+    while Run.objects.filter(pk__in=run_ids, status__in=["queued", "running"]).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("runs did not finish")
+        time.sleep(0.005)
+
+
+def aios_per_step(runs: int) -> list[float]:
+    from agents.models import Run
+    from agents.services import run_start
+
+    agent = noop_agent()
+    for _ in range(5):  # warm the worker: imports, connections
+        wait_finished([run_start(agent=agent, input={})[0].pk])
+    per_step = []
+    for _ in range(runs):
+        run, _ = run_start(agent=agent, input={})
+        wait_finished([run.pk])
+        run = Run.objects.get(pk=run.pk)
+        assert run.status == "succeeded", run.error
+        per_step.append((run.finished_at - run.started_at).total_seconds() * 1000 / 3)
+    return per_step
+
+
+def langgraph_per_step(runs: int) -> list[float] | None:
+    try:
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from langgraph.graph import END, START, StateGraph
+    except ImportError:
+        return None
+    from typing import TypedDict
+
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    uri = f"postgresql://{db['USER']}@/{db['NAME']}?host={db['HOST']}"
+
+    class State(TypedDict):
+        n: int
+
+    def node(state: State) -> State:
+        return {"n": state["n"] + 1}
+
+    graph = StateGraph(State)
+    for name in ("start", "middle", "end"):
+        graph.add_node(name, node)
+    graph.add_edge(START, "start")
+    graph.add_edge("start", "middle")
+    graph.add_edge("middle", "end")
+    graph.add_edge("end", END)
+    per_step = []
+    with PostgresSaver.from_conn_string(uri) as saver:
+        saver.setup()
+        app = graph.compile(checkpointer=saver)
+        for i in range(runs + 5):
+            started = time.perf_counter()
+            app.invoke({"n": 0}, {"configurable": {"thread_id": f"bench-{i}"}}, durability="sync")
+            if i >= 5:  # the same warm-up as for AIOS
+                per_step.append((time.perf_counter() - started) * 1000 / 3)
+    return per_step
+
+
+def throughput(burst: int, concurrency: int) -> float:
+    from agents.models import Run
+    from agents.services import run_start
+
+    agent = noop_agent()
+    worker = start_worker(concurrency)
+    try:
+        ids = [run_start(agent=agent, input={})[0].pk for _ in range(burst)]
+        wait_finished(ids)
+    finally:
+        stop_worker(worker)
+    runs = Run.objects.filter(pk__in=ids)
+    assert not runs.exclude(status="succeeded").exists()
+    first = min(r.started_at for r in runs)
+    last = max(r.finished_at for r in runs)
+    return burst / (last - first).total_seconds()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--burst", type=int, default=300)
+    options = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="aios-bench-"))
+    services = start_services(data_dir)
+    try:
+        worker = start_worker(1)
+        try:
+            aios = aios_per_step(options.runs)
+        finally:
+            stop_worker(worker)
+        graph = langgraph_per_step(options.runs)
+        rates = {n: throughput(options.burst, n) for n in (1, 2)}
+    finally:
+        services.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    print(f"durable overhead per step, demo.noop x {options.runs} runs (ms):")
+    print(
+        f"  AIOS (Celery worker, Postgres checkpoints)  p50 {percentile(aios, 0.5):6.2f}"
+        f"  p95 {percentile(aios, 0.95):6.2f}  mean {statistics.mean(aios):6.2f}"
+    )
+    if graph is None:
+        print("  LangGraph: not installed (pip install langgraph langgraph-checkpoint-postgres)")
+    else:
+        print(
+            f"  LangGraph (PostgresSaver, durability=sync)  p50 {percentile(graph, 0.5):6.2f}"
+            f"  p95 {percentile(graph, 0.95):6.2f}  mean {statistics.mean(graph):6.2f}"
+        )
+        print(
+            f"  ratio AIOS / LangGraph (p50): {percentile(aios, 0.5) / percentile(graph, 0.5):.2f}"
+        )
+    for n, rate in rates.items():
+        print(
+            f"throughput, {options.burst} trivial runs, worker with {n} process(es): "
+            f"{rate:6.1f} runs/s"
+        )
+
+
+if __name__ == "__main__":
+    main()
