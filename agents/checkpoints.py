@@ -38,13 +38,15 @@ def close_step(
     checkpoint_fields: dict[str, Any],
     run_fields: dict[str, Any],
     open_next: dict[str, Any] | None,
-) -> tuple[bool, int | None]:
-    """(written, id of the opened next checkpoint). Not written: claim lost or cancel flagged."""
+) -> bool:
+    """False: nothing written (claim lost or cancel flagged). An opened next checkpoint is
+    left on `run.opened_checkpoint`."""
     run_set, run_params = _assignments(Run, run_fields)
     checkpoint_set, checkpoint_params = _assignments(Checkpoint, checkpoint_fields)
     run_table = connection.ops.quote_name(Run._meta.db_table)
     checkpoint_table = connection.ops.quote_name(Checkpoint._meta.db_table)
     next_insert, next_params = "SELECT NULL::bigint AS id WHERE false", []
+    opened_at = timezone.now()
     if open_next is not None:
         next_insert = (
             # Table and column names come from the models; every value is a parameter.
@@ -58,7 +60,7 @@ def close_step(
             open_next["step"],
             CheckpointStatus.RUNNING,
             _prep(Checkpoint, "state_before", open_next["state"]),
-            timezone.now(),
+            opened_at,
         ]
     sql = (
         f"WITH r AS (UPDATE {run_table} SET {run_set} WHERE id = %s AND claim_token = %s "  # noqa: S608
@@ -80,7 +82,17 @@ def close_step(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         written, next_id = cursor.fetchone()
-    return bool(written), next_id
+    if written and next_id:
+        _remember_opened(
+            run,
+            next_id,
+            seq=open_next["seq"],
+            step=open_next["step"],
+            state=open_next["state"],
+            attempt=1,
+            started_at=opened_at,
+        )
+    return bool(written)
 
 
 def claim_and_open(*, run_id: int, token) -> Run | None:
@@ -122,14 +134,27 @@ def claim_and_open(*, run_id: int, token) -> Run | None:
         return None
     run = rows[0]
     if run.opened_id:
-        run.opened_checkpoint = Checkpoint(
-            pk=run.opened_id,
-            run=run,
+        _remember_opened(
+            run,
+            run.opened_id,
             seq=run.next_seq,
             step=run.current_step,
+            state=run.state,
             attempt=run.opened_attempt,
-            state_before=run.state,
-            status=CheckpointStatus.RUNNING,
             started_at=now,
         )
     return run
+
+
+def _remember_opened(run: Run, pk: int, *, seq, step, state, attempt, started_at) -> None:
+    """The checkpoint a statement opened for the run's next step, as the engine will use it."""
+    run.opened_checkpoint = Checkpoint(
+        pk=pk,
+        run=run,
+        seq=seq,
+        step=step,
+        attempt=attempt,
+        state_before=state,
+        status=CheckpointStatus.RUNNING,
+        started_at=started_at,
+    )

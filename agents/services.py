@@ -381,7 +381,7 @@ def _commit(
             if opens
             else None
         )
-        written, next_id = close_step(
+        written = close_step(
             run=run,
             token=token,
             checkpoint=checkpoint,
@@ -392,17 +392,6 @@ def _commit(
         if written:
             _apply(checkpoint, checkpoint_fields)
             _apply(run, fields)
-            if next_id:
-                run.opened_checkpoint = Checkpoint(
-                    pk=next_id,
-                    run=run,
-                    seq=spec["seq"],
-                    step=spec["step"],
-                    attempt=1,
-                    state_before=spec["state"],
-                    status=CheckpointStatus.RUNNING,
-                    started_at=now,
-                )
             _announce(run)
             return True
     held = Run.objects.filter(pk=run.pk, claim_token=token, status=RunStatus.RUNNING)
