@@ -62,6 +62,18 @@ def agent_create(*, workspace, slug: str, name: str, pipeline: str, **fields: An
     )
 
 
+DEMO_AGENTS = [
+    {"slug": "echo", "name": "Echo (asks before finishing)", "pipeline": "demo.echo"},
+    {"slug": "noop", "name": "No-op (three empty steps)", "pipeline": "demo.noop"},
+]
+
+
+def demo_agents_ensure(*, workspace) -> None:
+    """The demo workspace's agents, to try runs, answers, replays and forks; idempotent."""
+    for spec in DEMO_AGENTS:
+        Agent.objects.get_or_create(workspace=workspace, slug=spec["slug"], defaults=spec)
+
+
 def agent_update(*, agent: Agent, **fields: Any) -> Agent:
     if "pipeline" in fields:
         get_pipeline(fields["pipeline"])

@@ -15,11 +15,13 @@ def main(argv: list[str]) -> int:
     django.setup()
     from django.core.management import call_command
 
+    from agents.services import demo_agents_ensure
     from aios_site.accounts.services import demo_ensure
 
     call_command("migrate", interactive=False, verbosity=0)
     if "--demo" in argv:
         demo = demo_ensure()
+        demo_agents_ensure(workspace=demo.workspace)
         print(
             json.dumps(
                 {"email": demo.email, "password": demo.password, "workspace": demo.workspace.slug}

@@ -61,3 +61,15 @@ def test_the_demo_workspace_is_created_once_and_its_password_shown_once(db):
     assert Membership.objects.filter(workspace__slug="demo", role="owner").count() == 1
     reset = demo_ensure(reset_password=True)
     assert reset.password and reset.password != first.password
+
+
+def test_the_demo_command_adds_the_demo_agents_once(db):
+    call_command("demo", stdout=StringIO())
+    call_command("demo", stdout=StringIO())
+
+    from agents.models import Agent
+
+    assert sorted(Agent.objects.filter(workspace__slug="demo").values_list("slug", "pipeline")) == [
+        ("echo", "demo.echo"),
+        ("noop", "demo.noop"),
+    ]

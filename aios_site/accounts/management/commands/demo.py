@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
+from agents.services import demo_agents_ensure
 from aios_site.accounts.services import demo_ensure
 
 
@@ -17,6 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, reset_password: bool = False, **options) -> None:
         demo = demo_ensure(reset_password=reset_password)
+        demo_agents_ensure(workspace=demo.workspace)
         self.stdout.write(f"workspace: {demo.workspace.name} ({demo.workspace.slug})")
         if demo.password:
             self.stdout.write(f"login: {demo.email}  password: {demo.password}")
