@@ -1,10 +1,18 @@
-"""The Celery app. Tasks live in each app's tasks.py; settings are the CELERY_* Django settings."""
+"""The Celery app. Tasks live in each app's tasks.py; settings are the CELERY_* Django settings.
+
+Each worker also keeps a key alive in Redis while it runs (refreshed every few seconds,
+expiring soon after it stops or dies), so counting live workers is one quick Redis scan
+rather than a broadcast that must wait out its timeout.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 
 from celery import Celery
+from celery.signals import worker_ready, worker_shutting_down
 from kombu import Exchange, Queue
 
 from aios_site.queues import QUEUE_NAMES
@@ -16,8 +24,45 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name, Exchange(name), routing_key=name) for name in QUEUE_NAMES]
 app.autodiscover_tasks()
 
+logger = logging.getLogger(__name__)
+WORKER_KEY = "aios:worker:{}"
+WORKER_TTL_SECONDS = 10
+_alive_stop = threading.Event()
 
-def live_worker_count(*, timeout: float = 0.5) -> int:
-    """How many workers answer a broadcast ping within `timeout` seconds."""
-    replies = app.control.ping(timeout=timeout) or []
-    return len(replies)
+
+def _redis():
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+@worker_ready.connect
+def _keep_alive_key(sender, **kwargs) -> None:
+    key = WORKER_KEY.format(sender.hostname)
+
+    def refresh() -> None:
+        client = _redis()
+        while True:
+            try:
+                client.set(key, os.getpid(), ex=WORKER_TTL_SECONDS)
+            except Exception as error:  # Redis away for a moment: the key expires, healthz tells
+                logger.warning("could not refresh %s: %s", key, error)
+            if _alive_stop.wait(WORKER_TTL_SECONDS / 3):
+                return
+
+    threading.Thread(target=refresh, name="aios-alive", daemon=True).start()
+
+
+@worker_shutting_down.connect
+def _drop_alive_key(sender, **kwargs) -> None:
+    _alive_stop.set()
+    try:
+        _redis().delete(WORKER_KEY.format(sender))
+    except Exception as error:  # the key expires by itself
+        logger.warning("could not drop the live key of %s: %s", sender, error)
+
+
+def live_worker_count() -> int:
+    """Workers that refreshed their key in the last WORKER_TTL_SECONDS."""
+    return sum(1 for _ in _redis().scan_iter(match=WORKER_KEY.format("*"), count=100))

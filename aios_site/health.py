@@ -38,7 +38,7 @@ def worker_count() -> int:
     from aios_site.celery import live_worker_count
 
     try:
-        return live_worker_count(timeout=0.5)
+        return live_worker_count()
     except Exception as error:  # a broker hiccup means "no worker answered", not a crash
         logger.warning("health: worker ping failed: %s", error)
         return 0

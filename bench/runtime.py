@@ -61,7 +61,7 @@ def start_worker(concurrency: int) -> subprocess.Popen:
     from aios_site.celery import live_worker_count
 
     deadline = time.monotonic() + 60
-    while live_worker_count(timeout=0.5) < 1:
+    while live_worker_count() < 1:
         if time.monotonic() > deadline:
             raise SystemExit("the worker did not start")
     return process

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import redis
 
 from tests.helpers import free_port
 
@@ -176,12 +177,18 @@ def test_up_serves_the_demo_and_ctrl_c_then_sigterm_leave_no_process_behind(tmp_
     assert len(processes) >= 6  # launcher, valkey, web, worker (+ pool), beat, postgres
 
     worker = next(p for p in processes if p.ppid() == up.process.pid and "worker" in p.cmdline())
+    valkey = redis.Redis.from_url(json.loads((data_dir / "runtime.json").read_text())["redis_url"])
     os.killpg(worker.pid, signal.SIGKILL)  # the worker and its pool die at once
     up.wait_for(r"aios: worker exited \(code -9\); restarting it")
     deadline = time.monotonic() + 60
-    while _get_json(up.url("/api/v1/healthz"))[1]["workers"] < 1:
-        assert time.monotonic() < deadline, "the restarted worker never answered"
+    # The restarted worker keeps the same name; its live key now holds its own pid.
+    while not any(
+        int(valkey.get(key) or 0) not in {0, worker.pid}
+        for key in valkey.scan_iter(match="aios:worker:*")
+    ):
+        assert time.monotonic() < deadline, "the restarted worker never came up"
         time.sleep(0.3)
+    assert _get_json(up.url("/api/v1/healthz"))[1]["workers"] >= 1
     processes = up.every_process(data_dir) + processes
     rival = Up(data_dir)
     rival.process.wait(timeout=30)

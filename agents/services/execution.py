@@ -1,4 +1,4 @@
-"""The run engine: start, claim, execute, wait and resume, retry, cancel, recover, replay, fork.
+"""Executing runs: claim, run steps, commit each with the run's new state, retry, heartbeat.
 
 Invariants:
 - Only the worker holding a run's claim token writes its progress; every write checks it.
@@ -19,8 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from agents import events
@@ -28,11 +27,8 @@ from agents.checkpoints import claim_and_open, close_step
 from agents.context import Cancelled, Divergence, StepContext
 from agents.models import (
     ACTIVE_STATUSES,
-    Agent,
     Checkpoint,
     CheckpointStatus,
-    JournalEntry,
-    Priority,
     Run,
     RunStatus,
     Trigger,
@@ -44,91 +40,10 @@ from agents.pipelines import (
     get_pipeline,
     is_transient,
 )
+from agents.services.replay import ReplaySource
+from agents.services.runs import enqueue, when_finished
 
 logger = logging.getLogger(__name__)
-
-
-class Conflict(Exception):
-    """The current state does not allow this: answering a run that is not waiting, a taken slug."""
-
-
-# -- creating and enqueueing ------------------------------------------------------------------
-
-
-def agent_create(*, workspace, slug: str, name: str, pipeline: str, **fields: Any) -> Agent:
-    get_pipeline(pipeline)  # refuse unknown pipelines up front
-    return Agent.objects.create(
-        workspace=workspace, slug=slug, name=name, pipeline=pipeline, **fields
-    )
-
-
-DEMO_AGENTS = [
-    {"slug": "echo", "name": "Echo (asks before finishing)", "pipeline": "demo.echo"},
-    {"slug": "noop", "name": "No-op (three empty steps)", "pipeline": "demo.noop"},
-]
-
-
-def demo_agents_ensure(*, workspace) -> None:
-    """The demo workspace's agents, to try runs, answers, replays and forks; idempotent."""
-    for spec in DEMO_AGENTS:
-        Agent.objects.get_or_create(workspace=workspace, slug=spec["slug"], defaults=spec)
-
-
-def agent_update(*, agent: Agent, **fields: Any) -> Agent:
-    if "pipeline" in fields:
-        get_pipeline(fields["pipeline"])
-    for name, value in fields.items():
-        setattr(agent, name, value)
-    agent.save(update_fields=list(fields))
-    return agent
-
-
-def run_start(
-    *,
-    agent: Agent,
-    input: dict[str, Any],
-    trigger: str = Trigger.MANUAL,
-    trigger_ref: str = "",
-    idempotency_key: str | None = None,
-    priority: str | None = None,
-) -> tuple[Run, bool]:
-    """A new queued run, or (for a repeated idempotency key) the existing one and False."""
-    if not agent.enabled:
-        raise Conflict(f"agent {agent.slug!r} is disabled")
-    if idempotency_key:
-        existing = Run.objects.filter(
-            workspace_id=agent.workspace_id, idempotency_key=idempotency_key
-        ).first()
-        if existing:
-            return existing, False
-    pipeline = get_pipeline(agent.pipeline)
-    try:
-        with transaction.atomic():
-            run = Run.objects.create(
-                workspace_id=agent.workspace_id,
-                agent=agent,
-                trigger=trigger,
-                trigger_ref=trigger_ref,
-                idempotency_key=idempotency_key or None,
-                priority=priority or agent.priority,
-                current_step=pipeline.first_step,
-                input=input,
-                enqueued_at=timezone.now(),
-            )
-            _enqueue(run)
-            events.publish(run, created=True)
-    except IntegrityError:  # the same key, submitted concurrently: the other one won
-        return Run.objects.get(
-            workspace_id=agent.workspace_id, idempotency_key=idempotency_key
-        ), False
-    return run, True
-
-
-def _enqueue(run: Run, *, countdown: float | None = None) -> None:
-    from agents.tasks import run_advance as task
-
-    queue = run.priority if run.priority in Priority.values else Priority.DEFAULT
-    transaction.on_commit(lambda: task.apply_async(args=[run.pk], queue=queue, countdown=countdown))
 
 
 # -- executing --------------------------------------------------------------------------------
@@ -166,7 +81,7 @@ def run_advance(*, run_id: int) -> None:
                     claim_token=None,
                     enqueued_at=timezone.now(),
                 ):
-                    _enqueue(run)
+                    enqueue(run)
                 break
 
 
@@ -200,7 +115,7 @@ def _execute_step(run: Run, token: uuid.UUID, *, deadline: float) -> bool:
     if attempt > policy.attempts:  # earlier attempts died with their worker
         error = PermanentError(f"step {step_name!r} did not complete in {policy.attempts} attempts")
         return _commit_error(run, token, checkpoint, error, policy)
-    replay = _ReplaySource(run, seq) if run.trigger == Trigger.REPLAY else None
+    replay = ReplaySource(run, seq) if run.trigger == Trigger.REPLAY else None
     context = StepContext(
         run=run, checkpoint=checkpoint, replay_of=replay.calls if replay else None
     )
@@ -329,7 +244,7 @@ def _commit_error(run, token, checkpoint, error: BaseException, policy: RetryPol
             enqueued_at=now,
         )
         if committed:
-            _enqueue(run, countdown=delay)
+            enqueue(run, countdown=delay)
         return committed
     if policy.on_error == "escalate":
         question = f"Step {checkpoint.step!r} failed ({message}). Answer to retry it."
@@ -440,15 +355,7 @@ def _apply(instance, fields: dict[str, Any]) -> None:
 
 def _announce(run: Run) -> None:
     events.publish(run)
-    _when_finished(run)
-
-
-def _when_finished(run: Run) -> None:
-    """Exports the finished run's trace, if a collector is configured."""
-    if run.is_finished and settings.AIOS_OTEL_ENDPOINT:
-        from agents.tasks import trace_export
-
-        transaction.on_commit(lambda: trace_export.delay(run.pk))
+    when_finished(run)
 
 
 class _Heartbeat:
@@ -475,196 +382,3 @@ class _Heartbeat:
                 )
         finally:
             connection.close()
-
-
-# -- waiting, resuming, cancelling ------------------------------------------------------------
-
-
-def run_resume(*, run: Run, kind: str, data: Any) -> Run:
-    """Delivers the event a waiting run waits for; it continues at its resume step."""
-    with transaction.atomic():
-        locked = Run.objects.select_for_update().get(pk=run.pk)
-        waiting = locked.waiting_for or {}
-        if locked.status != RunStatus.WAITING or waiting.get("kind") != kind:
-            raise Conflict(f"run {run.pk} is not waiting for {kind}")
-        locked.state = {**locked.state, waiting["key"]: data}
-        locked.status, locked.waiting_for = RunStatus.QUEUED, None
-        locked.enqueued_at = timezone.now()
-        locked.save(update_fields=["state", "status", "waiting_for", "enqueued_at"])
-        Checkpoint.objects.filter(
-            run=locked, seq=locked.next_seq - 1, status=CheckpointStatus.OK
-        ).update(resumed_with={"kind": kind, "data": data})
-        _enqueue(locked)
-        events.publish(locked)
-    return locked
-
-
-def run_answer(*, run: Run, answer: Any) -> Run:
-    return run_resume(run=run, kind="escalation", data=answer)
-
-
-def run_cancel(*, run: Run) -> Run:
-    """Queued or waiting: cancelled now. Running: the step stops before its next call."""
-    now = timezone.now()
-    with transaction.atomic():
-        stopped = Run.objects.filter(
-            pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.WAITING]
-        ).update(
-            status=RunStatus.CANCELLED, finished_at=now, cancel_requested=True, waiting_for=None
-        )
-        if not stopped:
-            flagged = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-                cancel_requested=True
-            )
-            if not flagged:
-                raise Conflict(f"run {run.pk} has already finished")
-        run.refresh_from_db()
-        events.publish(run)
-        _when_finished(run)
-    return run
-
-
-# -- recovery and retention -------------------------------------------------------------------
-
-
-def runs_sweep() -> dict[str, int]:
-    """Re-enqueues runs of dead workers (stale heartbeat) and queued runs whose message got lost."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.AIOS_RUN_STALE_SECONDS)
-    recovered = 0
-    for run in Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale):
-        with transaction.atomic():
-            taken = Run.objects.filter(
-                pk=run.pk, status=RunStatus.RUNNING, heartbeat_at__lt=stale
-            ).update(status=RunStatus.QUEUED, claim_token=None, enqueued_at=now)
-            if taken:
-                Checkpoint.objects.filter(run=run, status=CheckpointStatus.RUNNING).update(
-                    status=CheckpointStatus.ERROR,
-                    error="worker lost; the run was recovered",
-                    finished_at=now,
-                )
-                _enqueue(run)
-                recovered += 1
-    lost = now - timedelta(seconds=settings.AIOS_RUN_QUEUED_STALE_SECONDS)
-    requeued = 0
-    for run in Run.objects.filter(status=RunStatus.QUEUED, enqueued_at__lt=lost).filter(
-        Q(not_before__isnull=True) | Q(not_before__lte=now)
-    ):
-        if Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED, enqueued_at__lt=lost).update(
-            enqueued_at=now
-        ):
-            _enqueue(run)  # a duplicate message is harmless: only one claim succeeds
-            requeued += 1
-    return {"recovered": recovered, "requeued": requeued}
-
-
-def runs_prune(*, older_than_days: int | None = None) -> int:
-    """Drops journal payloads of runs finished long ago; checkpoints, timings and costs stay."""
-    days = settings.AIOS_RUN_RETENTION_DAYS if older_than_days is None else older_than_days
-    cutoff = timezone.now() - timedelta(days=days)
-    return JournalEntry.objects.filter(run__finished_at__lt=cutoff, pruned=False).update(
-        request={}, response=None, pruned=True
-    )
-
-
-# -- replay and fork --------------------------------------------------------------------------
-
-
-class _ReplaySource:
-    """What the original run did at one seq: the calls it made, its transition, its resume event."""
-
-    def __init__(self, run: Run, seq: int) -> None:
-        original = run.parent
-        self.original = (
-            Checkpoint.objects.filter(run=original, seq=seq, status=CheckpointStatus.OK)
-            .order_by("-attempt")
-            .first()
-        )
-        self.calls = list(
-            JournalEntry.objects.filter(run=original, seq=seq, ok=True).order_by("position")
-        )
-        self.seq = seq
-
-    def check_step(self, step_name: str) -> None:
-        expected = self.original.step if self.original else None
-        if expected != step_name:
-            raise Divergence(
-                step=step_name,
-                seq=self.seq,
-                position=None,
-                expected={"step": expected},
-                got={"step": step_name},
-            )
-
-    def check_result(self, context: StepContext, transition: Transition) -> None:
-        if context.calls_made < len(self.calls):
-            missing = self.calls[context.calls_made]
-            raise Divergence(
-                step=self.original.step,
-                seq=self.seq,
-                position=context.calls_made,
-                expected={"kind": missing.kind, "name": missing.name, "request": missing.request},
-                got=None,
-            )
-        if transition.as_json() != self.original.transition:
-            raise Divergence(
-                step=self.original.step,
-                seq=self.seq,
-                position=None,
-                expected=self.original.transition,
-                got=transition.as_json(),
-            )
-
-    def resumed_with(self) -> dict | None:
-        return self.original.resumed_with if self.original else None
-
-
-def run_replay(*, run: Run) -> Run:
-    """A new run that re-executes `run` serving its journal: nothing external is called."""
-    if not run.is_finished:
-        raise Conflict(f"run {run.pk} has not finished; only finished runs can be replayed")
-    first = run.checkpoints.order_by("seq", "attempt").first()
-    if first is None:
-        raise Conflict(f"run {run.pk} executed no step")
-    with transaction.atomic():
-        replay = Run.objects.create(
-            workspace_id=run.workspace_id,
-            agent_id=run.agent_id,
-            trigger=Trigger.REPLAY,
-            trigger_ref=str(run.pk),
-            parent=run,
-            priority=run.priority,
-            input=run.input,
-            current_step=first.step,
-            next_seq=first.seq,
-            state=first.state_before,
-            enqueued_at=timezone.now(),
-        )
-        _enqueue(replay)
-        events.publish(replay, created=True)
-    return replay
-
-
-def run_fork(*, run: Run, from_seq: int, state_patch: dict[str, Any]) -> Run:
-    """A new live run that starts at checkpoint `from_seq` of `run` with a patched state."""
-    checkpoint = run.checkpoints.filter(seq=from_seq).order_by("-attempt").first()
-    if checkpoint is None:
-        raise Conflict(f"run {run.pk} has no checkpoint {from_seq}")
-    with transaction.atomic():
-        fork = Run.objects.create(
-            workspace_id=run.workspace_id,
-            agent_id=run.agent_id,
-            trigger=Trigger.FORK,
-            trigger_ref=f"{run.pk}@{from_seq}",
-            parent=run,
-            forked_from=checkpoint,
-            priority=run.priority,
-            input=run.input,
-            current_step=checkpoint.step,
-            next_seq=from_seq,
-            state={**checkpoint.state_before, **state_patch},
-            enqueued_at=timezone.now(),
-        )
-        _enqueue(fork)
-        events.publish(fork, created=True)
-    return fork

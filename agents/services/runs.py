@@ -1,0 +1,161 @@
+"""Agents and runs: create, enqueue, resume, answer, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from agents import events
+from agents.models import (
+    Agent,
+    Checkpoint,
+    CheckpointStatus,
+    Priority,
+    Run,
+    RunStatus,
+    Trigger,
+)
+from agents.pipelines import (
+    get_pipeline,
+)
+
+
+class Conflict(Exception):
+    """The current state does not allow this: answering a run that is not waiting, a taken slug."""
+
+
+# -- creating and enqueueing ------------------------------------------------------------------
+
+
+def agent_create(*, workspace, slug: str, name: str, pipeline: str, **fields: Any) -> Agent:
+    get_pipeline(pipeline)  # refuse unknown pipelines up front
+    return Agent.objects.create(
+        workspace=workspace, slug=slug, name=name, pipeline=pipeline, **fields
+    )
+
+
+DEMO_AGENTS = [
+    {"slug": "echo", "name": "Echo (asks before finishing)", "pipeline": "demo.echo"},
+    {"slug": "noop", "name": "No-op (three empty steps)", "pipeline": "demo.noop"},
+]
+
+
+def demo_agents_ensure(*, workspace) -> None:
+    """The demo workspace's agents, to try runs, answers, replays and forks; idempotent."""
+    for spec in DEMO_AGENTS:
+        Agent.objects.get_or_create(workspace=workspace, slug=spec["slug"], defaults=spec)
+
+
+def agent_update(*, agent: Agent, **fields: Any) -> Agent:
+    if "pipeline" in fields:
+        get_pipeline(fields["pipeline"])
+    for name, value in fields.items():
+        setattr(agent, name, value)
+    agent.save(update_fields=list(fields))
+    return agent
+
+
+def run_start(
+    *,
+    agent: Agent,
+    input: dict[str, Any],
+    trigger: str = Trigger.MANUAL,
+    trigger_ref: str = "",
+    idempotency_key: str | None = None,
+    priority: str | None = None,
+) -> tuple[Run, bool]:
+    """A new queued run, or (for a repeated idempotency key) the existing one and False."""
+    if not agent.enabled:
+        raise Conflict(f"agent {agent.slug!r} is disabled")
+    if idempotency_key:
+        existing = Run.objects.filter(
+            workspace_id=agent.workspace_id, idempotency_key=idempotency_key
+        ).first()
+        if existing:
+            return existing, False
+    pipeline = get_pipeline(agent.pipeline)
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                workspace_id=agent.workspace_id,
+                agent=agent,
+                trigger=trigger,
+                trigger_ref=trigger_ref,
+                idempotency_key=idempotency_key or None,
+                priority=priority or agent.priority,
+                current_step=pipeline.first_step,
+                input=input,
+                enqueued_at=timezone.now(),
+            )
+            enqueue(run)
+            events.publish(run, created=True)
+    except IntegrityError:  # the same key, submitted concurrently: the other one won
+        return Run.objects.get(
+            workspace_id=agent.workspace_id, idempotency_key=idempotency_key
+        ), False
+    return run, True
+
+
+def enqueue(run: Run, *, countdown: float | None = None) -> None:
+    from agents.tasks import run_advance as task
+
+    queue = run.priority if run.priority in Priority.values else Priority.DEFAULT
+    transaction.on_commit(lambda: task.apply_async(args=[run.pk], queue=queue, countdown=countdown))
+
+
+# -- waiting, resuming, cancelling ------------------------------------------------------------
+
+
+def run_resume(*, run: Run, kind: str, data: Any) -> Run:
+    """Delivers the event a waiting run waits for; it continues at its resume step."""
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        waiting = locked.waiting_for or {}
+        if locked.status != RunStatus.WAITING or waiting.get("kind") != kind:
+            raise Conflict(f"run {run.pk} is not waiting for {kind}")
+        locked.state = {**locked.state, waiting["key"]: data}
+        locked.status, locked.waiting_for = RunStatus.QUEUED, None
+        locked.enqueued_at = timezone.now()
+        locked.save(update_fields=["state", "status", "waiting_for", "enqueued_at"])
+        Checkpoint.objects.filter(
+            run=locked, seq=locked.next_seq - 1, status=CheckpointStatus.OK
+        ).update(resumed_with={"kind": kind, "data": data})
+        enqueue(locked)
+        events.publish(locked)
+    return locked
+
+
+def run_answer(*, run: Run, answer: Any) -> Run:
+    return run_resume(run=run, kind="escalation", data=answer)
+
+
+def run_cancel(*, run: Run) -> Run:
+    """Queued or waiting: cancelled now. Running: the step stops before its next call."""
+    now = timezone.now()
+    with transaction.atomic():
+        stopped = Run.objects.filter(
+            pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.WAITING]
+        ).update(
+            status=RunStatus.CANCELLED, finished_at=now, cancel_requested=True, waiting_for=None
+        )
+        if not stopped:
+            flagged = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+                cancel_requested=True
+            )
+            if not flagged:
+                raise Conflict(f"run {run.pk} has already finished")
+        run.refresh_from_db()
+        events.publish(run)
+        when_finished(run)
+    return run
+
+
+def when_finished(run: Run) -> None:
+    """Exports the finished run's trace, if a collector is configured."""
+    if run.is_finished and settings.AIOS_OTEL_ENDPOINT:
+        from agents.tasks import trace_export
+
+        transaction.on_commit(lambda: trace_export.delay(run.pk))
