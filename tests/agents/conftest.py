@@ -4,9 +4,12 @@ import time
 import uuid
 
 import pytest
+import redis
+from django.conf import settings
 
-from agents.models import Agent, Run
+from agents.models import Agent, Checkpoint, Run
 from agents.services import agent_create
+from agents.tools import DEMO_COUNTER
 from tests.agents.processes import start_worker
 
 
@@ -44,3 +47,11 @@ def wait_for_run(run_id: int, *statuses: str, timeout: float = 30) -> Run:
             return run
         time.sleep(0.1)
     raise AssertionError(f"run {run_id} is {run.status}, not {statuses}, after {timeout}s")
+
+
+def calls_of(key: str) -> int:
+    return int(redis.Redis.from_url(settings.REDIS_URL).get(DEMO_COUNTER.format(key=key)) or 0)
+
+
+def steps_of(run: Run) -> list[tuple[int, str, int, str]]:
+    return list(Checkpoint.objects.filter(run=run).values_list("seq", "step", "attempt", "status"))

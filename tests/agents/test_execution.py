@@ -6,25 +6,14 @@ import itertools
 import time
 
 import pytest
-import redis
-from django.conf import settings
 
-from agents.models import Checkpoint, CheckpointStatus, JournalEntry, Run
+from agents.models import Checkpoint, CheckpointStatus, JournalEntry
 from agents.services import run_answer, run_cancel, run_start
 from agents.tasks import run_advance
-from agents.tools import DEMO_COUNTER
-from tests.agents.conftest import wait_for_run
-from tests.agents.processes import start_beat, start_worker
+from tests.agents.conftest import calls_of, steps_of, wait_for_run
+from tests.agents.processes import start_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _calls(key: str) -> int:
-    return int(redis.Redis.from_url(settings.REDIS_URL).get(DEMO_COUNTER.format(key=key)) or 0)
-
-
-def _steps(run: Run) -> list[tuple[int, str, int, str]]:
-    return list(Checkpoint.objects.filter(run=run).values_list("seq", "step", "attempt", "status"))
 
 
 def test_a_run_waits_for_an_answer_and_resumes_where_the_pipeline_said(worker, make_agent):
@@ -41,7 +30,7 @@ def test_a_run_waits_for_an_answer_and_resumes_where_the_pipeline_said(worker, m
 
     done = wait_for_run(run.pk, "succeeded")
     assert done.outcome == {"input": {"text": "hello"}, "answer": "yes"}
-    assert _steps(done) == [(1, "start", 1, "ok"), (2, "ask", 1, "ok"), (3, "finish", 1, "ok")]
+    assert steps_of(done) == [(1, "start", 1, "ok"), (2, "ask", 1, "ok"), (3, "finish", 1, "ok")]
     kinds = list(JournalEntry.objects.filter(run=done).values_list("kind", flat=True))
     assert kinds == ["clock", "random"]
 
@@ -54,7 +43,7 @@ def test_a_transient_failure_is_retried_with_backoff_and_completed_calls_are_not
     done = wait_for_run(run.pk, "succeeded")
 
     assert done.outcome == {"count": 1, "flaky_calls": 3}
-    assert _calls(key) == 1  # the first call of the step ran once, across three attempts
+    assert calls_of(key) == 1  # the first call of the step ran once, across three attempts
     attempts = list(Checkpoint.objects.filter(run=done).order_by("attempt"))
     assert [(c.attempt, c.status) for c in attempts] == [(1, "error"), (2, "error"), (3, "ok")]
     assert "TransientError" in attempts[0].error
@@ -69,7 +58,7 @@ def test_a_permanent_failure_fails_the_run_without_retrying(worker, make_agent, 
     failed = wait_for_run(run.pk, "failed")
 
     assert failed.error == "KeyError: 'key'"
-    assert _steps(failed) == [(1, "start", 1, "error")]
+    assert steps_of(failed) == [(1, "start", 1, "error")]
 
 
 def test_a_waiting_run_is_cancelled_at_once(worker, make_agent):
@@ -90,7 +79,7 @@ def test_a_running_step_finishes_its_current_call_then_the_run_stops(worker, mak
     run_cancel(run=run)
 
     stopped = wait_for_run(run.pk, "cancelled")
-    assert _steps(stopped) == [(1, "start", 1, "ok")]  # "done" never ran
+    assert steps_of(stopped) == [(1, "start", 1, "ok")]  # "done" never ran
     assert stopped.outcome is None
 
 
@@ -108,37 +97,7 @@ def test_two_workers_and_duplicate_messages_execute_every_step_exactly_once(work
         second.stop()
 
     for run in runs:
-        assert _steps(run) == [(1, "start", 1, "ok"), (2, "middle", 1, "ok"), (3, "end", 1, "ok")]
-
-
-def test_a_worker_killed_mid_step_loses_nothing_and_pays_no_call_twice(make_agent, key):
-    first = start_worker()
-    beat = start_beat()
-    try:
-        run, _ = run_start(agent=make_agent("demo.slow"), input={"key": key, "seconds": 3})
-        wait_for_run(run.pk, "running")
-        while not JournalEntry.objects.filter(run=run, name="demo.count").exists():
-            time.sleep(0.05)
-        first.kill()  # SIGKILL, mid-sleep, after the counted call was journaled
-        second = start_worker()
-        try:
-            done = wait_for_run(run.pk, "succeeded", timeout=60)
-        finally:
-            second.stop()
-    finally:
-        beat.stop()
-        first.stop()
-
-    assert done.outcome == {"count": 1}
-    assert _calls(key) == 1
-    assert _steps(done) == [(1, "start", 1, "error"), (1, "start", 2, "ok"), (2, "done", 1, "ok")]
-    lost = Checkpoint.objects.get(run=done, seq=1, attempt=1)
-    assert lost.error == "worker lost; the run was recovered"
-    completed = JournalEntry.objects.filter(run=done, ok=True)
-    assert list(completed.values_list("seq", "position", "name")) == [
-        (1, 0, "demo.count"),
-        (1, 1, "demo.sleep"),
-    ]
+        assert steps_of(run) == [(1, "start", 1, "ok"), (2, "middle", 1, "ok"), (3, "end", 1, "ok")]
 
 
 def test_checkpoint_status_values_are_the_documented_ones():
