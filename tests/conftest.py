@@ -3,8 +3,12 @@ who owns another workspace. The database and Redis are the real ones the test se
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from agents.models import Agent
+from agents.services import agent_create
 from aios_site.accounts.models import Role
 from tests.factories import MembershipFactory, WorkspaceFactory
 
@@ -54,3 +58,36 @@ def owner_client(client, owner):
 def outsider_client(client, outsider):
     client.force_login(outsider)
     return client
+
+
+@pytest.fixture
+def fake_openai(settings):
+    """A local OpenAI-compatible server, configured as the default remote provider."""
+    from tests.fakes.openai_server import FakeOpenAI
+
+    server = FakeOpenAI()
+    settings.AIOS_LLM_BASE_URL = server.base_url
+    settings.AIOS_LLM_API_KEY = "test-key"
+    settings.AIOS_LLM_MODEL_SMALL = "qwen-plus"
+    settings.AIOS_LLM_MODEL_LARGE = "qwen-max"
+    settings.AIOS_LLM_TIMEOUT = 1.0
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def make_agent(workspace):
+    def make(pipeline: str = "demo.echo", slug: str | None = None, **fields):
+        slug = slug or pipeline.replace(".", "-")
+        existing = Agent.objects.filter(workspace=workspace, slug=slug).first()
+        return existing or agent_create(
+            workspace=workspace, slug=slug, name=pipeline, pipeline=pipeline, **fields
+        )
+
+    return make
+
+
+@pytest.fixture
+def key() -> str:
+    """A fresh name for the demo tools' call counters."""
+    return uuid.uuid4().hex

@@ -75,7 +75,14 @@ def fail(reason: str) -> Transition:
 
 
 class TransientError(Exception):
-    """Worth retrying: a rate limit, a timeout, a dropped connection."""
+    """Worth retrying: a rate limit, a timeout, a dropped connection.
+
+    `retry_after` (seconds) is the server's own word on when to try again, if it gave one.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentError(Exception):

@@ -71,3 +71,19 @@ class Flaky(Pipeline):
         count = ctx.tool("demo.count", key=ctx.input["key"])
         calls = ctx.tool("demo.flaky", key=ctx.input["key"], failures=ctx.input.get("failures", 2))
         return finish({"count": count, "flaky_calls": calls})
+
+
+@register
+class AskModel(Pipeline):
+    """One model call through the context: for the gateway's tests and benchmarks."""
+
+    name = "demo.ask_model"
+
+    @step(attempts=4, backoff=0.2, max_backoff=5.0)
+    def start(self, ctx):
+        answer = ctx.model(
+            role="small",
+            messages=[{"role": "user", "content": ctx.input["question"]}],
+            json_output=ctx.input.get("json", False),
+        )
+        return finish({"answer": answer.get("json", answer["content"]), "model": answer["model"]})

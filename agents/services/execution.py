@@ -232,7 +232,8 @@ def _commit_error(run, token, checkpoint, error: BaseException, policy: RetryPol
         "claim_token": None,
     }
     if is_transient(error) and checkpoint.attempt < policy.attempts:
-        delay = _backoff(policy, checkpoint.attempt)
+        # A server that says when to come back (429 Retry-After) is believed over our backoff.
+        delay = max(_backoff(policy, checkpoint.attempt), getattr(error, "retry_after", 0) or 0)
         now = timezone.now()
         committed = _commit(
             run,

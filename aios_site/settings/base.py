@@ -159,6 +159,7 @@ AIOS_LLM_BASE_URL = env("AIOS_LLM_BASE_URL", default="")
 AIOS_LLM_API_KEY = env("AIOS_LLM_API_KEY", default="")
 AIOS_LLM_MODEL_SMALL = env("AIOS_LLM_MODEL_SMALL", default="")
 AIOS_LLM_MODEL_LARGE = env("AIOS_LLM_MODEL_LARGE", default="")
+AIOS_LLM_TIMEOUT = env.float("AIOS_LLM_TIMEOUT", default=60.0)
 
 # Celery. Long tasks: a message is acknowledged only after its task ends (acks_late), given
 # back if the worker dies (reject_on_worker_lost), one at a time per process (prefetch 1),

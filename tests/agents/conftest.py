@@ -1,34 +1,15 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 import redis
 from django.conf import settings
 
-from agents.models import Agent, Checkpoint, Run
-from agents.services import agent_create
+from agents.models import Checkpoint, Run
+from agents.services import run_advance
 from agents.tools import DEMO_COUNTER
 from tests.agents.processes import start_worker
-
-
-@pytest.fixture
-def make_agent(workspace):
-    def make(pipeline: str = "demo.echo", slug: str | None = None, **fields):
-        slug = slug or pipeline.replace(".", "-")
-        existing = Agent.objects.filter(workspace=workspace, slug=slug).first()
-        return existing or agent_create(
-            workspace=workspace, slug=slug, name=pipeline, pipeline=pipeline, **fields
-        )
-
-    return make
-
-
-@pytest.fixture
-def key() -> str:
-    """A fresh name for the demo tools' call counters."""
-    return uuid.uuid4().hex
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +36,14 @@ def calls_of(key: str) -> int:
 
 def steps_of(run: Run) -> list[tuple[int, str, int, str]]:
     return list(Checkpoint.objects.filter(run=run).values_list("seq", "step", "attempt", "status"))
+
+
+def drive(run: Run) -> Run:
+    """Executes a run here until it waits or ends (retries included)."""
+    for _ in range(50):
+        run.refresh_from_db()
+        if run.status != "queued":
+            return run
+        Run.objects.filter(pk=run.pk).update(not_before=None)  # no waiting out backoffs here
+        run_advance(run_id=run.pk)
+    raise AssertionError("the run did not settle")

@@ -12,7 +12,6 @@ from agents.models import Checkpoint, JournalEntry, Run
 from agents.pipelines import Pipeline, demo, fail, goto, register, step
 from agents.services import (
     Conflict,
-    run_advance,
     run_answer,
     run_fork,
     run_replay,
@@ -20,19 +19,9 @@ from agents.services import (
     runs_prune,
     runs_sweep,
 )
+from tests.agents.conftest import drive
 
 pytestmark = pytest.mark.django_db
-
-
-def drive(run: Run) -> Run:
-    """Executes a run here until it waits or ends (retries included)."""
-    for _ in range(50):
-        run.refresh_from_db()
-        if run.status != "queued":
-            return run
-        Run.objects.filter(pk=run.pk).update(not_before=None)  # no waiting out backoffs here
-        run_advance(run_id=run.pk)
-    raise AssertionError("the run did not settle")
 
 
 def finished_echo(make_agent, answer="yes") -> Run:
