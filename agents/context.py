@@ -102,7 +102,7 @@ class StepContext:
             JournalKind.MODEL,
             llm.model_name(role),
             request,
-            lambda: llm.complete(role=role, messages=messages, **params),
+            lambda: llm.chat(run=self.run, role=role, messages=messages, **params),
         )
 
     # -- the journal --------------------------------------------------------------------------

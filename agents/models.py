@@ -122,6 +122,7 @@ class CheckpointStatus(models.TextChoices):
     RUNNING = "running"
     OK = "ok"
     ERROR = "error"
+    WAITING = "waiting"  # stopped before its end to wait (a budget), not a failure
     CANCELLED = "cancelled"
 
 
@@ -208,3 +209,76 @@ class JournalEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name} @{self.seq}.{self.position}"
+
+
+class ModelPrice(models.Model):
+    """What a model costs per million tokens; a workspace's own price overrides the default."""
+
+    workspace = models.ForeignKey(
+        Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="model_prices"
+    )
+    model = models.CharField(max_length=200)
+    input_per_million = models.DecimalField(max_digits=12, decimal_places=6)
+    output_per_million = models.DecimalField(max_digits=12, decimal_places=6)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "model"], name="price_unique_model", nulls_distinct=False
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.input_per_million}/{self.output_per_million} per 1M"
+
+
+class CostEntry(models.Model):
+    """The cost ledger: one row for every model call that was made (cache hits included)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="costs")
+    agent = models.ForeignKey(Agent, null=True, on_delete=models.SET_NULL, related_name="costs")
+    run = models.ForeignKey(Run, null=True, on_delete=models.SET_NULL, related_name="costs")
+    seq = models.PositiveIntegerField(null=True)
+    step = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=200)
+    tier = models.CharField(max_length=16, default="remote")
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    latency_ms = models.FloatField(default=0)
+    cache_hit = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.cost} (run {self.run_id})"
+
+
+class BudgetCounter(models.Model):
+    """Spend and open reservations of one scope (agent or workspace) in one period.
+
+    Reservations are conditional updates (`spent + reserved + amount <= cap`), so
+    concurrent calls can never together pass a cap.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    agent = models.ForeignKey(Agent, null=True, on_delete=models.CASCADE)
+    period = models.CharField(max_length=8)  # "day" or "month"
+    period_start = models.DateField()
+    spent = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    reserved = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "agent", "period", "period_start"],
+                name="budget_counter_unique",
+                nulls_distinct=False,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = f"agent {self.agent_id}" if self.agent_id else "workspace"
+        return f"{scope} {self.period} from {self.period_start}: {self.spent} + {self.reserved}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +35,40 @@ def model_name(role: str) -> str:
     return {"small": settings.AIOS_LLM_MODEL_SMALL, "large": settings.AIOS_LLM_MODEL_LARGE}.get(
         role, ""
     )
+
+
+def chat(*, run, role: str, messages: list[dict[str, str]], **params: Any) -> dict[str, Any]:
+    """A paid chat completion for a run: budget reserved first, settled and ledgered after."""
+    import time
+
+    from agents.llm import budgets
+
+    model = model_name(role)
+    if not (settings.AIOS_LLM_BASE_URL and model):
+        raise ModelNotConfigured(role)
+    params.setdefault("max_tokens", settings.AIOS_LLM_DEFAULT_MAX_TOKENS)
+    price = budgets.price_for(workspace_id=run.workspace_id, model=model)
+    reservation = budgets.reserve(
+        agent=run.agent, amount=budgets.worst_case(price, messages, params["max_tokens"])
+    )
+    started = time.perf_counter()
+    try:
+        answer = complete(role=role, messages=messages, **params)
+    except BaseException:
+        budgets.settle(reservation, Decimal("0"))
+        raise
+    usage = answer["usage"]
+    cost = budgets.cost_of(price, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+    budgets.settle(reservation, cost)
+    budgets.record(
+        run=run,
+        model=answer["model"],
+        tier="remote",
+        usage=usage,
+        cost=cost,
+        latency_ms=(time.perf_counter() - started) * 1000,
+    )
+    return {**answer, "cost": str(cost), "tier": "remote"}
 
 
 def _client():

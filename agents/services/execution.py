@@ -25,6 +25,7 @@ from django.utils import timezone
 from agents import events
 from agents.checkpoints import claim_and_open, close_step
 from agents.context import Cancelled, Divergence, StepContext
+from agents.llm.budgets import BudgetReached
 from agents.models import (
     ACTIVE_STATUSES,
     Checkpoint,
@@ -112,7 +113,8 @@ def _execute_step(run: Run, token: uuid.UUID, *, deadline: float) -> bool:
             run=run, seq=seq, step=step_name, attempt=attempt, state_before=run.state
         )
     attempt = checkpoint.attempt
-    if attempt > policy.attempts:  # earlier attempts died with their worker
+    if attempt > policy.attempts and _failed_attempts(run, seq) >= policy.attempts:
+        # Earlier attempts failed or died with their worker (budget waits do not count).
         error = PermanentError(f"step {step_name!r} did not complete in {policy.attempts} attempts")
         return _commit_error(run, token, checkpoint, error, policy)
     replay = ReplaySource(run, seq) if run.trigger == Trigger.REPLAY else None
@@ -148,11 +150,39 @@ def _execute_step(run: Run, token: uuid.UUID, *, deadline: float) -> bool:
             finished_at=timezone.now(),
             claim_token=None,
         )
+    except BudgetReached as refused:
+        return _commit_budget_wait(run, token, checkpoint, refused)
     except Exception as error:  # a step's failure is data about the run, never a crash
         logger.info("run %s step %s attempt %s failed: %r", run.pk, step_name, attempt, error)
         return _commit_error(run, token, checkpoint, error, policy)
     keep_going = transition.kind == "goto" and time.monotonic() < deadline
     return _commit_transition(run, token, checkpoint, context, transition, replay, keep_going)
+
+
+def _failed_attempts(run: Run, seq: int) -> int:
+    return Checkpoint.objects.filter(run=run, seq=seq, status=CheckpointStatus.ERROR).count()
+
+
+def _commit_budget_wait(run, token, checkpoint, refused: BudgetReached) -> bool:
+    """The run waits; raising the budget or the next period resumes it at the same step."""
+    waiting = {
+        "kind": "budget",
+        "resume": checkpoint.step,
+        "key": "budget",
+        "question": f"Budget reached: {refused}. Raise it, or the run resumes when it "
+        f"renews at {refused.renews_at:%Y-%m-%d %H:%M} UTC.",
+        "renews_at": refused.renews_at.isoformat(),
+    }
+    return _commit(
+        run,
+        token,
+        checkpoint,
+        cp_status=CheckpointStatus.WAITING,
+        cp_error=str(refused),
+        status=RunStatus.WAITING,
+        waiting_for=waiting,
+        claim_token=None,
+    )
 
 
 def _validate(pipeline, transition: Any) -> None:

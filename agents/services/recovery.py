@@ -16,13 +16,14 @@ from agents.models import (
     Run,
     RunStatus,
 )
-from agents.services.runs import enqueue
+from agents.services.runs import budget_waits_resume, enqueue
 
 # -- recovery and retention -------------------------------------------------------------------
 
 
 def runs_sweep() -> dict[str, int]:
-    """Re-enqueues runs of dead workers (stale heartbeat) and queued runs whose message got lost."""
+    """Re-enqueues runs of dead workers (stale heartbeat) and queued runs whose message got
+    lost, and resumes runs that waited for a budget period that has now renewed."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.AIOS_RUN_STALE_SECONDS)
     recovered = 0
@@ -49,7 +50,13 @@ def runs_sweep() -> dict[str, int]:
         ):
             enqueue(run)  # a duplicate message is harmless: only one claim succeeds
             requeued += 1
-    return {"recovered": recovered, "requeued": requeued}
+    renewed = sum(
+        budget_waits_resume(workspace_id=workspace_id, renewed_only=True)
+        for workspace_id in Run.objects.filter(status=RunStatus.WAITING, waiting_for__kind="budget")
+        .values_list("workspace_id", flat=True)
+        .distinct()
+    )
+    return {"recovered": recovered, "requeued": requeued, "renewed": renewed}
 
 
 def runs_prune(*, older_than_days: int | None = None) -> int:

@@ -55,7 +55,32 @@ def agent_update(*, agent: Agent, **fields: Any) -> Agent:
     for name, value in fields.items():
         setattr(agent, name, value)
     agent.save(update_fields=list(fields))
+    if {"daily_budget", "monthly_budget"} & set(fields):
+        budget_waits_resume(workspace_id=agent.workspace_id, agent_id=agent.pk)
     return agent
+
+
+def budget_waits_resume(
+    *, workspace_id: int, agent_id: int | None = None, renewed_only: bool = False
+) -> int:
+    """Resumes runs waiting for budget (after a raise, or when their period renewed); a run
+    that still does not fit simply waits again."""
+    runs = Run.objects.filter(
+        workspace_id=workspace_id, status=RunStatus.WAITING, waiting_for__kind="budget"
+    )
+    if agent_id is not None:
+        runs = runs.filter(agent_id=agent_id)
+    now = timezone.now()
+    resumed = 0
+    for run in runs:
+        if renewed_only and run.waiting_for.get("renews_at", "") > now.isoformat():
+            continue
+        try:
+            run_resume(run=run, kind="budget", data={"resumed_at": now.isoformat()})
+            resumed += 1
+        except Conflict:  # answered or cancelled meanwhile
+            pass
+    return resumed
 
 
 def run_start(

@@ -19,6 +19,9 @@ ROLE_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.OWNER: 2}
 class Workspace(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=50, unique=True)
+    # Hard caps on model spend for the whole workspace (none: no cap).
+    daily_budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    monthly_budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

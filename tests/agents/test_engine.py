@@ -184,7 +184,7 @@ def test_the_sweeper_recovers_runs_of_dead_workers_and_lost_messages(make_agent)
     Run.objects.filter(pk=lost.pk).update(enqueued_at=stale)
     fresh, _ = run_start(agent=agent, input={})
 
-    assert runs_sweep() == {"recovered": 1, "requeued": 1}
+    assert runs_sweep() == {"recovered": 1, "requeued": 1, "renewed": 0}
 
     dead.refresh_from_db()
     assert dead.status == "queued" and dead.claim_token is None

@@ -101,4 +101,4 @@ def test_two_workers_and_duplicate_messages_execute_every_step_exactly_once(work
 
 
 def test_checkpoint_status_values_are_the_documented_ones():
-    assert set(CheckpointStatus.values) == {"running", "ok", "error", "cancelled"}
+    assert set(CheckpointStatus.values) == {"running", "ok", "error", "waiting", "cancelled"}

@@ -1,0 +1,148 @@
+"""Prices, hard budgets and the cost ledger.
+
+Before a paid call the gateway reserves its worst-case cost against every cap that applies
+(agent and workspace, day and month) in one transaction of conditional updates; if any cap
+would be crossed nothing is reserved and the call is refused. After the call the reservation
+is settled to the real cost. Concurrent calls therefore cannot together pass a cap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F, Q, Value
+from django.utils import timezone
+
+from agents.models import Agent, BudgetCounter, CostEntry, ModelPrice
+
+MILLION = Decimal(1_000_000)
+# Per message, chat formats add a few tokens of framing.
+MESSAGE_OVERHEAD_TOKENS = 8
+
+
+class BudgetReached(Exception):
+    """A paid call would cross a cap; the run waits until the budget is raised or renews."""
+
+    def __init__(self, *, scope: str, period: str, cap: Decimal, renews_at: datetime) -> None:
+        adjective = {"day": "daily", "month": "monthly"}[period]
+        super().__init__(f"the {scope} {adjective} budget of {cap} is reached")
+        self.scope, self.period, self.cap, self.renews_at = scope, period, cap, renews_at
+
+
+def price_for(*, workspace_id: int, model: str) -> ModelPrice | None:
+    prices = ModelPrice.objects.filter(
+        Q(workspace_id=workspace_id) | Q(workspace=None), model=model
+    )
+    return min(prices, key=lambda p: p.workspace_id is None, default=None)
+
+
+def cost_of(price: ModelPrice | None, prompt_tokens: int, completion_tokens: int) -> Decimal:
+    if price is None:
+        return Decimal("0")
+    return (
+        price.input_per_million * prompt_tokens + price.output_per_million * completion_tokens
+    ) / MILLION
+
+
+def prompt_token_ceiling(messages: list[dict[str, str]]) -> int:
+    """An upper bound on prompt tokens: no tokenizer makes more tokens than UTF-8 bytes."""
+    return sum(len(str(m.get("content", "")).encode()) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+
+
+def _period_start(period: str, today: date) -> date:
+    return today.replace(day=1) if period == "month" else today
+
+
+def _renews_at(period: str, start: date) -> datetime:
+    if period == "day":
+        following = start + timedelta(days=1)
+    else:
+        following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return timezone.make_aware(datetime.combine(following, time.min))
+
+
+def _caps(agent: Agent) -> list[tuple[int | None, str, Decimal]]:
+    workspace = agent.workspace
+    caps = [
+        (agent.pk, "day", agent.daily_budget),
+        (agent.pk, "month", agent.monthly_budget),
+        (None, "day", workspace.daily_budget),
+        (None, "month", workspace.monthly_budget),
+    ]
+    return [(agent_id, period, cap) for agent_id, period, cap in caps if cap is not None]
+
+
+@dataclass
+class Reservation:
+    amount: Decimal
+    counter_ids: list[int]
+
+
+def reserve(*, agent: Agent, amount: Decimal) -> Reservation:
+    """Holds `amount` against every cap of the agent and its workspace, or raises BudgetReached."""
+    today = timezone.localdate()
+    counter_ids = []
+    with transaction.atomic():
+        for agent_id, period, cap in _caps(agent):
+            start = _period_start(period, today)
+            counter, _ = BudgetCounter.objects.get_or_create(
+                workspace_id=agent.workspace_id,
+                agent_id=agent_id,
+                period=period,
+                period_start=start,
+            )
+            held = BudgetCounter.objects.filter(
+                pk=counter.pk, spent__lte=Value(cap - amount) - F("reserved")
+            ).update(reserved=F("reserved") + amount)
+            if not held:  # leaving the block rolls back what was held on the other caps
+                raise BudgetReached(
+                    scope="agent" if agent_id else "workspace",
+                    period=period,
+                    cap=cap,
+                    renews_at=_renews_at(period, start),
+                )
+            counter_ids.append(counter.pk)
+    return Reservation(amount=amount, counter_ids=counter_ids)
+
+
+def settle(reservation: Reservation, actual: Decimal) -> None:
+    """Turns a reservation into what the call really cost (zero if it failed)."""
+    if reservation.counter_ids:
+        BudgetCounter.objects.filter(pk__in=reservation.counter_ids).update(
+            reserved=F("reserved") - reservation.amount, spent=F("spent") + actual
+        )
+
+
+def record(
+    *,
+    run,
+    model: str,
+    tier: str,
+    usage: dict,
+    cost: Decimal,
+    latency_ms: float,
+    cache_hit: bool = False,
+) -> CostEntry:
+    return CostEntry.objects.create(
+        workspace_id=run.workspace_id,
+        agent_id=run.agent_id,
+        run=run,
+        seq=run.next_seq,
+        step=run.current_step,
+        model=model,
+        tier=tier,
+        prompt_tokens=usage.get("prompt_tokens", 0),
+        completion_tokens=usage.get("completion_tokens", 0),
+        cost=cost,
+        latency_ms=latency_ms,
+        cache_hit=cache_hit,
+    )
+
+
+def worst_case(
+    price: ModelPrice | None, messages: list[dict[str, str]], max_tokens: int
+) -> Decimal:
+    return cost_of(price, prompt_token_ceiling(messages), max_tokens)
