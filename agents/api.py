@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from datetime import date, timedelta
+from typing import Literal
+
+from django.utils import timezone
 from ninja import Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
@@ -12,6 +16,7 @@ from agents.schemas import (
     AgentOut,
     AgentPatch,
     AnswerIn,
+    CostOut,
     ForkIn,
     RunDetailOut,
     RunIn,
@@ -150,3 +155,15 @@ def run_trace(request, run_id: int):
     """The run as OpenTelemetry spans (OTLP/JSON; GenAI conventions for model and tool calls)."""
     run = access_run(membership=request_workspace(request), run_id=run_id)
     return traces.run_trace(run)
+
+
+@router.get("/costs", response=list[CostOut], tags=["costs"])
+def cost_list(
+    request, since: date | None = None, group_by: Literal["agent", "model", "day"] = "agent"
+):
+    """Model spend from the cost ledger (default: the last 30 days), grouped."""
+    membership = request_workspace(request)
+    since = since or (timezone.localdate() - timedelta(days=30))
+    return selectors.cost_summary(
+        workspace_id=membership.workspace_id, since=since, group_by=group_by
+    )

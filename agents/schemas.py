@@ -114,3 +114,12 @@ class AnswerIn(Schema):
 class ForkIn(Schema):
     from_seq: int = Field(ge=1)
     state_patch: dict[str, Any] = {}
+
+
+class CostOut(Schema):
+    key: str = Field(description="The agent's slug, the model, or the day (YYYY-MM-DD).")
+    calls: int
+    cache_hits: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: Decimal

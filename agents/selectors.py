@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from agents.models import Agent, Checkpoint, JournalEntry, Run
 
@@ -127,3 +127,31 @@ def timeline(checkpoints: list[Checkpoint]) -> list[dict[str, Any]]:
                 }
             )
     return bars
+
+
+COST_GROUPS = {"agent": "agent__slug", "model": "model", "day": "day"}
+
+
+def cost_summary(*, workspace_id: int, since, group_by: str) -> list[dict[str, Any]]:
+    """Spend from the ledger since a date, grouped by agent slug, model or day."""
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncDate
+
+    from agents.models import CostEntry
+
+    rows = CostEntry.objects.filter(workspace_id=workspace_id, created_at__date__gte=since)
+    if group_by == "day":
+        rows = rows.annotate(day=TruncDate("created_at"))
+    field = COST_GROUPS[group_by]
+    rows = (
+        rows.values(field)
+        .annotate(
+            calls=Count("pk"),
+            prompt_tokens=Sum("prompt_tokens"),
+            completion_tokens=Sum("completion_tokens"),
+            cost=Sum("cost"),
+            cache_hits=Count("pk", filter=Q(cache_hit=True)),
+        )
+        .order_by(field)
+    )
+    return [{"key": str(row.pop(field)), **row} for row in rows]

@@ -127,3 +127,35 @@ def test_a_workspace_price_overrides_the_default(workspace, priced):
 
     assert price.workspace == workspace
     assert budgets.price_for(workspace_id=workspace.pk + 1, model="qwen-plus") == priced
+
+
+@pytest.mark.django_db
+def test_costs_are_reported_by_agent_model_and_day(
+    client, owner, outsider, make_agent, fake_openai, priced
+):
+    from aios_site.accounts.services import token_create
+
+    fake_openai.script(
+        *[Reply(content="ok", usage={"prompt_tokens": 1000, "completion_tokens": 0})] * 3
+    )
+    ask(make_agent("demo.ask_model", slug="writer"))
+    ask(make_agent("demo.ask_model", slug="replier"))
+    ask(make_agent("demo.ask_model", slug="replier"))
+    auth = {
+        "HTTP_AUTHORIZATION": "Bearer "
+        + token_create(membership=owner.memberships.get(), name="t")[1]
+    }
+
+    by_agent = client.get("/api/v1/costs?group_by=agent", **auth).json()
+    by_model = client.get("/api/v1/costs?group_by=model", **auth).json()
+    [by_day] = client.get("/api/v1/costs?group_by=day", **auth).json()
+
+    assert [(row["key"], row["calls"], row["cost"]) for row in by_agent] == [
+        ("replier", 2, "0.004000"),
+        ("writer", 1, "0.002000"),
+    ]
+    assert [(row["key"], row["prompt_tokens"]) for row in by_model] == [("qwen-plus", 3000)]
+    assert by_day["key"] == timezone.localdate().isoformat() and by_day["calls"] == 3
+    assert client.get("/api/v1/costs?group_by=week", **auth).status_code == 422
+    client.force_login(outsider)
+    assert client.get("/api/v1/costs?workspace=bob").json() == []
