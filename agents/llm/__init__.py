@@ -9,6 +9,7 @@ validated, with one repair request when the model's JSON does not parse.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from decimal import Decimal
@@ -59,8 +60,8 @@ def chat(*, run, role: str, messages: list[dict[str, str]], **params: Any) -> di
         raise
     usage = answer["usage"]
     cost = budgets.cost_of(price, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
-    budgets.settle(reservation, cost)
-    budgets.record(
+    budgets.settle_and_record(
+        reservation,
         run=run,
         model=answer["model"],
         tier="remote",
@@ -72,12 +73,20 @@ def chat(*, run, role: str, messages: list[dict[str, str]], **params: Any) -> di
 
 
 def _client():
+    """One client per endpoint and process: building one costs far more than a call."""
+    return _cached_client(
+        settings.AIOS_LLM_BASE_URL, settings.AIOS_LLM_API_KEY or "unset", settings.AIOS_LLM_TIMEOUT
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_client(base_url: str, api_key: str, timeout: float):
     import openai
 
     return openai.OpenAI(
-        base_url=settings.AIOS_LLM_BASE_URL,
-        api_key=settings.AIOS_LLM_API_KEY or "unset",
-        timeout=settings.AIOS_LLM_TIMEOUT,
+        base_url=base_url,
+        api_key=api_key,
+        timeout=timeout,
         max_retries=0,  # retries belong to the step's policy, which knows about backoff
     )
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from time import monotonic
 
-from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from agents.models import Agent, BudgetCounter, CostEntry, ModelPrice
@@ -32,7 +33,21 @@ class BudgetReached(Exception):
         self.scope, self.period, self.cap, self.renews_at = scope, period, cap, renews_at
 
 
+_prices: dict[tuple[int, str], tuple[float, ModelPrice | None]] = {}
+PRICE_CACHE_SECONDS = 30.0  # an edited price applies to calls within half a minute
+
+
 def price_for(*, workspace_id: int, model: str) -> ModelPrice | None:
+    key = (workspace_id, model)
+    cached = _prices.get(key)
+    if cached and cached[0] > monotonic():
+        return cached[1]
+    price = _price_from_db(workspace_id=workspace_id, model=model)
+    _prices[key] = (monotonic() + PRICE_CACHE_SECONDS, price)
+    return price
+
+
+def _price_from_db(*, workspace_id: int, model: str) -> ModelPrice | None:
     prices = ModelPrice.objects.filter(
         Q(workspace_id=workspace_id) | Q(workspace=None), model=model
     )
@@ -82,30 +97,47 @@ class Reservation:
 
 
 def reserve(*, agent: Agent, amount: Decimal) -> Reservation:
-    """Holds `amount` against every cap of the agent and its workspace, or raises BudgetReached."""
+    """Holds `amount` against every cap of the agent and its workspace, or raises BudgetReached.
+
+    Each cap is one upsert whose update only happens while `spent + reserved + amount`
+    stays within the cap; a cap that says no rolls back what the others held.
+    """
     today = timezone.localdate()
     counter_ids = []
-    with transaction.atomic():
+    with transaction.atomic(), connection.cursor() as cursor:
         for agent_id, period, cap in _caps(agent):
             start = _period_start(period, today)
-            counter, _ = BudgetCounter.objects.get_or_create(
-                workspace_id=agent.workspace_id,
-                agent_id=agent_id,
-                period=period,
-                period_start=start,
-            )
-            held = BudgetCounter.objects.filter(
-                pk=counter.pk, spent__lte=Value(cap - amount) - F("reserved")
-            ).update(reserved=F("reserved") + amount)
-            if not held:  # leaving the block rolls back what was held on the other caps
+            row = None
+            if amount <= cap:
+                cursor.execute(_RESERVE, [agent.workspace_id, agent_id, period, start, amount, cap])
+                row = cursor.fetchone()
+            if row is None:  # leaving the block rolls back what was held on the other caps
                 raise BudgetReached(
                     scope="agent" if agent_id else "workspace",
                     period=period,
                     cap=cap,
                     renews_at=_renews_at(period, start),
                 )
-            counter_ids.append(counter.pk)
+            counter_ids.append(row[0])
     return Reservation(amount=amount, counter_ids=counter_ids)
+
+
+# Table names come from the models; every value is a parameter.
+_COUNTERS = BudgetCounter._meta.db_table
+_RESERVE = (
+    f"INSERT INTO {_COUNTERS} (workspace_id, agent_id, period, period_start, spent, reserved) "  # noqa: S608
+    "VALUES (%s, %s, %s, %s, 0, %s) ON CONFLICT ON CONSTRAINT budget_counter_unique "
+    f"DO UPDATE SET reserved = {_COUNTERS}.reserved + EXCLUDED.reserved "
+    f"WHERE {_COUNTERS}.spent + {_COUNTERS}.reserved + EXCLUDED.reserved <= %s RETURNING id"
+)
+_LEDGER = CostEntry._meta.db_table
+_SETTLE_AND_RECORD = (
+    f"WITH settled AS (UPDATE {_COUNTERS} SET reserved = reserved - %s, spent = spent + %s "  # noqa: S608
+    "WHERE id = ANY(%s)) "
+    f"INSERT INTO {_LEDGER} (workspace_id, agent_id, run_id, seq, step, model, tier, "
+    "prompt_tokens, completion_tokens, cost, latency_ms, cache_hit, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
 
 
 def settle(reservation: Reservation, actual: Decimal) -> None:
@@ -116,7 +148,8 @@ def settle(reservation: Reservation, actual: Decimal) -> None:
         )
 
 
-def record(
+def settle_and_record(
+    reservation: Reservation,
     *,
     run,
     model: str,
@@ -125,21 +158,30 @@ def record(
     cost: Decimal,
     latency_ms: float,
     cache_hit: bool = False,
-) -> CostEntry:
-    return CostEntry.objects.create(
-        workspace_id=run.workspace_id,
-        agent_id=run.agent_id,
-        run=run,
-        seq=run.next_seq,
-        step=run.current_step,
-        model=model,
-        tier=tier,
-        prompt_tokens=usage.get("prompt_tokens", 0),
-        completion_tokens=usage.get("completion_tokens", 0),
-        cost=cost,
-        latency_ms=latency_ms,
-        cache_hit=cache_hit,
-    )
+) -> None:
+    """Settles the reservation to the real cost and writes the ledger row, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SETTLE_AND_RECORD,
+            [
+                reservation.amount,
+                cost,
+                reservation.counter_ids,
+                run.workspace_id,
+                run.agent_id,
+                run.pk,
+                run.next_seq,
+                run.current_step,
+                model,
+                tier,
+                usage.get("prompt_tokens", 0),
+                usage.get("completion_tokens", 0),
+                cost,
+                latency_ms,
+                cache_hit,
+                timezone.now(),
+            ],
+        )
 
 
 def worst_case(

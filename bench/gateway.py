@@ -1,0 +1,100 @@
+"""Gateway overhead per model call against the raw `openai` SDK, on the same local server.
+
+    python bench/gateway.py [--calls 300]
+
+Both talk to the local OpenAI-compatible test server over HTTP. The gateway path is
+`agents.llm.chat` with a price and daily budgets on the agent and the workspace, so every
+call reserves, settles and writes a ledger row in the embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import runtime  # noqa: E402 - the embedded-services helpers of the runtime benchmark
+
+
+def timed(calls: int, work) -> list[float]:
+    for _ in range(10):
+        work()
+    timings = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        work()
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=300)
+    calls = parser.parse_args().calls
+    data_dir = Path(tempfile.mkdtemp(prefix="aios-bench-"))
+    services = runtime.start_services(data_dir)
+    try:
+        import openai
+        from django.conf import settings
+
+        from agents import llm
+        from agents.models import ModelPrice
+        from agents.services import run_start
+        from tests.fakes.openai_server import FakeOpenAI
+
+        server = FakeOpenAI()
+        settings.AIOS_LLM_BASE_URL = server.base_url
+        settings.AIOS_LLM_MODEL_SMALL = "qwen-plus"
+        ModelPrice.objects.get_or_create(
+            model="qwen-plus",
+            defaults={"input_per_million": Decimal("2"), "output_per_million": Decimal("6")},
+        )
+        agent = runtime.noop_agent()
+        agent.daily_budget = Decimal("1000")
+        agent.save()
+        agent.workspace.daily_budget = Decimal("1000")
+        agent.workspace.save()
+        run, _ = run_start(agent=agent, input={})
+        messages = [{"role": "user", "content": "Where is my order #1001?"}]
+        client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+
+        raw = timed(
+            calls,
+            lambda: client.chat.completions.create(
+                model="qwen-plus", messages=messages, max_tokens=1024
+            ),
+        )
+        gateway = timed(calls, lambda: llm.chat(run=run, role="small", messages=messages))
+        server.close()
+    finally:
+        services.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    for name, values in (("raw openai SDK", raw), ("AIOS gateway", gateway)):
+        print(
+            f"{name:<16} p50 {statistics.median(values):6.2f} ms  "
+            f"p95 {sorted(values)[int(0.95 * len(values))]:6.2f} ms  (n={len(values)})"
+        )
+    print(
+        f"gateway overhead per call (p50): "
+        f"{statistics.median(gateway) - statistics.median(raw):.2f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
