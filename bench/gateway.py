@@ -10,12 +10,8 @@ call reserves, settles and writes a ledger row in the embedded PostgreSQL.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -42,9 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
     calls = parser.parse_args().calls
-    data_dir = Path(tempfile.mkdtemp(prefix="aios-bench-"))
-    services = runtime.start_services(data_dir)
-    try:
+    with runtime.django_on_embedded_services():
         import openai
         from django.conf import settings
 
@@ -77,14 +71,8 @@ def main() -> None:
         )
         gateway = timed(calls, lambda: llm.chat(run=run, role="small", messages=messages))
         server.close()
-    finally:
-        services.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
-    print(
-        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
-    )
+    print(runtime.machine())
     for name, values in (("raw openai SDK", raw), ("AIOS gateway", gateway)):
         print(
             f"{name:<16} p50 {statistics.median(values):6.2f} ms  "

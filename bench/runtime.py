@@ -17,6 +17,7 @@ Starts its own embedded PostgreSQL + Valkey in a temporary directory.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -33,6 +34,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@contextlib.contextmanager
+def django_on_embedded_services():
+    """Django set up on a fresh embedded PostgreSQL + Valkey, removed again afterwards."""
+    data_dir = Path(tempfile.mkdtemp(prefix="aios-bench-"))
+    services = start_services(data_dir)
+    try:
+        yield
+    finally:
+        services.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def machine() -> str:
+    return (
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def start_services(data_dir: Path):
@@ -171,9 +191,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--burst", type=int, default=300)
     options = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="aios-bench-"))
-    services = start_services(data_dir)
-    try:
+    with django_on_embedded_services():
         worker = start_worker(1)
         try:
             aios = aios_per_step(options.runs)
@@ -181,14 +199,8 @@ def main() -> None:
             stop_worker(worker)
         graph = langgraph_per_step(options.runs)
         rates = {n: throughput(options.burst, n) for n in (1, 2)}
-    finally:
-        services.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
-    print(
-        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
-    )
+    print(machine())
     print(f"durable overhead per step, demo.noop x {options.runs} runs (ms):")
     print(
         f"  AIOS (Celery worker, Postgres checkpoints)  p50 {percentile(aios, 0.5):6.2f}"
