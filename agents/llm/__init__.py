@@ -38,16 +38,36 @@ def model_name(role: str) -> str:
     )
 
 
-def chat(*, run, role: str, messages: list[dict[str, str]], **params: Any) -> dict[str, Any]:
-    """A paid chat completion for a run: budget reserved first, settled and ledgered after."""
+def chat(
+    *, run, role: str, messages: list[dict[str, str]], cache: bool = False, **params: Any
+) -> dict[str, Any]:
+    """A paid chat completion for a run: budget reserved first, settled and ledgered after.
+
+    With `cache` (opt-in; never for steps that propose effects), an identical earlier
+    request's answer is returned from Redis at no cost, and the ledger records the hit.
+    """
     import time
 
     from agents.llm import budgets
+    from agents.llm import cache as response_cache
 
     model = model_name(role)
     if not (settings.AIOS_LLM_BASE_URL and model):
         raise ModelNotConfigured(role)
     params.setdefault("max_tokens", settings.AIOS_LLM_DEFAULT_MAX_TOKENS)
+    key = response_cache.key(settings.AIOS_LLM_BASE_URL, model, messages, params) if cache else None
+    if key and (hit := response_cache.get(key)) is not None:
+        budgets.settle_and_record(
+            budgets.Reservation(Decimal("0"), []),
+            run=run,
+            model=hit["model"],
+            tier="remote",
+            usage=hit["usage"],
+            cost=Decimal("0"),
+            latency_ms=0.0,
+            cache_hit=True,
+        )
+        return {**hit, "cost": "0", "cache_hit": True}
     price = budgets.price_for(workspace_id=run.workspace_id, model=model)
     reservation = budgets.reserve(
         agent=run.agent, amount=budgets.worst_case(price, messages, params["max_tokens"])
@@ -69,6 +89,8 @@ def chat(*, run, role: str, messages: list[dict[str, str]], **params: Any) -> di
         cost=cost,
         latency_ms=(time.perf_counter() - started) * 1000,
     )
+    if key:
+        response_cache.put(key, {**answer, "tier": "remote"})
     return {**answer, "cost": str(cost), "tier": "remote"}
 
 

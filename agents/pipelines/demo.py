@@ -85,5 +85,6 @@ class AskModel(Pipeline):
             role="small",
             messages=[{"role": "user", "content": ctx.input["question"]}],
             json_output=ctx.input.get("json", False),
+            cache=ctx.input.get("cache", False),
         )
         return finish({"answer": answer.get("json", answer["content"]), "model": answer["model"]})

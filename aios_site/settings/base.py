@@ -162,6 +162,7 @@ AIOS_LLM_MODEL_LARGE = env("AIOS_LLM_MODEL_LARGE", default="")
 AIOS_LLM_TIMEOUT = env.float("AIOS_LLM_TIMEOUT", default=60.0)
 # Sent as max_tokens when a step does not say; it bounds the worst case a budget reserves.
 AIOS_LLM_DEFAULT_MAX_TOKENS = env.int("AIOS_LLM_DEFAULT_MAX_TOKENS", default=1024)
+AIOS_LLM_CACHE_SECONDS = env.int("AIOS_LLM_CACHE_SECONDS", default=24 * 3600)
 
 # Celery. Long tasks: a message is acknowledged only after its task ends (acks_late), given
 # back if the worker dies (reject_on_worker_lost), one at a time per process (prefetch 1),

@@ -159,3 +159,29 @@ def test_costs_are_reported_by_agent_model_and_day(
     assert client.get("/api/v1/costs?group_by=week", **auth).status_code == 422
     client.force_login(outsider)
     assert client.get("/api/v1/costs?workspace=bob").json() == []
+
+
+@pytest.mark.django_db
+def test_an_opted_in_repeat_request_is_served_from_the_cache_at_no_cost(
+    make_agent, fake_openai, priced
+):
+    from django.core.cache import cache
+
+    cache.clear()
+    agent = make_agent("demo.ask_model")
+    question = {"question": "What are your opening hours?", "cache": True}
+
+    first = drive(run_start(agent=agent, input=question)[0])
+    second = drive(run_start(agent=agent, input=question)[0])
+    uncached = drive(run_start(agent=agent, input={"question": "What are your opening hours?"})[0])
+
+    assert first.outcome == second.outcome == uncached.outcome
+    assert len(fake_openai.requests) == 2  # the first and the one that did not opt in
+    ledger = list(CostEntry.objects.order_by("pk").values_list("run_id", "cache_hit", "cost"))
+    assert [(run_id, hit) for run_id, hit, _ in ledger] == [
+        (first.pk, False),
+        (second.pk, True),
+        (uncached.pk, False),
+    ]
+    assert ledger[1][2] == 0 and ledger[0][2] > 0
+    assert Run.objects.get(pk=second.pk).cost == 0
