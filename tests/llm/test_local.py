@@ -50,3 +50,69 @@ def test_vectors_match_sentence_transformers_on_the_same_model():
 
     for ours, theirs in zip(local.embed(texts), expected, strict=True):
         assert _cosine(ours, theirs) > 0.9999
+
+
+MESSAGES = {
+    "en": [
+        "Where is my order? It was supposed to arrive on Monday.",
+        "I would like a refund for the broken lamp.",
+    ],
+    "es": [
+        "¿Dónde está mi pedido? Tenía que llegar el lunes.",
+        "Quiero que me devuelvan el dinero de la lámpara rota.",
+    ],
+    "fr": [
+        "Où est ma commande ? Elle devait arriver lundi.",
+        "Je voudrais être remboursé pour la lampe cassée.",
+    ],
+    "de": [
+        "Wo ist meine Bestellung? Sie sollte am Montag ankommen.",
+        "Ich möchte mein Geld für die kaputte Lampe zurück.",
+    ],
+    "it": [
+        "Dov'è il mio ordine? Doveva arrivare lunedì.",
+        "Vorrei un rimborso per la lampada rotta.",
+    ],
+    "pt": [
+        "Onde está a minha encomenda? Devia chegar na segunda-feira.",
+        "Quero o reembolso do candeeiro partido.",
+    ],
+}
+
+
+def test_the_language_of_customer_messages_is_detected_in_six_languages():
+    texts = [(code, text) for code, texts in MESSAGES.items() for text in texts]
+
+    detected = local.detect_language([text for _, text in texts])
+
+    assert [d["language"] for d in detected] == [code for code, _ in texts]
+    assert all(0 < d["confidence"] <= 1 for d in detected)
+
+
+def test_english_support_messages_from_the_shared_data_are_detected_as_english():
+    import csv
+    import itertools
+    from pathlib import Path
+
+    path = (
+        Path(__file__).resolve().parents[3]
+        / "shared"
+        / "data"
+        / "customer-messages"
+        / "bitext-customer-support-tagged.csv"
+    )
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = [row["instruction"] for row in itertools.islice(csv.DictReader(handle), 4000, 4300)]
+
+    detected = local.detect_language(rows)
+    accuracy = sum(d["language"] == "en" for d in detected) / len(rows)
+
+    print(f"language detection accuracy on {len(rows)} Bitext rows: {accuracy:.1%}")
+    assert accuracy >= 0.95
+
+
+def test_text_too_short_to_tell_falls_back_to_the_shops_language():
+    assert local.detect_language(["", "order status"], default="fr") == [
+        {"language": "fr", "confidence": 0.0, "fallback": True},
+        {"language": "fr", "confidence": 0.1908, "fallback": True},
+    ]
