@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import socket
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
@@ -21,3 +24,14 @@ def served_database_url() -> str:
     port = f":{db['PORT']}" if db["PORT"] else ""
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
     return f"postgres://{db['USER']}{password}@{host}{port}/{db['NAME']}"
+
+
+# ../shared/data beside the repository (as in CI), loaded in place, never copied in.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def bitext_rows() -> Iterator[dict[str, str]]:
+    """The Bitext customer-support messages with their intents (CDLA-Sharing-1.0)."""
+    path = SHARED_DATA / "customer-messages" / "bitext-customer-support-tagged.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        yield from csv.DictReader(handle)

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
 from agents.llm import intents
+from tests.helpers import bitext_rows
 
-DATA = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "customer-messages"
-    / "bitext-customer-support-tagged.csv"
-)
 TRAIN, HELD_OUT = 20, 8
 
 
 @pytest.fixture(scope="module")
 def split():
     by_intent: dict[str, list[str]] = defaultdict(list)
-    with DATA.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            by_intent[row["intent"]].append(row["instruction"])
+    for row in bitext_rows():
+        by_intent[row["intent"]].append(row["instruction"])
     # Every 5th message, so train and held-out rows cover the same variety of phrasing.
     train = [(text, intent) for intent, texts in by_intent.items() for text in texts[::5][:TRAIN]]
     held_out = [

@@ -90,19 +90,11 @@ def test_the_language_of_customer_messages_is_detected_in_six_languages():
 
 
 def test_english_support_messages_from_the_shared_data_are_detected_as_english():
-    import csv
     import itertools
-    from pathlib import Path
 
-    path = (
-        Path(__file__).resolve().parents[3]
-        / "shared"
-        / "data"
-        / "customer-messages"
-        / "bitext-customer-support-tagged.csv"
-    )
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = [row["instruction"] for row in itertools.islice(csv.DictReader(handle), 4000, 4300)]
+    from tests.helpers import bitext_rows
+
+    rows = [row["instruction"] for row in itertools.islice(bitext_rows(), 4000, 4300)]
 
     detected = local.detect_language(rows)
     accuracy = sum(d["language"] == "en" for d in detected) / len(rows)
