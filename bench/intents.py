@@ -1,0 +1,71 @@
+"""Intent classification on the local tier: accuracy and latency on held-out Bitext messages.
+
+    python bench/intents.py [--train 20] [--held-out 40]
+
+Trains nearest centroids on `--train` messages per intent (every 5th message) and classifies
+`--held-out` other messages per intent; prints accuracy, latency per message one at a time,
+and throughput in batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--train", type=int, default=20)
+    parser.add_argument("--held-out", type=int, default=40)
+    options = parser.parse_args()
+
+    from runtime import machine
+
+    from agents.llm import intents, local
+    from tests.helpers import bitext_rows
+
+    by_intent: dict[str, list[str]] = defaultdict(list)
+    for row in bitext_rows():
+        by_intent[row["intent"]].append(row["instruction"])
+    train = [(t, i) for i, texts in by_intent.items() for t in texts[::5][: options.train]]
+    held_out = [(t, i) for i, texts in by_intent.items() for t in texts[2::5][: options.held_out]]
+    local.embed(["warm up"])
+
+    started = time.perf_counter()
+    model = intents.train(train)
+    trained_in = time.perf_counter() - started
+    started = time.perf_counter()
+    predicted = intents.classify(model, [text for text, _ in held_out])
+    batch_seconds = time.perf_counter() - started
+    singles = []
+    for text, _ in held_out[:100]:
+        one = time.perf_counter()
+        intents.classify(model, [text])
+        singles.append((time.perf_counter() - one) * 1000)
+
+    correct = sum(p["intent"] == i for p, (_, i) in zip(predicted, held_out, strict=True))
+    unknown = sum(p["intent"] == "unknown" for p in predicted)
+    print(machine())
+    print(
+        f"{len(model.labels)} intents, {options.train} examples each, trained in {trained_in:.2f} s"
+    )
+    print(
+        f"accuracy on {len(held_out)} held-out messages: {correct / len(held_out):.1%} "
+        f"({unknown} unknown)"
+    )
+    print(
+        f"one message at a time: p50 {statistics.median(singles):.1f} ms; "
+        f"batched: {len(held_out) / batch_seconds:.0f} messages/s"
+    )
+
+
+if __name__ == "__main__":
+    main()
