@@ -28,19 +28,14 @@ from agents.context import Cancelled, Divergence, StepContext
 from agents.llm.budgets import BudgetReached
 from agents.models import (
     ACTIVE_STATUSES,
+    FINISHED_STATUSES,
     Checkpoint,
     CheckpointStatus,
     Run,
     RunStatus,
     Trigger,
 )
-from agents.pipelines import (
-    PermanentError,
-    RetryPolicy,
-    Transition,
-    get_pipeline,
-    is_transient,
-)
+from agents.pipelines import PermanentError, RetryPolicy, Transition, get_pipeline, is_transient
 from agents.services.replay import ReplaySource
 from agents.services.runs import enqueue, when_finished
 
@@ -61,27 +56,13 @@ def run_advance(*, run_id: int) -> None:
     with _Heartbeat(run_id, token):
         while run.status == RunStatus.RUNNING:
             if run.cancel_requested:
-                _commit(
-                    run,
-                    token,
-                    None,
-                    status=RunStatus.CANCELLED,
-                    finished_at=timezone.now(),
-                    claim_token=None,
-                )
+                _commit(run, token, None, status=RunStatus.CANCELLED)
                 break
             if not _execute_step(run, token, deadline=deadline):
                 break
             if run.status == RunStatus.RUNNING and time.monotonic() > deadline:
                 # Let other runs have the worker; this one continues from its next step.
-                if _commit(
-                    run,
-                    token,
-                    None,
-                    status=RunStatus.QUEUED,
-                    claim_token=None,
-                    enqueued_at=timezone.now(),
-                ):
+                if _commit(run, token, None, status=RunStatus.QUEUED, enqueued_at=timezone.now()):
                     enqueue(run)
                 break
 
@@ -95,15 +76,7 @@ def _execute_step(run: Run, token: uuid.UUID, *, deadline: float) -> bool:
     try:
         pipeline = get_pipeline(run.agent.pipeline)
     except PermanentError as error:
-        return _commit(
-            run,
-            token,
-            None,
-            status=RunStatus.FAILED,
-            error=str(error),
-            finished_at=timezone.now(),
-            claim_token=None,
-        )
+        return _commit(run, token, None, status=RunStatus.FAILED, error=str(error))
     seq, step_name = run.next_seq, run.current_step
     policy = pipeline.retry_policy(step_name)
     checkpoint = run.__dict__.pop("opened_checkpoint", None)
@@ -130,13 +103,7 @@ def _execute_step(run: Run, token: uuid.UUID, *, deadline: float) -> bool:
             replay.check_result(context, transition)
     except Cancelled:
         return _commit(
-            run,
-            token,
-            checkpoint,
-            cp_status=CheckpointStatus.CANCELLED,
-            status=RunStatus.CANCELLED,
-            finished_at=timezone.now(),
-            claim_token=None,
+            run, token, checkpoint, cp_status=CheckpointStatus.CANCELLED, status=RunStatus.CANCELLED
         )
     except Divergence as divergence:
         return _commit(
@@ -147,8 +114,6 @@ def _execute_step(run: Run, token: uuid.UUID, *, deadline: float) -> bool:
             cp_error="replay diverged",
             status=RunStatus.SUCCEEDED,
             replay_verdict=[divergence.as_json()],
-            finished_at=timezone.now(),
-            claim_token=None,
         )
     except BudgetReached as refused:
         return _commit_budget_wait(run, token, checkpoint, refused)
@@ -181,7 +146,6 @@ def _commit_budget_wait(run, token, checkpoint, refused: BudgetReached) -> bool:
         cp_error=str(refused),
         status=RunStatus.WAITING,
         waiting_for=waiting,
-        claim_token=None,
     )
 
 
@@ -206,12 +170,7 @@ def _commit_transition(run, token, checkpoint, context, transition, replay, keep
         # A replay does not wait: it is given the event the original run received.
         resumed = replay.resumed_with()
         if resumed is None:
-            fields.update(
-                status=RunStatus.SUCCEEDED,
-                finished_at=timezone.now(),
-                claim_token=None,
-                replay_verdict="identical",
-            )
+            fields.update(status=RunStatus.SUCCEEDED, replay_verdict="identical")
         else:
             fields.update(
                 current_step=transition.target,
@@ -222,24 +181,13 @@ def _commit_transition(run, token, checkpoint, context, transition, replay, keep
             status=RunStatus.WAITING,
             current_step=transition.target,
             waiting_for=transition.waiting_for,
-            claim_token=None,
         )
     elif transition.kind == "finish":
-        fields.update(
-            status=RunStatus.SUCCEEDED,
-            outcome=transition.outcome,
-            finished_at=timezone.now(),
-            claim_token=None,
-        )
+        fields.update(status=RunStatus.SUCCEEDED, outcome=transition.outcome)
         if replay:
             fields["replay_verdict"] = "identical"
     else:
-        fields.update(
-            status=RunStatus.FAILED,
-            error=transition.reason,
-            finished_at=timezone.now(),
-            claim_token=None,
-        )
+        fields.update(status=RunStatus.FAILED, error=transition.reason)
     return _commit(
         run,
         token,
@@ -255,12 +203,7 @@ def _commit_transition(run, token, checkpoint, context, transition, replay, keep
 def _commit_error(run, token, checkpoint, error: BaseException, policy: RetryPolicy) -> bool:
     """Retry a transient error after a backoff; otherwise escalate or fail, per the step."""
     message = f"{type(error).__name__}: {error}"[:4000]
-    failed = {
-        "cp_status": CheckpointStatus.ERROR,
-        "cp_error": message,
-        "error": message,
-        "claim_token": None,
-    }
+    failed = {"cp_status": CheckpointStatus.ERROR, "cp_error": message, "error": message}
     if is_transient(error) and checkpoint.attempt < policy.attempts:
         # A server that says when to come back (429 Retry-After) is believed over our backoff.
         delay = max(_backoff(policy, checkpoint.attempt), getattr(error, "retry_after", 0) or 0)
@@ -289,7 +232,7 @@ def _commit_error(run, token, checkpoint, error: BaseException, policy: RetryPol
             },
         }
     else:
-        outcome = {"status": RunStatus.FAILED, "finished_at": timezone.now()}
+        outcome = {"status": RunStatus.FAILED}
     return _commit(run, token, checkpoint, **failed, **outcome)
 
 
@@ -313,6 +256,8 @@ def _commit(
 ) -> bool:
     """Writes the checkpoint's result and the run's new fields together, if we still hold it.
 
+    A new status other than `running` releases the claim; a finished one stamps `finished_at`.
+
     The usual case is one statement (`checkpoints.close_step`), which also opens the next
     step's checkpoint when `open_next`: the attempt is recorded before the step runs, without
     a commit of its own. When that statement writes nothing, the slower path here finds out
@@ -321,6 +266,11 @@ def _commit(
     """
     now = timezone.now()
     fields = {"heartbeat_at": now, **run_fields}
+    status = fields.get("status", RunStatus.RUNNING)
+    if status != RunStatus.RUNNING:  # leaving `running` releases the claim
+        fields.setdefault("claim_token", None)
+    if status in FINISHED_STATUSES:
+        fields.setdefault("finished_at", now)
     checkpoint_fields = {
         "status": cp_status,
         "error": cp_error,
@@ -329,7 +279,7 @@ def _commit(
         "finished_at": now,
     }
     if checkpoint is not None:
-        opens = open_next and fields.get("status", RunStatus.RUNNING) == RunStatus.RUNNING
+        opens = open_next and status == RunStatus.RUNNING
         spec = (
             {
                 "seq": fields.get("next_seq"),
