@@ -39,8 +39,8 @@ def worker_count() -> int:
 
     try:
         return live_worker_count()
-    except Exception as error:  # a broker hiccup means "no worker answered", not a crash
-        logger.warning("health: worker ping failed: %s", error)
+    except Exception as error:  # a Redis hiccup means "no worker seen", not a crash
+        logger.warning("health: could not count live workers: %s", error)
         return 0
 
 

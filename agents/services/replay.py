@@ -16,9 +16,7 @@ from agents.models import (
     Run,
     Trigger,
 )
-from agents.pipelines import (
-    Transition,
-)
+from agents.pipelines import Transition
 from agents.services.runs import Conflict, enqueue
 
 # -- replay and fork --------------------------------------------------------------------------

@@ -18,9 +18,7 @@ from agents.models import (
     RunStatus,
     Trigger,
 )
-from agents.pipelines import (
-    get_pipeline,
-)
+from agents.pipelines import get_pipeline
 
 
 class Conflict(Exception):
@@ -145,8 +143,13 @@ def run_resume(*, run: Run, kind: str, data: Any) -> Run:
         locked.status, locked.waiting_for = RunStatus.QUEUED, None
         locked.enqueued_at = timezone.now()
         locked.save(update_fields=["state", "status", "waiting_for", "enqueued_at"])
+        # Only a step that chose to wait records what resumed it (replay feeds it back); a
+        # step stopped by a budget or an error is simply run again.
         Checkpoint.objects.filter(
-            run=locked, seq=locked.next_seq - 1, status=CheckpointStatus.OK
+            run=locked,
+            seq=locked.next_seq - 1,
+            status=CheckpointStatus.OK,
+            transition__kind="wait",
         ).update(resumed_with={"kind": kind, "data": data})
         enqueue(locked)
         events.publish(locked)

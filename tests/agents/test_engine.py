@@ -116,8 +116,12 @@ class Misbehaving(Pipeline):
 class Escalating(Pipeline):
     name = "test.escalating"
 
-    @step(on_error="escalate")
+    @step()
     def start(self, ctx):
+        return goto("work")
+
+    @step(on_error="escalate")
+    def work(self, ctx):
         if ctx.state.get("answer") != "fixed":
             raise ValueError("the supplier feed is malformed")
         return fail("stopped on purpose")
@@ -140,10 +144,20 @@ def test_a_step_that_escalates_on_error_waits_for_a_person_then_retries(make_age
     run = drive(run_start(agent=make_agent("test.escalating"), input={})[0])
 
     assert run.status == "waiting"
-    assert run.waiting_for["question"].startswith("Step 'start' failed (ValueError: the supplier")
+    assert run.waiting_for["question"].startswith("Step 'work' failed (ValueError: the supplier")
     run_answer(run=run, answer="fixed")
     run = drive(run)
     assert run.status == "failed" and run.error == "stopped on purpose"
+    # The step was run again, not resumed past: no checkpoint claims the answer resumed it.
+    assert not run.checkpoints.exclude(resumed_with=None).exists()
+
+
+def test_the_waiting_step_records_what_resumed_it(make_agent):
+    run = finished_echo(make_agent, answer="yes")
+
+    assert list(run.checkpoints.exclude(resumed_with=None).values_list("step", "resumed_with")) == [
+        ("ask", {"kind": "escalation", "data": "yes"})
+    ]
 
 
 def test_transient_errors_stop_being_retried_after_the_last_attempt(make_agent, key):
