@@ -8,35 +8,22 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from agents import selectors, services
 from agents.access import access_agent, access_run
 from agents.models import Priority, RunStatus
 from agents.pipelines import PermanentError, pipeline_names
-from aios_site.accounts.access import access_workspace
-from aios_site.accounts.auth import SESSION_WORKSPACE
 from aios_site.accounts.models import Role
+from aios_site.pages import page_membership, render_page
 
 PAGE_SIZE = 50
 
 
-def _membership(request: HttpRequest, slug: str, role: str = Role.VIEWER):
-    membership = access_workspace(user=request.user, slug=slug, role=role)
-    request.session[SESSION_WORKSPACE] = slug
-    return membership
-
-
-def _render(request, template: str, partial: str, context: dict) -> HttpResponse:
-    if request.htmx and not request.htmx.boosted:
-        template = f"{template}#{partial}"
-    return render(request, template, context)
-
-
 @login_required
 def run_list(request: HttpRequest, slug: str) -> HttpResponse:
-    membership = _membership(request, slug)
+    membership = page_membership(request, slug)
     agent, status = request.GET.get("agent") or None, request.GET.get("status") or None
     runs = selectors.run_list(workspace_id=membership.workspace_id, agent=agent, status=status)
     page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -51,12 +38,12 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         "filter_status": status or "",
     }
     partial = "run-table" if request.htmx and request.htmx.target == "run-table" else "content"
-    return _render(request, "agents/runs.html", partial, context)
+    return render_page(request, "agents/runs.html", context, partial=partial)
 
 
 @login_required
 def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
-    membership = _membership(request, slug)
+    membership = page_membership(request, slug)
     run = access_run(membership=membership, run_id=run_id)
     context = selectors.run_detail_context(run_id=run.pk)
     compare = None
@@ -69,11 +56,11 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
         compare=compare,
         can_operate=membership.has_role(Role.OPERATOR),
     )
-    return _render(request, "agents/run_detail.html", "content", context)
+    return render_page(request, "agents/run_detail.html", context)
 
 
 def _run_action(request, slug: str, run_id: int, action) -> HttpResponse:
-    membership = _membership(request, slug, Role.OPERATOR)
+    membership = page_membership(request, slug, Role.OPERATOR)
     run = access_run(membership=membership, run_id=run_id)
     try:
         target = action(run)
@@ -120,7 +107,7 @@ def run_fork(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
 
 @login_required
 def agent_list(request: HttpRequest, slug: str) -> HttpResponse:
-    membership = _membership(request, slug)
+    membership = page_membership(request, slug)
     context = {
         "membership": membership,
         "section": "agents",
@@ -131,13 +118,13 @@ def agent_list(request: HttpRequest, slug: str) -> HttpResponse:
         "can_operate": membership.has_role(Role.OPERATOR),
         "is_owner": membership.has_role(Role.OWNER),
     }
-    return _render(request, "agents/agents.html", "content", context)
+    return render_page(request, "agents/agents.html", context)
 
 
 @login_required
 @require_POST
 def agent_create(request: HttpRequest, slug: str) -> HttpResponse:
-    membership = _membership(request, slug, Role.OWNER)
+    membership = page_membership(request, slug, Role.OWNER)
     try:
         services.agent_create(
             workspace=membership.workspace,
@@ -156,7 +143,7 @@ def agent_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def agent_run(request: HttpRequest, slug: str, agent_slug: str) -> HttpResponse:
-    membership = _membership(request, slug, Role.OPERATOR)
+    membership = page_membership(request, slug, Role.OPERATOR)
     agent = access_agent(membership=membership, slug=agent_slug)
     try:
         run_input = json.loads(request.POST.get("input") or "{}")

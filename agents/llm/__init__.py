@@ -74,7 +74,7 @@ def chat(
     )
     started = time.perf_counter()
     try:
-        answer = complete(role=role, messages=messages, **params)
+        answer = complete(model=model, messages=messages, **params)
     except BaseException:
         budgets.settle(reservation, Decimal("0"))
         raise
@@ -114,12 +114,9 @@ def _cached_client(base_url: str, api_key: str, timeout: float):
 
 
 def complete(
-    *, role: str, messages: list[dict[str, str]], json_output: bool = False, **params: Any
+    *, model: str, messages: list[dict[str, str]], json_output: bool = False, **params: Any
 ) -> dict[str, Any]:
     """One chat completion; with `json_output`, its content parsed as a JSON object."""
-    model = model_name(role)
-    if not (settings.AIOS_LLM_BASE_URL and model):
-        raise ModelNotConfigured(role)
     if json_output:
         params["response_format"] = {"type": "json_object"}
     answer = _create(model, messages, params)

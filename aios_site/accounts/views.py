@@ -11,6 +11,7 @@ from aios_site.accounts import access, selectors, services
 from aios_site.accounts.auth import SESSION_WORKSPACE
 from aios_site.accounts.context_processors import NAV_SECTIONS
 from aios_site.accounts.models import Role
+from aios_site.pages import page_membership, render_page
 
 # What each section will hold, shown while it is empty.
 SECTION_EMPTY = {
@@ -20,13 +21,6 @@ SECTION_EMPTY = {
     "content": "No content yet. Briefs, drafts and scheduled posts appear here.",
     "metrics": "No outcomes recorded yet. Time saved and cost per outcome appear here.",
 }
-
-
-def _page(request: HttpRequest, template: str, context: dict) -> HttpResponse:
-    """Full page, or only the named `content` partial for an htmx navigation."""
-    if request.htmx and not request.htmx.boosted:
-        template = f"{template}#content"
-    return render(request, template, context)
 
 
 @login_required
@@ -51,10 +45,9 @@ def workspace_switch(request: HttpRequest) -> HttpResponse:
 def section_page(request: HttpRequest, slug: str, section: str) -> HttpResponse:
     if section not in SECTION_EMPTY:
         raise Http404("No such page.")
-    membership = access.access_workspace(user=request.user, slug=slug)
-    request.session[SESSION_WORKSPACE] = slug
+    membership = page_membership(request, slug)
     title = dict(NAV_SECTIONS)[section]
-    return _page(
+    return render_page(
         request,
         "shell/section.html",
         {
@@ -80,9 +73,8 @@ def _settings_context(membership, *, new_token: str | None = None) -> dict:
 
 @login_required
 def settings_page(request: HttpRequest, slug: str) -> HttpResponse:
-    membership = access.access_workspace(user=request.user, slug=slug)
-    request.session[SESSION_WORKSPACE] = slug
-    return _page(request, "accounts/settings.html", _settings_context(membership))
+    membership = page_membership(request, slug)
+    return render_page(request, "accounts/settings.html", _settings_context(membership))
 
 
 @login_required
