@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404
 
-from agents.models import Agent, Run
+from agents.models import Agent, Provider, Run
 from aios_site.accounts.models import Membership
 
 
@@ -24,3 +24,10 @@ def access_run(*, membership: Membership, run_id: int) -> Run:
     if run is None:
         raise Http404("No such run.")
     return run
+
+
+def access_provider(*, membership: Membership, name: str) -> Provider:
+    provider = Provider.objects.filter(workspace_id=membership.workspace_id, name=name).first()
+    if provider is None:
+        raise Http404("No such provider.")
+    return provider

@@ -8,9 +8,10 @@ from ninja import Router, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from agents import selectors, services, traces
-from agents.access import access_agent, access_run
+from agents.access import access_agent, access_provider, access_run
+from agents.llm.gateway import describe_routes
 from agents.models import Agent
-from agents.pipelines import pipeline_names
+from agents.pipelines import PermanentError, pipeline_names
 from agents.schemas import (
     AgentIn,
     AgentOut,
@@ -18,11 +19,21 @@ from agents.schemas import (
     AnswerIn,
     CostOut,
     ForkIn,
+    IntentExamplesIn,
+    IntentOut,
+    PolicyIn,
+    PolicyOut,
+    PriceIn,
+    PriceOut,
+    ProviderIn,
+    ProviderOut,
+    RouteOut,
     RunDetailOut,
     RunIn,
     RunOut,
 )
 from agents.services import Conflict
+from agents.services import models as model_services
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
 
@@ -159,11 +170,138 @@ def run_trace(request, run_id: int):
 
 @router.get("/costs", response=list[CostOut], tags=["costs"])
 def cost_list(
-    request, since: date | None = None, group_by: Literal["agent", "model", "day"] = "agent"
+    request,
+    since: date | None = None,
+    until: date | None = None,
+    agent: str | None = None,
+    group_by: Literal["agent", "model", "day", "tier"] = "agent",
 ):
     """Model spend from the cost ledger (default: the last 30 days), grouped."""
     membership = request_workspace(request)
     since = since or (timezone.localdate() - timedelta(days=30))
     return selectors.cost_summary(
-        workspace_id=membership.workspace_id, since=since, group_by=group_by
+        workspace_id=membership.workspace_id,
+        since=since,
+        until=until,
+        agent=agent,
+        group_by=group_by,
     )
+
+
+# -- models: providers, prices, tier policy, intents --------------------------------------------
+
+
+def _provider_out(provider) -> dict:
+    from aios_site import crypto
+
+    try:
+        hint = crypto.hint(provider.api_key)
+    except crypto.UnreadableSecret:
+        hint = "unreadable: enter it again"
+    return {
+        "name": provider.name,
+        "base_url": provider.base_url,
+        "model_small": provider.model_small,
+        "model_large": provider.model_large,
+        "is_default": provider.is_default,
+        "api_key": hint,
+    }
+
+
+@router.get("/providers", response=list[ProviderOut], tags=["models"])
+def provider_list(request):
+    """The workspace's own OpenAI-compatible providers (the settings' one is "default")."""
+    membership = request_workspace(request)
+    return [_provider_out(p) for p in selectors.provider_list(workspace_id=membership.workspace_id)]
+
+
+@router.put("/providers/{name}", response=ProviderOut, tags=["models"])
+def provider_put(request, name: str, payload: ProviderIn):
+    """Creates or replaces a provider (owners). Its key is stored encrypted."""
+    membership = request_workspace(request, role=Role.OWNER)
+    if payload.name != name:
+        raise PermanentError("the name in the path and the body differ")
+    provider = model_services.provider_save(
+        workspace=membership.workspace,
+        name=name,
+        base_url=payload.base_url,
+        api_key=payload.api_key,
+        model_small=payload.model_small,
+        model_large=payload.model_large,
+        is_default=payload.is_default,
+        prices={p.model: p.dict(exclude={"model"}) for p in payload.prices},
+    )
+    return _provider_out(provider)
+
+
+@router.delete("/providers/{name}", response={204: None}, tags=["models"])
+def provider_delete(request, name: str):
+    membership = request_workspace(request, role=Role.OWNER)
+    model_services.provider_delete(provider=access_provider(membership=membership, name=name))
+    return Status(204, None)
+
+
+@router.get("/prices", response=list[PriceOut], tags=["models"])
+def price_list(request):
+    """Prices per million tokens: the workspace's own, then the defaults it does not override."""
+    membership = request_workspace(request)
+    return selectors.price_list(workspace_id=membership.workspace_id)
+
+
+@router.put("/prices", response=PriceOut, tags=["models"])
+def price_put(request, payload: PriceIn):
+    membership = request_workspace(request, role=Role.OWNER)
+    price = model_services.price_set(workspace=membership.workspace, **payload.dict())
+    return {**payload.dict(), "model": price.model, "scope": "workspace"}
+
+
+@router.get("/model-policy", response=PolicyOut, tags=["models"])
+def policy_detail(request):
+    """The workspace's default tier policy, and what serves each capability now."""
+    workspace = request_workspace(request).workspace
+    return {
+        "policy": workspace.model_policy,
+        "routes": describe_routes(agent_policy={}, workspace=workspace),
+    }
+
+
+@router.put("/model-policy", response=PolicyOut, tags=["models"])
+def policy_put(request, payload: PolicyIn):
+    workspace = request_workspace(request, role=Role.OWNER).workspace
+    model_services.workspace_policy_set(workspace=workspace, policy=payload.policy)
+    return policy_detail(request)
+
+
+@router.get("/agents/{slug}/routes", response=list[RouteOut], tags=["models"])
+def agent_routes(request, slug: str):
+    """What serves each capability for this agent: its policy over the workspace's."""
+    membership = request_workspace(request)
+    agent = access_agent(membership=membership, slug=slug)
+    return describe_routes(agent_policy=agent.model_policy, workspace=membership.workspace)
+
+
+@router.get("/intents", response=list[IntentOut], tags=["models"])
+def intent_list(request):
+    """The workspace's intents and how many labelled examples define each."""
+    membership = request_workspace(request)
+    return selectors.intent_counts(workspace_id=membership.workspace_id)
+
+
+@router.post("/intents/examples", response={201: list[IntentOut]}, tags=["models"])
+def intent_examples_add(request, payload: IntentExamplesIn):
+    """Adds labelled messages (operators); they are embedded on the local tier."""
+    membership = request_workspace(request, role=Role.OPERATOR)
+    model_services.intent_examples_add(
+        workspace=membership.workspace,
+        examples=[(e.text, e.intent) for e in payload.examples],
+        source="api",
+    )
+    return Status(201, selectors.intent_counts(workspace_id=membership.workspace_id))
+
+
+@router.post("/intents/seed", response=list[IntentOut], tags=["models"])
+def intent_seed(request):
+    """Gives a workspace without examples the shipped e-commerce ones (Bitext, 27 intents)."""
+    membership = request_workspace(request, role=Role.OPERATOR)
+    model_services.intent_examples_seed(workspace=membership.workspace)
+    return selectors.intent_counts(workspace_id=membership.workspace_id)

@@ -18,6 +18,8 @@ from django.utils import timezone
 from agents.models import Checkpoint, JournalEntry, JournalKind, Run
 from agents.pipelines import PermanentError, TransientError
 
+STREAM_INTERVAL = 0.25  # seconds between live updates of a streamed answer
+
 
 class Cancelled(Exception):
     """The run was cancelled: the step stops before its next call."""
@@ -72,6 +74,8 @@ class StepContext:
         retry = replay_of is None and checkpoint.attempt > 1
         self._earlier = self._completed_calls() if retry else {}
         self.cost = Decimal("0")
+        # The response cache is never used by a step that proposes effects (see `step`).
+        self.may_cache = True
 
     # -- what steps call ----------------------------------------------------------------------
 
@@ -93,17 +97,42 @@ class StepContext:
             JournalKind.HTTP, url, request, lambda: _http(method, url, json_body, timeout)
         )
 
-    def model(self, *, role: str = "small", messages: list[dict[str, str]], **params: Any) -> dict:
-        """A chat completion from the configured OpenAI-compatible endpoint."""
+    def model(self, capability: str, /, **request: Any) -> dict:
+        """A model capability (`embed`, `classify`, `detect_language`, `draft`, `plan`),
+        served by the tier the agent's policy names; see agents/llm/gateway.py.
+
+        Journaled under the capability, not the model: a replay serves the recorded answer
+        even if the policy or provider changed since.
+        """
         from agents import llm
 
-        request = {"role": role, "messages": messages, "params": params}
+        stream = request.pop("stream", False)
+        on_delta = self._streamer() if stream else None
         return self._call(
             JournalKind.MODEL,
-            llm.model_name(role),
+            capability,
             request,
-            lambda: llm.chat(run=self.run, role=role, messages=messages, **params),
+            lambda: llm.call(
+                capability,
+                run=self.run,
+                request=request,
+                cache_allowed=self.may_cache,
+                on_delta=on_delta,
+            ),
         )
+
+    def _streamer(self) -> Callable[[str], None]:
+        """Publishes a streamed answer's text so far to the run's page, a few times a second."""
+        from agents import events
+
+        last = [0.0]
+
+        def publish(text: str) -> None:
+            if time.monotonic() - last[0] >= STREAM_INTERVAL:
+                last[0] = time.monotonic()
+                events.run_streamed(self.run, self.checkpoint.step, text)
+
+        return publish
 
     # -- the journal --------------------------------------------------------------------------
 

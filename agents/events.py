@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.05
 _pending: dict[int, tuple[int, bool]] = {}  # run id -> (workspace id, created)
+_streams: dict[int, tuple[str, str]] = {}  # run id -> (step, streamed text so far)
 _lock = threading.Lock()
 _wake = threading.Event()
 # (pid, thread): a forked worker process starts its own.
@@ -37,16 +38,30 @@ def publish(run, *, created: bool = False) -> None:
     transaction.on_commit(lambda: _schedule(run_id, workspace_id, created))
 
 
+def run_streamed(run, step: str, text: str) -> None:
+    """A model answer being streamed: the run's page shows the text so far (at once: the
+    step is still running, there is nothing to commit first)."""
+    with _lock:
+        _streams[run.pk] = (step, text)
+    _ensure_publisher()
+    _wake.set()
+
+
 def _schedule(run_id: int, workspace_id: int, created: bool) -> None:
-    global _publisher
     with _lock:
         earlier = _pending.get(run_id)
         _pending[run_id] = (workspace_id, created or (earlier is not None and earlier[1]))
+    _ensure_publisher()
+    _wake.set()
+
+
+def _ensure_publisher() -> None:
+    global _publisher
+    with _lock:
         if _publisher is None or _publisher[0] != os.getpid() or not _publisher[1].is_alive():
             thread = threading.Thread(target=_publish_forever, name="aios-publisher", daemon=True)
             _publisher = (os.getpid(), thread)
             thread.start()
-    _wake.set()
 
 
 def _publish_forever() -> None:
@@ -60,8 +75,12 @@ def _publish_forever() -> None:
         time.sleep(COALESCE_SECONDS)  # a run's quick successive steps become one push
         _wake.clear()
         with _lock:
-            batch = dict(_pending)
+            batch, streams = dict(_pending), dict(_streams)
             _pending.clear()
+            _streams.clear()
+        for run_id, (step, text) in streams.items():
+            event = {"type": "run.streamed", "run_id": run_id, "step": step, "text": text}
+            loop.run_until_complete(_send_event(layer, run_group(run_id), event))
         for run_id, (workspace_id, created) in batch.items():
             loop.run_until_complete(_send(layer, run_id, workspace_id, created))
 
@@ -71,11 +90,15 @@ async def _send(layer, run_id: int, workspace_id: int, created: bool) -> None:
     from aios_site.consumers import workspace_group
 
     event = {"type": "run.changed", "run_id": run_id, "created": created}
+    await _send_event(layer, workspace_group(workspace_id), event)
+    await _send_event(layer, run_group(run_id), event)
+
+
+async def _send_event(layer, group: str, event: dict) -> None:
     try:
-        await layer.group_send(workspace_group(workspace_id), event)
-        await layer.group_send(run_group(run_id), event)
+        await layer.group_send(group, event)
     except Exception:
-        logger.exception("could not publish progress of run %s", run_id)
+        logger.exception("could not publish %s to %s", event["type"], group)
 
 
 # -- rendering, done by the websocket consumers of the browsers that watch -------------------
@@ -92,6 +115,15 @@ def render_run_row(run_id: int, *, created: bool) -> str:
         return ""
     return render_to_string(
         "agents/runs.html#run-row", {**context, "oob": True, "run_is_new": created}
+    )
+
+
+def render_run_stream(*, step: str, text: str) -> str:
+    """The text a model is streaming for the run's current step (escaped: model output)."""
+    from django.template.loader import render_to_string
+
+    return render_to_string(
+        "agents/run_detail.html#run-stream", {"stream": {"step": step, "text": text}, "oob": True}
     )
 
 

@@ -6,7 +6,9 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
+from pgvector.django import HnswIndex, VectorField
 
+from aios_site import crypto
 from aios_site.accounts.models import Workspace
 
 
@@ -282,3 +284,66 @@ class BudgetCounter(models.Model):
     def __str__(self) -> str:
         scope = f"agent {self.agent_id}" if self.agent_id else "workspace"
         return f"{scope} {self.period} from {self.period_start}: {self.spent} + {self.reserved}"
+
+
+class Provider(models.Model):
+    """An OpenAI-compatible endpoint a workspace adds beside the one in the settings."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="providers")
+    name = models.SlugField(max_length=50)
+    base_url = models.URLField(max_length=300)
+    api_key_encrypted = models.TextField(blank=True)
+    model_small = models.CharField(max_length=200, blank=True)
+    model_large = models.CharField(max_length=200, blank=True)
+    is_default = models.BooleanField(
+        default=False, help_text="Used by routes that name no provider, instead of the settings."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="provider_unique_name"),
+            models.UniqueConstraint(
+                fields=["workspace"], condition=Q(is_default=True), name="provider_one_default"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.base_url})"
+
+    @property
+    def api_key(self) -> str:
+        return crypto.decrypt(self.api_key_encrypted)
+
+    @api_key.setter
+    def api_key(self, value: str) -> None:
+        self.api_key_encrypted = crypto.encrypt(value)
+
+
+class IntentExample(models.Model):
+    """A labelled customer message; a workspace's examples define its intents (local tier)."""
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="intent_examples"
+    )
+    intent = models.CharField(max_length=100)
+    text = models.TextField()
+    embedding = VectorField(dimensions=384)
+    source = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "intent"]),
+            HnswIndex(
+                name="intent_example_embedding",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.intent}: {self.text[:40]}"

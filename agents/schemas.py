@@ -117,9 +117,80 @@ class ForkIn(Schema):
 
 
 class CostOut(Schema):
-    key: str = Field(description="The agent's slug, the model, or the day (YYYY-MM-DD).")
+    key: str = Field(description="The agent's slug, the model, the day (YYYY-MM-DD) or tier.")
     calls: int
     cache_hits: int
     prompt_tokens: int
     completion_tokens: int
     cost: Decimal
+    latency_ms: float | None = Field(description="Mean latency of the calls.")
+
+
+# -- models: providers, prices, tier policy, intents --------------------------------------------
+
+
+class PriceIn(Schema):
+    model: str = Field(min_length=1, max_length=200)
+    input_per_million: Decimal = Field(ge=0, max_digits=12, decimal_places=6)
+    output_per_million: Decimal = Field(ge=0, max_digits=12, decimal_places=6)
+
+
+class PriceOut(Schema):
+    model: str
+    input_per_million: Decimal
+    output_per_million: Decimal
+    scope: str = Field(description="'workspace' (its own price) or 'default'.")
+
+
+class ProviderIn(Schema):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$")
+    base_url: str = Field(pattern=r"^https?://", max_length=300)
+    api_key: str | None = Field(
+        default=None, max_length=500, description="Stored encrypted; omit to keep the stored key."
+    )
+    model_small: str = Field(default="", max_length=200)
+    model_large: str = Field(default="", max_length=200)
+    is_default: bool = False
+    prices: list[PriceIn] = []
+
+
+class ProviderOut(Schema):
+    name: str
+    base_url: str
+    model_small: str
+    model_large: str
+    is_default: bool
+    api_key: str = Field(description="Only a hint (last four characters), never the key.")
+
+
+class RouteOut(Schema):
+    capability: str
+    description: str
+    route: dict[str, Any]
+    tier: str = Field(description="The tier that will serve it now ('' if none can).")
+    model: str
+    ready: bool
+    note: str
+
+
+class PolicyOut(Schema):
+    policy: dict[str, Any]
+    routes: list[RouteOut]
+
+
+class PolicyIn(Schema):
+    policy: dict[str, Any]
+
+
+class IntentExampleIn(Schema):
+    text: str = Field(min_length=1, max_length=2000)
+    intent: str = Field(pattern=r"^[a-z0-9_]{1,100}$")
+
+
+class IntentExamplesIn(Schema):
+    examples: list[IntentExampleIn] = Field(min_length=1, max_length=5000)
+
+
+class IntentOut(Schema):
+    intent: str
+    examples: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -129,17 +130,24 @@ def timeline(checkpoints: list[Checkpoint]) -> list[dict[str, Any]]:
     return bars
 
 
-COST_GROUPS = {"agent": "agent__slug", "model": "model", "day": "day"}
+COST_GROUPS = {"agent": "agent__slug", "model": "model", "day": "day", "tier": "tier"}
 
 
-def cost_summary(*, workspace_id: int, since, group_by: str) -> list[dict[str, Any]]:
-    """Spend from the ledger since a date, grouped by agent slug, model or day."""
-    from django.db.models import Count, Sum
+def cost_summary(
+    *, workspace_id: int, since, group_by: str, until=None, agent: str | None = None
+) -> list[dict[str, Any]]:
+    """Spend from the ledger between two dates (inclusive), grouped by agent slug, model,
+    day or tier."""
+    from django.db.models import Avg, Count, Sum
     from django.db.models.functions import TruncDate
 
     from agents.models import CostEntry
 
     rows = CostEntry.objects.filter(workspace_id=workspace_id, created_at__date__gte=since)
+    if until is not None:
+        rows = rows.filter(created_at__date__lte=until)
+    if agent:
+        rows = rows.filter(agent__slug=agent)
     if group_by == "day":
         rows = rows.annotate(day=TruncDate("created_at"))
     field = COST_GROUPS[group_by]
@@ -151,7 +159,75 @@ def cost_summary(*, workspace_id: int, since, group_by: str) -> list[dict[str, A
             completion_tokens=Sum("completion_tokens"),
             cost=Sum("cost"),
             cache_hits=Count("pk", filter=Q(cache_hit=True)),
+            latency_ms=Avg("latency_ms"),
         )
         .order_by(field)
     )
     return [{"key": str(row.pop(field)), **row} for row in rows]
+
+
+def spend_bars(*, workspace, agents) -> dict[int | None, list[dict[str, Any]]]:
+    """Today's and this month's spend (settled + held) against each cap, per agent and for
+    the workspace (key None), from the budget counters: one query."""
+    from django.utils import timezone
+
+    from agents.models import BudgetCounter
+
+    today = timezone.localdate()
+    starts = {"day": today, "month": today.replace(day=1)}
+    counters = BudgetCounter.objects.filter(
+        workspace=workspace, period_start__in=list(starts.values())
+    )
+    used = {
+        (c.agent_id, c.period): c.spent + c.reserved
+        for c in counters
+        if c.period_start == starts[c.period]
+    }
+    owners = [(None, workspace), *((agent.pk, agent) for agent in agents)]
+    return {
+        key: [
+            _bar(label, used.get((key, period), Decimal("0")), getattr(owner, f"{cap}_budget"))
+            for period, cap, label in (("day", "daily", "Today"), ("month", "monthly", "Month"))
+        ]
+        for key, owner in owners
+    }
+
+
+def _bar(label: str, used: Decimal, cap: Decimal | None) -> dict[str, Any]:
+    percent = min(100.0, float(used / cap * 100)) if cap else None
+    return {"label": label, "used": used, "cap": cap, "percent": percent}
+
+
+def provider_list(*, workspace_id: int):
+    from agents.models import Provider
+
+    return Provider.objects.filter(workspace_id=workspace_id)
+
+
+def price_list(*, workspace_id: int) -> list[dict[str, Any]]:
+    """The workspace's prices, then the installation's defaults it does not override."""
+    from agents.models import ModelPrice
+
+    prices = ModelPrice.objects.filter(Q(workspace_id=workspace_id) | Q(workspace=None))
+    chosen: dict[str, dict[str, Any]] = {}
+    for price in sorted(prices, key=lambda p: p.workspace_id is not None):
+        chosen[price.model] = {
+            "model": price.model,
+            "input_per_million": price.input_per_million,
+            "output_per_million": price.output_per_million,
+            "scope": "workspace" if price.workspace_id else "default",
+        }
+    return sorted(chosen.values(), key=lambda row: row["model"])
+
+
+def intent_counts(*, workspace_id: int) -> list[dict[str, Any]]:
+    from django.db.models import Count
+
+    from agents.models import IntentExample
+
+    return list(
+        IntentExample.objects.filter(workspace_id=workspace_id)
+        .values("intent")
+        .annotate(examples=Count("pk"))
+        .order_by("intent")
+    )

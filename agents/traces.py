@@ -69,16 +69,20 @@ def _call_span(trace_id, parent_id, entry) -> dict[str, Any]:
     }
     name, kind = f"{entry.kind} {entry.name}", SPAN_KIND_INTERNAL
     if entry.kind == JournalKind.MODEL:
-        usage = entry.usage or {}
-        name, kind = f"chat {entry.name}", SPAN_KIND_CLIENT
+        usage, response = entry.usage or {}, entry.response or {}
+        operation = "embeddings" if entry.name == "embed" else "chat"
+        model = response.get("requested_model") or response.get("model")
+        name, kind = f"{operation} {model or entry.name}", SPAN_KIND_CLIENT
         attributes.update(
             {
-                "gen_ai.operation.name": "chat",
-                "gen_ai.provider.name": "openai",
-                "gen_ai.request.model": entry.name,
-                "gen_ai.response.model": (entry.response or {}).get("model"),
+                "gen_ai.operation.name": operation,
+                "gen_ai.provider.name": "openai" if response.get("tier") == "remote" else "aios",
+                "gen_ai.request.model": model,
+                "gen_ai.response.model": response.get("model"),
                 "gen_ai.usage.input_tokens": usage.get("prompt_tokens"),
                 "gen_ai.usage.output_tokens": usage.get("completion_tokens"),
+                "aios.capability": entry.name,
+                "aios.tier": response.get("tier"),
             }
         )
     elif entry.kind == JournalKind.TOOL:

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.db import IntegrityError
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from agents import selectors, services
-from agents.access import access_agent, access_run
+from agents import llm, selectors, services
+from agents.access import access_agent, access_provider, access_run
+from agents.llm import local_lm, providers
+from agents.llm.gateway import describe_routes
+from agents.llm.routing import PolicyError
 from agents.models import Priority, RunStatus
 from agents.pipelines import PermanentError, pipeline_names
+from agents.services import models as model_services
 from aios_site.accounts.models import Role
 from aios_site.pages import page_membership, render_page
 
@@ -108,17 +118,88 @@ def run_fork(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
 @login_required
 def agent_list(request: HttpRequest, slug: str) -> HttpResponse:
     membership = page_membership(request, slug)
+    workspace = membership.workspace
+    agents = list(selectors.agent_list(workspace_id=workspace.pk))
+    spend = selectors.spend_bars(workspace=workspace, agents=agents)
+    for agent in agents:
+        agent.routes = describe_routes(agent_policy=agent.model_policy, workspace=workspace)
+        agent.spend = spend[agent.pk]
+        agent.policy_json = json.dumps(agent.model_policy, indent=1)
     context = {
         "membership": membership,
         "section": "agents",
         "title": "Agents",
-        "agents": selectors.agent_list(workspace_id=membership.workspace_id),
+        "agents": agents,
+        "workspace_spend": spend[None],
         "pipelines": pipeline_names(),
         "priorities": Priority.values,
         "can_operate": membership.has_role(Role.OPERATOR),
         "is_owner": membership.has_role(Role.OWNER),
     }
     return render_page(request, "agents/agents.html", context)
+
+
+@login_required
+@require_POST
+def agent_settings(request: HttpRequest, slug: str, agent_slug: str) -> HttpResponse:
+    """An agent's tier policy and budgets (owners: they decide what may be spent)."""
+    membership = page_membership(request, slug, Role.OWNER)
+    agent = access_agent(membership=membership, slug=agent_slug)
+    try:
+        services.agent_update(
+            agent=agent,
+            model_policy=json.loads(request.POST.get("model_policy") or "{}"),
+            daily_budget=_money(request.POST.get("daily_budget")),
+            monthly_budget=_money(request.POST.get("monthly_budget")),
+        )
+        messages.success(request, f"Saved {agent.name}.")
+    except (ValueError, PolicyError) as error:
+        messages.error(request, f"Not saved: {error}")
+    return redirect(f"{reverse('agents', args=[slug])}#agent-{agent.slug}")
+
+
+MAX_BUDGET = Decimal(10**8)  # what the budget columns hold
+
+
+def _money(value: str | None) -> Decimal | None:
+    """A budget from a form: blank is no cap; anything else must be a sum ≥ 0."""
+    if not (value or "").strip():
+        return None
+    try:
+        amount = Decimal(value.strip())
+    except InvalidOperation as error:
+        raise ValueError(f"{value!r} is not an amount") from error
+    if not amount.is_finite() or not 0 <= amount < MAX_BUDGET:
+        raise ValueError(f"a budget is an amount from 0 to less than {MAX_BUDGET}")
+    return amount.quantize(Decimal("0.0001"))
+
+
+@login_required
+def cost_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """Model spend per agent, model, tier and day, from the ledger."""
+    membership = page_membership(request, slug)
+    days = 30 if request.GET.get("days") not in {"1", "7", "90"} else int(request.GET["days"])
+    since = timezone.localdate() - timedelta(days=days - 1)
+    groups = {
+        group: selectors.cost_summary(
+            workspace_id=membership.workspace_id, since=since, group_by=group
+        )
+        for group in ("agent", "model", "tier", "day")
+    }
+    peak = max((row["cost"] for row in groups["day"]), default=0) or 1
+    for row in groups["day"]:
+        row["percent"] = float(row["cost"] / peak * 100)
+    context = {
+        "membership": membership,
+        "section": "costs",
+        "title": "Costs",
+        "days": days,
+        "since": since,
+        "groups": groups,
+        "total": sum((row["cost"] for row in groups["agent"]), Decimal("0")),
+        "calls": sum(row["calls"] for row in groups["agent"]),
+    }
+    return render_page(request, "agents/costs.html", context)
 
 
 @login_required
@@ -154,3 +235,91 @@ def agent_run(request: HttpRequest, slug: str, agent_slug: str) -> HttpResponse:
         messages.error(request, str(error))
         return redirect("agents", slug=slug)
     return redirect("run_detail", slug=slug, run_id=run.pk)
+
+
+@login_required
+def model_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """Providers, prices, the workspace's default tier policy and its intents."""
+    membership = page_membership(request, slug)
+    workspace = membership.workspace
+    context = {
+        "membership": membership,
+        "section": "models",
+        "title": "Models",
+        "providers": list(selectors.provider_list(workspace_id=workspace.pk)),
+        "settings_provider": providers.settings_endpoint(),
+        "prices": selectors.price_list(workspace_id=workspace.pk),
+        "routes": describe_routes(agent_policy={}, workspace=workspace),
+        "policy_json": json.dumps(workspace.model_policy, indent=1),
+        "capabilities": llm.CAPABILITIES.values(),
+        "intents": selectors.intent_counts(workspace_id=workspace.pk),
+        "local_lm": local_lm.configured_path(),
+        "is_owner": membership.has_role(Role.OWNER),
+        "can_operate": membership.has_role(Role.OPERATOR),
+    }
+    return render_page(request, "agents/models.html", context)
+
+
+def _provider_from_form(request, workspace) -> None:
+    model_services.provider_save(
+        workspace=workspace,
+        name=request.POST.get("name", "").strip(),
+        base_url=request.POST.get("base_url", "").strip(),
+        api_key=request.POST.get("api_key") or None,  # blank keeps the stored key
+        model_small=request.POST.get("model_small", "").strip(),
+        model_large=request.POST.get("model_large", "").strip(),
+        is_default=request.POST.get("is_default") == "on",
+    )
+
+
+def _price_from_form(request, workspace) -> None:
+    model_services.price_set(
+        workspace=workspace,
+        model=request.POST.get("model", "").strip(),
+        input_per_million=_money(request.POST.get("input_per_million")) or Decimal(0),
+        output_per_million=_money(request.POST.get("output_per_million")) or Decimal(0),
+    )
+
+
+def _provider_delete(request, membership) -> None:
+    provider = access_provider(membership=membership, name=request.POST.get("name", ""))
+    model_services.provider_delete(provider=provider)
+
+
+# action -> (role needed, what it does with (request, membership))
+MODEL_ACTIONS = {
+    "provider": (Role.OWNER, lambda r, m: _provider_from_form(r, m.workspace)),
+    "provider-delete": (Role.OWNER, _provider_delete),
+    "price": (Role.OWNER, lambda r, m: _price_from_form(r, m.workspace)),
+    "policy": (
+        Role.OWNER,
+        lambda r, m: model_services.workspace_policy_set(
+            workspace=m.workspace, policy=json.loads(r.POST.get("model_policy") or "{}")
+        ),
+    ),
+    "intents-seed": (
+        Role.OPERATOR,
+        lambda r, m: model_services.intent_examples_seed(workspace=m.workspace),
+    ),
+}
+
+
+@login_required
+@require_POST
+def model_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
+    if action not in MODEL_ACTIONS:
+        raise Http404("No such action.")
+    role, perform = MODEL_ACTIONS[action]
+    membership = page_membership(request, slug, role)
+    try:
+        perform(request, membership)
+        messages.success(request, "Saved.")
+    except (ValueError, PolicyError, ValidationError, IntegrityError) as error:
+        messages.error(request, f"Not saved: {_reason(error)}")
+    return redirect("models", slug=slug)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
+    return str(error)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from ninja import NinjaAPI, Status
 
+from agents.llm.routing import PolicyError
 from agents.pipelines import PermanentError
 from agents.services import Conflict
 from aios_site.accounts.auth import api_auth
@@ -31,8 +32,19 @@ def conflict(request, exc):
 
 
 @api.exception_handler(PermanentError)
+@api.exception_handler(PolicyError)
 def refused(request, exc):
     return api.create_response(request, {"detail": str(exc)}, status=400)
+
+
+@api.exception_handler(ValidationError)
+def invalid(request, exc):
+    detail = (
+        "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
+        if hasattr(exc, "error_dict")
+        else " ".join(exc.messages)
+    )
+    return api.create_response(request, {"detail": detail}, status=400)
 
 
 @api.get(

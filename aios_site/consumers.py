@@ -79,6 +79,11 @@ class RunConsumer(WorkspaceConsumer):
         if html:
             await self.send(text_data=html)
 
+    async def run_streamed(self, event: dict) -> None:
+        from agents.events import render_run_stream
+
+        await self.send(text_data=render_run_stream(step=event["step"], text=event["text"]))
+
     @database_sync_to_async
     def _group(self, slug: str, run_id: int) -> str | None:
         from agents.access import access_run

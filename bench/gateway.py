@@ -1,10 +1,13 @@
-"""Gateway overhead per model call against the raw `openai` SDK, on the same local server.
+"""Gateway overhead per model call against the raw `openai` SDK, on the same local server,
+and the latency of a response-cache hit.
 
     python bench/gateway.py [--calls 300]
 
 Both talk to the local OpenAI-compatible test server over HTTP. The gateway path is
-`agents.llm.chat` with a price and daily budgets on the agent and the workspace, so every
-call reserves, settles and writes a ledger row in the embedded PostgreSQL.
+`agents.llm.call("plan", ...)`: route resolution, provider lookup, a price and daily budgets
+on the agent and the workspace, so every call reserves, settles and writes a ledger row in
+the embedded PostgreSQL. The cached path asks the same question with the cache opted in:
+a Redis read and a ledger row, no HTTP.
 """
 
 from __future__ import annotations
@@ -69,11 +72,17 @@ def main() -> None:
                 model="qwen-plus", messages=messages, max_tokens=1024
             ),
         )
-        gateway = timed(calls, lambda: llm.chat(run=run, role="small", messages=messages))
+        gateway = timed(calls, lambda: llm.call("plan", run=run, request={"messages": messages}))
+        cached_request = {"messages": messages, "cache": True}
+        cached = timed(calls, lambda: llm.call("plan", run=run, request=cached_request))
         server.close()
 
     print(runtime.machine())
-    for name, values in (("raw openai SDK", raw), ("AIOS gateway", gateway)):
+    for name, values in (
+        ("raw openai SDK", raw),
+        ("AIOS gateway", gateway),
+        ("cache hit", cached),
+    ):
         print(
             f"{name:<16} p50 {statistics.median(values):6.2f} ms  "
             f"p95 {sorted(values)[int(0.95 * len(values))]:6.2f} ms  (n={len(values)})"

@@ -7,9 +7,11 @@ when even the best is below the threshold (a message about something else entire
 
 from __future__ import annotations
 
+import csv
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from agents.llm import local
 
@@ -62,3 +64,71 @@ def classify(
 def _unit(vector: list[float]) -> tuple[float, ...]:
     norm = sum(x * x for x in vector) ** 0.5 or 1.0
     return tuple(x / norm for x in vector)
+
+
+# -- a workspace's intents, from its labelled examples in pgvector ------------------------------
+
+SEED_FILE = Path(__file__).parent / "data" / "intent-examples.csv"
+_workspace_models: dict[int, tuple[tuple, IntentModel | None]] = {}
+
+
+def workspace_model(workspace_id: int) -> IntentModel | None:
+    """The workspace's centroids (averaged by PostgreSQL), recomputed only when its examples
+    changed; None when it has none."""
+    from django.db.models import Avg, Count, Max
+    from pgvector.django import VectorField
+
+    from agents.models import IntentExample
+
+    examples = IntentExample.objects.filter(workspace_id=workspace_id)
+    stamp = tuple(examples.aggregate(n=Count("pk"), last=Max("pk")).values())
+    cached = _workspace_models.get(workspace_id)
+    if cached and cached[0] == stamp:
+        return cached[1]
+    rows = (
+        examples.values("intent")
+        .annotate(centroid=Avg("embedding", output_field=VectorField(dimensions=384)))
+        .order_by("intent")
+    )
+    model = None
+    if stamp[0]:
+        model = IntentModel(
+            labels=tuple(row["intent"] for row in rows),
+            centroids=tuple(_unit([float(x) for x in row["centroid"]]) for row in rows),
+        )
+    _workspace_models[workspace_id] = (stamp, model)
+    return model
+
+
+def seed_rows() -> list[tuple[str, str]]:
+    """The shipped examples: (text, intent) from Bitext's e-commerce support data."""
+    with SEED_FILE.open(newline="", encoding="utf-8") as handle:
+        return [(row["text"], row["intent"]) for row in csv.DictReader(handle)]
+
+
+def examples_add(*, workspace_id: int, examples: Iterable[tuple[str, str]], source: str) -> int:
+    """Embeds and stores labelled examples (in batches); returns how many were added."""
+    from agents.models import IntentExample
+
+    examples = [(text.strip(), intent.strip()) for text, intent in examples if text.strip()]
+    added = 0
+    for start in range(0, len(examples), 256):
+        chunk = examples[start : start + 256]
+        vectors = local.embed([text for text, _ in chunk])
+        IntentExample.objects.bulk_create(
+            IntentExample(
+                workspace_id=workspace_id, intent=intent, text=text, embedding=vector, source=source
+            )
+            for (text, intent), vector in zip(chunk, vectors, strict=True)
+        )
+        added += len(chunk)
+    return added
+
+
+def examples_seed(*, workspace_id: int) -> int:
+    """Gives a workspace the shipped examples unless it has examples already."""
+    from agents.models import IntentExample
+
+    if IntentExample.objects.filter(workspace_id=workspace_id).exists():
+        return 0
+    return examples_add(workspace_id=workspace_id, examples=seed_rows(), source="bitext-seed")

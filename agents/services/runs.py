@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents import events
+from agents.llm.routing import policy_validate
 from agents.models import (
     Agent,
     Checkpoint,
@@ -30,6 +31,8 @@ class Conflict(Exception):
 
 def agent_create(*, workspace, slug: str, name: str, pipeline: str, **fields: Any) -> Agent:
     get_pipeline(pipeline)  # refuse unknown pipelines up front
+    if "model_policy" in fields:
+        fields["model_policy"] = policy_validate(fields["model_policy"])
     return Agent.objects.create(
         workspace=workspace, slug=slug, name=name, pipeline=pipeline, **fields
     )
@@ -38,6 +41,7 @@ def agent_create(*, workspace, slug: str, name: str, pipeline: str, **fields: An
 DEMO_AGENTS = [
     {"slug": "echo", "name": "Echo (asks before finishing)", "pipeline": "demo.echo"},
     {"slug": "noop", "name": "No-op (three empty steps)", "pipeline": "demo.noop"},
+    {"slug": "try-model", "name": "Try a model capability", "pipeline": "demo.model_call"},
 ]
 
 
@@ -50,11 +54,15 @@ def demo_agents_ensure(*, workspace) -> None:
 def agent_update(*, agent: Agent, **fields: Any) -> Agent:
     if "pipeline" in fields:
         get_pipeline(fields["pipeline"])
+    if "model_policy" in fields:
+        fields["model_policy"] = policy_validate(fields["model_policy"])
     for name, value in fields.items():
         setattr(agent, name, value)
     agent.save(update_fields=list(fields))
     if {"daily_budget", "monthly_budget"} & set(fields):
         budget_waits_resume(workspace_id=agent.workspace_id, agent_id=agent.pk)
+    if "model_policy" in fields:
+        waits_resume(workspace_id=agent.workspace_id, kind="model", agent_id=agent.pk)
     return agent
 
 
@@ -63,8 +71,18 @@ def budget_waits_resume(
 ) -> int:
     """Resumes runs waiting for budget (after a raise, or when their period renewed); a run
     that still does not fit simply waits again."""
+    return waits_resume(
+        workspace_id=workspace_id, kind="budget", agent_id=agent_id, renewed_only=renewed_only
+    )
+
+
+def waits_resume(
+    *, workspace_id: int, kind: str, agent_id: int | None = None, renewed_only: bool = False
+) -> int:
+    """Resumes runs stopped for want of a budget or a model, after something changed that
+    may have fixed it; a run whose problem remains simply waits again."""
     runs = Run.objects.filter(
-        workspace_id=workspace_id, status=RunStatus.WAITING, waiting_for__kind="budget"
+        workspace_id=workspace_id, status=RunStatus.WAITING, waiting_for__kind=kind
     )
     if agent_id is not None:
         runs = runs.filter(agent_id=agent_id)
@@ -74,7 +92,7 @@ def budget_waits_resume(
         if renewed_only and run.waiting_for.get("renews_at", "") > now.isoformat():
             continue
         try:
-            run_resume(run=run, kind="budget", data={"resumed_at": now.isoformat()})
+            run_resume(run=run, kind=kind, data={"resumed_at": now.isoformat()})
             resumed += 1
         except Conflict:  # answered or cancelled meanwhile
             pass
@@ -157,7 +175,9 @@ def run_resume(*, run: Run, kind: str, data: Any) -> Run:
 
 
 def run_answer(*, run: Run, answer: Any) -> Run:
-    return run_resume(run=run, kind="escalation", data=answer)
+    """An answer to an escalation; for a run waiting for a model, "try again"."""
+    kind = "model" if (run.waiting_for or {}).get("kind") == "model" else "escalation"
+    return run_resume(run=run, kind=kind, data=answer)
 
 
 def run_cancel(*, run: Run) -> Run:

@@ -6,10 +6,12 @@ NAV_SECTIONS = [
     ("board", "Board"),
     ("runs", "Runs"),
     ("agents", "Agents"),
+    ("costs", "Costs"),
     ("memory", "Memory"),
     ("catalog", "Catalog"),
     ("content", "Content"),
     ("metrics", "Metrics"),
+    ("models", "Models"),
     ("settings", "Settings"),
 ]
 

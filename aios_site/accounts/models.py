@@ -22,6 +22,8 @@ class Workspace(models.Model):
     # Hard caps on model spend for the whole workspace (none: no cap).
     daily_budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     monthly_budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    # Capability -> route defaults for every agent of the workspace (see agents/llm/routing.py).
+    model_policy = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

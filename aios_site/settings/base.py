@@ -107,6 +107,15 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
+LANGUAGES = [
+    ("en", "English"),
+    ("es", "Español"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+    ("it", "Italiano"),
+    ("pt", "Português"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -163,6 +172,9 @@ AIOS_LLM_TIMEOUT = env.float("AIOS_LLM_TIMEOUT", default=60.0)
 # Sent as max_tokens when a step does not say; it bounds the worst case a budget reserves.
 AIOS_LLM_DEFAULT_MAX_TOKENS = env.int("AIOS_LLM_DEFAULT_MAX_TOKENS", default=1024)
 AIOS_LLM_CACHE_SECONDS = env.int("AIOS_LLM_CACHE_SECONDS", default=24 * 3600)
+AIOS_LOCAL_LM_PATH = env("AIOS_LOCAL_LM_PATH", default="")
+# Encrypts provider keys and store tokens at rest; derived from SECRET_KEY when unset.
+AIOS_ENCRYPTION_KEY = env("AIOS_ENCRYPTION_KEY", default="")
 
 # Celery. Long tasks: a message is acknowledged only after its task ends (acks_late), given
 # back if the worker dies (reject_on_worker_lost), one at a time per process (prefetch 1),

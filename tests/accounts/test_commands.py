@@ -72,4 +72,5 @@ def test_the_demo_command_adds_the_demo_agents_once(db):
     assert sorted(Agent.objects.filter(workspace__slug="demo").values_list("slug", "pipeline")) == [
         ("echo", "demo.echo"),
         ("noop", "demo.noop"),
+        ("try-model", "demo.model_call"),
     ]

@@ -100,9 +100,9 @@ def test_a_model_call_carries_genai_usage_attributes(make_agent):
     entry = JournalEntry.objects.filter(run=run).first()
     JournalEntry.objects.filter(pk=entry.pk).update(
         kind="model",
-        name="qwen-plus",
+        name="draft",
         usage={"prompt_tokens": 12, "completion_tokens": 5},
-        response={"model": "qwen-plus-2025"},
+        response={"model": "qwen-plus-2025", "requested_model": "qwen-plus", "tier": "remote"},
     )
     from agents.traces import run_spans
 
@@ -112,3 +112,4 @@ def test_a_model_call_carries_genai_usage_attributes(make_agent):
     assert attributes["gen_ai.usage.input_tokens"] == "12"
     assert attributes["gen_ai.usage.output_tokens"] == "5"
     assert attributes["gen_ai.response.model"] == "qwen-plus-2025"
+    assert (attributes["aios.capability"], attributes["aios.tier"]) == ("draft", "remote")

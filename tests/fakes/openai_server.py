@@ -2,7 +2,9 @@
 
 Replies are scripted in order (`script(...)`); with nothing scripted it answers with a
 deterministic echo. It records every request and can answer with an HTTP error (with
-headers, e.g. Retry-After), leave `usage` out, return empty content, or be slow.
+headers, e.g. Retry-After), leave `usage` out, return empty content, or be slow. A request
+with `"stream": true` gets server-sent events, a word per chunk, usage in a last chunk when
+asked for (`stream_options.include_usage`), or a stream cut off halfway (`cut_stream`).
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     usage: dict[str, int] | bool | None = True  # True: computed; None: left out
     delay: float = 0.0
+    cut_stream: bool = False
 
 
 class FakeOpenAI:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
         fake = self
@@ -35,6 +39,8 @@ class FakeOpenAI:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with fake._lock:
+                    fake.headers.append({k.lower(): v for k, v in self.headers.items()})
                 fake._answer(self, body)
 
             def log_message(self, *args: Any) -> None:
@@ -63,6 +69,9 @@ class FakeOpenAI:
     def _answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         reply = self._next(body)
         time.sleep(reply.delay)
+        if reply.status == 200 and body.get("stream"):
+            self._stream(handler, body, reply)
+            return
         if reply.status != 200:
             payload = {"error": {"message": f"scripted {reply.status}", "type": "scripted"}}
         else:
@@ -78,6 +87,51 @@ class FakeOpenAI:
             handler.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test)
+
+    def _stream(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], reply: Reply) -> None:
+        words = (reply.content or "").split(" ")
+        chunks = [" ".join(words[: i + 1]) for i in range(len(words))] if reply.content else []
+        deltas = [c[len(p) :] for p, c in zip(["", *chunks], chunks, strict=False)]
+        if reply.cut_stream:
+            deltas = deltas[: max(1, len(deltas) // 2)]
+        try:
+            handler.send_response(200)
+            handler.send_header("Content-Type", "text/event-stream")
+            handler.end_headers()
+            for delta in deltas:
+                self._event(handler, self._chunk(body, {"content": delta}))
+            if reply.cut_stream:
+                handler.wfile.flush()
+                handler.connection.shutdown(2)  # the connection drops mid-answer
+                return
+            self._event(
+                handler,
+                {
+                    **self._chunk(body, {}),
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                },
+            )
+            usage = self._completion(body, reply).get("usage")
+            if usage and (body.get("stream_options") or {}).get("include_usage"):
+                self._event(handler, {**self._chunk(body, {}), "choices": [], "usage": usage})
+            handler.wfile.write(b"data: [DONE]\n\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    @staticmethod
+    def _chunk(body: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-test",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": body["model"],
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+        }
+
+    @staticmethod
+    def _event(handler: BaseHTTPRequestHandler, payload: dict[str, Any]) -> None:
+        handler.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+        handler.wfile.flush()
 
     @staticmethod
     def _completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:

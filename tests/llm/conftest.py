@@ -11,3 +11,15 @@ def _fresh_price_cache():
     budgets._prices.clear()
     yield
     budgets._prices.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_lookups():
+    """Providers and intent centroids are cached per process; each test has its own."""
+    from agents.llm import intents, providers
+
+    providers.forget()
+    intents._workspace_models.clear()
+    yield
+    providers.forget()
+    intents._workspace_models.clear()

@@ -21,9 +21,10 @@ def test_a_model_call_is_journaled_with_its_usage(make_agent, fake_openai):
 
     run = ask(make_agent, question="Say hello in French")
 
-    assert run.outcome == {"answer": "Bonjour !", "model": "qwen-plus"}
+    assert run.outcome == {"answer": "Bonjour !", "model": "qwen-plus", "tier": "remote"}
     [entry] = JournalEntry.objects.filter(run=run)
-    assert (entry.kind, entry.name, entry.ok) == ("model", "qwen-plus", True)
+    assert (entry.kind, entry.name, entry.ok) == ("model", "plan", True)
+    assert entry.response["provider"] == "default"
     assert entry.usage == {"prompt_tokens": 4, "completion_tokens": 2}
     [request] = fake_openai.requests
     assert request["model"] == "qwen-plus"
@@ -109,10 +110,43 @@ def test_json_that_stays_invalid_fails_the_run(make_agent, fake_openai):
     assert run.status == "failed" and "InvalidStructuredOutput" in run.error
 
 
-def test_with_no_endpoint_configured_the_run_says_so(make_agent, settings):
+def test_with_no_endpoint_configured_the_run_waits_and_says_so(make_agent, settings):
     settings.AIOS_LLM_BASE_URL = ""
 
     run = ask(make_agent, question="q")
 
-    assert run.status == "failed"
-    assert "no model configured for the 'small' role" in run.error
+    assert run.status == "waiting" and run.waiting_for["kind"] == "model"
+    assert run.waiting_for["question"].startswith("No model configured for plan: no remote")
+    assert run.checkpoints.get().status == "waiting"
+
+
+def test_a_streamed_answer_is_assembled_with_its_usage(make_agent, fake_openai):
+    fake_openai.script(Reply(content="Your order ships on Monday."))
+
+    run = ask(make_agent, question="When?", stream=True)
+
+    assert run.outcome["answer"] == "Your order ships on Monday."
+    [request] = fake_openai.requests
+    assert request["stream"] is True and request["stream_options"] == {"include_usage": True}
+    assert JournalEntry.objects.get(run=run).usage == {"prompt_tokens": 1, "completion_tokens": 5}
+
+
+def test_a_stream_without_usage_is_estimated(make_agent, fake_openai):
+    fake_openai.script(Reply(content="word " * 7 + "end", usage=None))
+
+    run = ask(make_agent, question="q" * 8, stream=True)
+
+    assert JournalEntry.objects.get(run=run).usage == {
+        "prompt_tokens": 2,
+        "completion_tokens": 10,
+        "estimated": True,
+    }
+
+
+def test_a_stream_cut_off_midway_is_retried(make_agent, fake_openai):
+    fake_openai.script(Reply(content="one two three four", cut_stream=True), Reply(content="whole"))
+
+    run = ask(make_agent, question="q", stream=True)
+
+    assert run.status == "succeeded" and run.outcome["answer"] == "whole"
+    assert [c.status for c in run.checkpoints.all()] == ["error", "ok"]

@@ -1,0 +1,406 @@
+"""The model gateway: every model call of a run, whatever the tier, goes through `call`.
+
+`call(capability, run=..., request=...)` resolves the agent's route (routing.py), serves it
+from the template, local or remote tier, and writes a ledger row for every call. Paid
+(remote) calls reserve their worst case against every budget first and settle after; an
+opted-in response cache serves exact repeats for free. A generation the chosen tier cannot
+serve falls back down the tiers (remote → local model → template) and says so in its
+answer; when nothing can serve it, `ModelNotConfigured` makes the step wait with
+"no model configured for <capability>", never a silent fake.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from agents.llm import budgets, providers, remote, routing
+from agents.llm import cache as response_cache
+from agents.llm.routing import Route
+from agents.pipelines import PermanentError
+
+
+class ModelNotConfigured(Exception):
+    """Nothing can serve the capability; the run waits until a model is configured."""
+
+    def __init__(self, capability: str, reasons: list[str]) -> None:
+        detail = "; ".join(reasons)
+        super().__init__(
+            f"no model configured for {capability}" + (f": {detail}" if detail else "")
+        )
+        self.capability, self.reasons = capability, reasons
+
+
+FREE = budgets.Reservation(Decimal("0"), [])
+TIER_ORDER = ("remote", "local", "template")  # a generation falls back in this order
+
+
+def call(
+    capability: str,
+    *,
+    run,
+    request: dict[str, Any],
+    cache_allowed: bool = True,
+    on_delta: remote.OnDelta | None = None,
+) -> dict[str, Any]:
+    """Serves one request of a capability for a run; the answer names its tier and model."""
+    route = routing.route_for(
+        capability=capability,
+        agent_policy=run.agent.model_policy or {},
+        workspace_policy=run.agent.workspace.model_policy or {},
+    )
+    if capability == "embed":
+        return _embed(run, request)
+    if capability == "detect_language":
+        return _detect_language(run, request)
+    if capability == "classify" and route.tier == "local":
+        return _classify(run, request)
+    return _generate(capability, route, run, request, cache_allowed, on_delta)
+
+
+# -- local analysis -----------------------------------------------------------------------------
+
+
+def _texts(request: dict[str, Any]) -> list[str]:
+    texts = request.get("texts")
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise PermanentError("this capability takes `texts`, a list of strings")
+    return texts
+
+
+def _timed_free(run, *, model: str, tier: str, work) -> tuple[Any, float]:
+    """A call that costs nothing still gets its ledger row (tier, latency, tokens if any)."""
+    started = time.perf_counter()
+    result = work()
+    latency_ms = (time.perf_counter() - started) * 1000
+    budgets.settle_and_record(
+        FREE,
+        run=run,
+        model=model,
+        tier=tier,
+        usage=(result.get("usage") if isinstance(result, dict) else None) or {},
+        cost=Decimal("0"),
+        latency_ms=latency_ms,
+    )
+    return result, latency_ms
+
+
+def _embed(run, request) -> dict[str, Any]:
+    from agents.llm import local
+
+    texts = _texts(request)
+    vectors, _ = _timed_free(
+        run, model=local.EMBEDDING_MODEL, tier="local", work=lambda: local.embed(texts)
+    )
+    return {"vectors": vectors, "model": local.EMBEDDING_MODEL, "tier": "local", "cost": "0"}
+
+
+def _detect_language(run, request) -> dict[str, Any]:
+    from agents.llm import local
+
+    texts, default = _texts(request), request.get("default", "en")
+    results, _ = _timed_free(
+        run,
+        model="lingua",
+        tier="local",
+        work=lambda: local.detect_language(texts, default=default),
+    )
+    return {"results": results, "model": "lingua", "tier": "local", "cost": "0"}
+
+
+def _classify(run, request) -> dict[str, Any]:
+    from agents.llm import intents
+
+    texts = _texts(request)
+    model = intents.workspace_model(run.workspace_id)
+    if model is None:
+        raise ModelNotConfigured(
+            "classify",
+            ["this workspace has no intent examples (Settings → Intents, or `aios intents seed`)"],
+        )
+    threshold = float(request.get("threshold", intents.DEFAULT_THRESHOLD))
+    name = "intent-centroids"
+    results, _ = _timed_free(
+        run,
+        model=name,
+        tier="local",
+        work=lambda: intents.classify(model, texts, threshold=threshold),
+    )
+    return {"results": results, "model": name, "tier": "local", "cost": "0"}
+
+
+# -- generation ---------------------------------------------------------------------------------
+
+
+def _generate(capability, route: Route, run, request, cache_allowed, on_delta) -> dict[str, Any]:
+    if capability == "classify":
+        request = _classify_request(run, request)
+    tiers = [
+        tier
+        for tier in TIER_ORDER[TIER_ORDER.index(route.tier) :]
+        if tier in routing.CAPABILITIES[capability].tiers
+    ]
+    reasons: list[str] = []
+    for tier in tiers:
+        answer = _TIERS[tier](route, run, request, cache_allowed, on_delta, reasons)
+        if answer is not None:
+            if tier != route.tier:
+                answer["fallback"] = {"from": route.tier, "reasons": reasons}
+            if capability == "classify":
+                answer["results"] = _classifications(answer, request)
+            return answer
+    raise ModelNotConfigured(capability, reasons)
+
+
+def _remote(route, run, request, cache_allowed, on_delta, reasons) -> dict[str, Any] | None:
+    endpoint = providers.endpoint_for(workspace_id=run.workspace_id, provider=route.provider)
+    if endpoint is None:
+        reasons.append(
+            f"no provider named {route.provider!r}"
+            if route.provider
+            else "no remote endpoint (AIOS_LLM_BASE_URL, or a provider on the Models page)"
+        )
+        return None
+    model = endpoint.model(route.role)
+    if not model:
+        reasons.append(f"provider {endpoint.name!r} has no {route.role} model")
+        return None
+    messages = _messages(request)
+    if messages is None:
+        reasons.append("the request has no messages for a model")
+        return None
+    params = _params(request)
+    use_cache = cache_allowed and (route.cache or bool(request.get("cache")))
+    return chat(
+        run=run,
+        endpoint=endpoint,
+        model=model,
+        messages=messages,
+        cache=use_cache,
+        on_delta=on_delta,
+        **params,
+    )
+
+
+def _local(route, run, request, cache_allowed, on_delta, reasons) -> dict[str, Any] | None:
+    from agents.llm import local_lm
+
+    messages = _messages(request)
+    if not local_lm.is_configured():
+        reasons.append("no local model (AIOS_LOCAL_LM_PATH)")
+        return None
+    if messages is None:
+        reasons.append("the request has no messages for a model")
+        return None
+    params = _params(request)
+    answer, _ = _timed_free(
+        run,
+        model=local_lm.model_name(),
+        tier="local",
+        work=lambda: local_lm.generate(
+            messages,
+            max_tokens=params["max_tokens"],
+            temperature=params.get("temperature", 0.0),
+        ),
+    )
+    return {**answer, "tier": "local", "cost": "0"}
+
+
+def _template(route, run, request, cache_allowed, on_delta, reasons) -> dict[str, Any] | None:
+    from agents.llm import templating
+
+    name = request.get("template")
+    if not name:
+        reasons.append("no template for this request")
+        return None
+    language = request.get("language") or "en"
+    answer, _ = _timed_free(
+        run,
+        model=f"template:{name}",
+        tier="template",
+        work=lambda: templating.render(name, request.get("context") or {}, language),
+    )
+    return {**answer, "cost": "0"}
+
+
+_TIERS = {"remote": _remote, "local": _local, "template": _template}
+
+
+def _messages(request) -> list[dict[str, str]] | None:
+    messages = request.get("messages")
+    if messages is None:
+        return None
+    if not isinstance(messages, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages
+    ):
+        raise PermanentError("`messages` must be a list of {role, content} objects")
+    return messages
+
+
+PASSED_PARAMS = ("max_tokens", "temperature", "top_p", "seed", "stop", "json_output")
+
+
+def _params(request) -> dict[str, Any]:
+    params = {key: request[key] for key in PASSED_PARAMS if key in request}
+    params.setdefault("max_tokens", settings.AIOS_LLM_DEFAULT_MAX_TOKENS)
+    return params
+
+
+# -- classification by a model ------------------------------------------------------------------
+
+
+def _classify_request(run, request) -> dict[str, Any]:
+    """A JSON-mode prompt listing the labels; the texts go in as data blocks."""
+    from agents.llm import intents, untrusted
+
+    texts = _texts(request)
+    labels = request.get("labels")
+    if not labels:
+        model = intents.workspace_model(run.workspace_id)
+        labels = list(model.labels) if model else []
+    if not labels:
+        raise ModelNotConfigured("classify", ["no labels given and no intent examples"])
+    messages = untrusted.data_messages(
+        instructions="You classify customer messages. Allowed intents: "
+        + ", ".join(labels)
+        + '. Answer with a JSON object {"intents": [...]}, one intent per message in '
+        'order, or "unknown" when none fits.',
+        data={f"message {i + 1}": text for i, text in enumerate(texts)},
+    )
+    return {**request, "messages": messages, "json_output": True, "labels": labels}
+
+
+def _classifications(answer, request) -> list[dict[str, Any]]:
+    given = (answer.get("json") or {}).get("intents") or []
+    allowed = set(request["labels"])
+    results = []
+    for index in range(len(request["texts"])):
+        label = given[index] if index < len(given) else None
+        results.append({"intent": label if label in allowed else "unknown", "confidence": None})
+    return results
+
+
+# -- the paid call ------------------------------------------------------------------------------
+
+
+def chat(
+    *,
+    run,
+    endpoint: remote.Endpoint,
+    model: str,
+    messages: list[dict[str, str]],
+    cache: bool = False,
+    on_delta: remote.OnDelta | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """A paid chat completion for a run: budget reserved first, settled and ledgered after.
+
+    With `cache` (opt-in; never for steps that propose effects), an identical earlier
+    request's answer is returned from Redis at no cost, and the ledger records the hit.
+    """
+    params.setdefault("max_tokens", settings.AIOS_LLM_DEFAULT_MAX_TOKENS)
+    key = response_cache.key(endpoint.base_url, model, messages, params) if cache else None
+    if key and (hit := response_cache.get(key)) is not None:
+        budgets.settle_and_record(
+            FREE,
+            run=run,
+            model=hit["model"],
+            tier="remote",
+            usage=hit["usage"],
+            cost=Decimal("0"),
+            latency_ms=0.0,
+            cache_hit=True,
+        )
+        return {**hit, "cost": "0", "cache_hit": True}
+    price = budgets.price_for(workspace_id=run.workspace_id, model=model)
+    reservation = budgets.reserve(
+        agent=run.agent, amount=budgets.worst_case(price, messages, params["max_tokens"])
+    )
+    started = time.perf_counter()
+    try:
+        answer = remote.complete(
+            endpoint, model=model, messages=messages, on_delta=on_delta, **params
+        )
+    except BaseException:
+        budgets.settle(reservation, Decimal("0"))
+        raise
+    usage = answer["usage"]
+    cost = budgets.cost_of(price, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+    budgets.settle_and_record(
+        reservation,
+        run=run,
+        model=answer["model"],
+        tier="remote",
+        usage=usage,
+        cost=cost,
+        latency_ms=(time.perf_counter() - started) * 1000,
+    )
+    answer = {**answer, "tier": "remote", "provider": endpoint.name, "requested_model": model}
+    if key:
+        response_cache.put(key, answer)
+    return {**answer, "cost": str(cost)}
+
+
+# -- what the UI shows --------------------------------------------------------------------------
+
+
+def describe_routes(*, agent_policy: dict, workspace) -> list[dict[str, Any]]:
+    """For each capability: the route the policy asks for and what will really serve it."""
+    rows = []
+    for name, capability in routing.CAPABILITIES.items():
+        route = routing.route_for(
+            capability=name, agent_policy=agent_policy, workspace_policy=workspace.model_policy
+        )
+        serving = _serving(name, route, workspace.pk)
+        if serving["ready"] and serving["tier"] != route.tier:
+            fallback = f"no {route.tier} model: falls back to {serving['tier']}"
+            serving["note"] = "; ".join(filter(None, [fallback, serving["note"]]))
+        rows.append(
+            {
+                "capability": name,
+                "description": capability.description,
+                "route": route.as_json(),
+                **serving,
+            }
+        )
+    return rows
+
+
+def _serving(name: str, route: Route, workspace_id: int) -> dict[str, Any]:
+    from agents.llm import intents, local, local_lm
+
+    if name == "embed":
+        return {"tier": "local", "model": local.EMBEDDING_MODEL, "ready": True, "note": ""}
+    if name == "detect_language":
+        return {"tier": "local", "model": "lingua", "ready": True, "note": ""}
+    if name == "classify" and route.tier == "local":
+        ready = intents.workspace_model(workspace_id) is not None
+        note = "" if ready else "no intent examples yet"
+        return {"tier": "local", "model": "intent-centroids", "ready": ready, "note": note}
+    tiers = routing.CAPABILITIES[name].tiers
+    for tier in TIER_ORDER[TIER_ORDER.index(route.tier) :]:
+        if tier not in tiers:
+            continue
+        if tier == "remote":
+            endpoint = providers.endpoint_for(workspace_id=workspace_id, provider=route.provider)
+            if endpoint and endpoint.model(route.role):
+                model = endpoint.model(route.role)
+                return {
+                    "tier": "remote",
+                    "model": f"{model} ({endpoint.name})",
+                    "ready": True,
+                    "note": "",
+                }
+        if tier == "local" and local_lm.is_configured():
+            return {"tier": "local", "model": local_lm.model_name(), "ready": True, "note": ""}
+        if tier == "template":
+            return {
+                "tier": "template",
+                "model": "templates",
+                "ready": True,
+                "note": "only requests that have a template",
+            }
+    return {"tier": "", "model": "", "ready": False, "note": f"no model configured for {name}"}

@@ -1,0 +1,188 @@
+"""The remote tier: chat completions from any OpenAI-compatible endpoint, through the SDK.
+
+What real servers do is turned into the engine's terms: rate limits (with their
+Retry-After), 5xx, timeouts, dropped streams and empty answers are transient, so the step
+retries with backoff; refusals (4xx) are permanent. A missing `usage` is estimated from the
+text and marked as such. Structured output is validated, with one repair request when the
+model's JSON does not parse.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.pipelines import PermanentError, TransientError
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where remote calls go: the settings' provider or one a workspace added."""
+
+    name: str
+    base_url: str
+    api_key: str = field(repr=False)
+    models: dict[str, str]  # role ("small", "large") -> model name
+    timeout: float = 60.0
+
+    def model(self, role: str) -> str:
+        return self.models.get(role, "")
+
+
+class InvalidStructuredOutput(PermanentError):
+    """The model's answer was not the JSON asked for, even after a repair request."""
+
+
+OnDelta = Callable[[str], None]
+
+
+@functools.lru_cache(maxsize=32)
+def _client(base_url: str, api_key: str, timeout: float):
+    """One client per endpoint and process: building one costs far more than a call."""
+    import openai
+
+    return openai.OpenAI(
+        base_url=base_url,
+        api_key=api_key or "unset",
+        timeout=timeout,
+        max_retries=0,  # retries belong to the step's policy, which knows about backoff
+    )
+
+
+def complete(
+    endpoint: Endpoint,
+    *,
+    model: str,
+    messages: list[dict[str, str]],
+    json_output: bool = False,
+    on_delta: OnDelta | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """One chat completion; streamed when `on_delta` wants the text as it arrives; with
+    `json_output`, its content parsed as a JSON object."""
+    if json_output:
+        params["response_format"] = {"type": "json_object"}
+    answer = _create(endpoint, model, messages, params, on_delta)
+    if json_output:
+        answer = _parsed(endpoint, model, messages, params, answer)
+    return answer
+
+
+def _create(endpoint, model, messages, params, on_delta=None) -> dict[str, Any]:
+    import openai
+
+    client = _client(endpoint.base_url, endpoint.api_key, endpoint.timeout)
+    try:
+        if on_delta is not None:
+            content, usage, answered_by = _streamed(client, model, messages, params, on_delta)
+        else:
+            response = client.chat.completions.create(model=model, messages=messages, **params)
+            choice = response.choices[0] if response.choices else None
+            content = choice.message.content if choice else None
+            usage, answered_by = response.usage, response.model
+    except openai.RateLimitError as error:
+        raise TransientError(
+            f"rate limited by the model endpoint: {error}", retry_after=_retry_after(error.response)
+        ) from error
+    except (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError) as error:
+        raise TransientError(f"{type(error).__name__}: {error}") from error
+    except openai.APIStatusError as error:
+        raise PermanentError(f"the model endpoint refused the request: {error}") from error
+    if not content:
+        raise TransientError("the model returned an empty answer")
+    return {
+        "model": answered_by or model,
+        "content": content,
+        "usage": _usage(usage, messages, content),
+    }
+
+
+def _streamed(client, model, messages, params, on_delta: OnDelta):
+    """Content, usage (the last chunk carries it when the server supports it) and model."""
+    stream = client.chat.completions.create(
+        model=model,
+        messages=messages,
+        stream=True,
+        stream_options={"include_usage": True},
+        **params,
+    )
+    parts: list[str] = []
+    usage = answered_by = finished = None
+    for chunk in stream:
+        answered_by = chunk.model or answered_by
+        usage = chunk.usage or usage
+        for choice in chunk.choices or ():
+            finished = choice.finish_reason or finished
+            delta = choice.delta.content if choice.delta else None
+            if delta:
+                parts.append(delta)
+                on_delta("".join(parts))
+    if finished is None:  # the connection closed before the server said the answer ended
+        raise TransientError("the model's stream ended before its answer did")
+    return "".join(parts), usage, answered_by
+
+
+def _usage(usage, messages: list[dict[str, str]], content: str) -> dict[str, Any]:
+    if usage is not None and usage.prompt_tokens is not None:
+        return {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens or 0,
+        }
+    # Some servers leave usage out; about four characters a token is the usual estimate.
+    prompt_chars = sum(len(str(m.get("content", ""))) for m in messages)
+    return {
+        "prompt_tokens": math.ceil(prompt_chars / 4),
+        "completion_tokens": math.ceil(len(content) / 4),
+        "estimated": True,
+    }
+
+
+def _retry_after(response) -> float | None:
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: the step's own backoff applies
+
+
+def _parsed(endpoint, model, messages, params, answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer's JSON object; one repair request if it does not parse, then give up."""
+    try:
+        return {**answer, "json": _json_object(answer["content"])}
+    except ValueError as error:
+        repair = [
+            *messages,
+            {"role": "assistant", "content": answer["content"]},
+            {
+                "role": "user",
+                "content": f"That was not a valid JSON object ({error}). "
+                "Answer again with only the JSON object.",
+            },
+        ]
+        repaired = _create(endpoint, model, repair, params)
+        usage = {
+            key: answer["usage"].get(key, 0) + repaired["usage"].get(key, 0)
+            for key in ("prompt_tokens", "completion_tokens")
+        }
+        try:
+            return {
+                **repaired,
+                "usage": usage,
+                "json": _json_object(repaired["content"]),
+                "repaired": True,
+            }
+        except ValueError as again:
+            raise InvalidStructuredOutput(
+                f"no valid JSON object after a repair: {again}"
+            ) from again
+
+
+def _json_object(content: str) -> dict[str, Any]:
+    value = json.loads(content)
+    if not isinstance(value, dict):
+        raise ValueError("a JSON object was expected")
+    return value

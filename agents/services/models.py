@@ -1,0 +1,98 @@
+"""Model configuration of a workspace: providers, prices, the default tier policy, intents.
+
+Every change that can make a model available resumes the runs waiting for one (a run whose
+capability still cannot be served simply waits again), and drops this process's cached
+lookups so the change applies to the next call at once here, and within seconds elsewhere.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from agents.llm import budgets, intents, providers
+from agents.llm.routing import policy_validate
+from agents.models import ModelPrice, Provider
+from agents.services.runs import waits_resume
+
+
+def _changed(workspace_id: int) -> None:
+    providers.forget(workspace_id)
+    # In the same transaction as the change: a resumed run is enqueued only after both commit.
+    waits_resume(workspace_id=workspace_id, kind="model")
+
+
+@transaction.atomic
+def provider_save(
+    *,
+    workspace,
+    name: str,
+    base_url: str,
+    api_key: str | None = None,
+    model_small: str = "",
+    model_large: str = "",
+    is_default: bool = False,
+    prices: dict[str, dict[str, Decimal]] | None = None,
+) -> Provider:
+    """Creates or updates a provider by name; `api_key=None` keeps the stored key."""
+    provider = Provider.objects.filter(workspace=workspace, name=name).first() or Provider(
+        workspace=workspace, name=name
+    )
+    if is_default:  # one default per workspace: the constraint would refuse a second
+        Provider.objects.filter(workspace=workspace, is_default=True).exclude(
+            pk=provider.pk
+        ).update(is_default=False)
+    provider.base_url, provider.is_default = base_url, is_default
+    provider.model_small, provider.model_large = model_small, model_large
+    if api_key is not None:
+        provider.api_key = api_key
+    provider.full_clean(exclude=["workspace", "api_key_encrypted"])
+    provider.save()
+    for model, price in (prices or {}).items():
+        price_set(workspace=workspace, model=model, **price)
+    _changed(workspace.pk)
+    return provider
+
+
+def provider_delete(*, provider: Provider) -> None:
+    workspace_id = provider.workspace_id
+    provider.delete()
+    providers.forget(workspace_id)
+
+
+def price_set(
+    *, workspace, model: str, input_per_million: Decimal, output_per_million: Decimal
+) -> ModelPrice:
+    """The workspace's own price for a model (over the installation's default price)."""
+    if not model:
+        raise ValueError("a price needs a model name")
+    price, _ = ModelPrice.objects.update_or_create(
+        workspace=workspace,
+        model=model,
+        defaults={"input_per_million": input_per_million, "output_per_million": output_per_million},
+    )
+    budgets._prices.pop((workspace.pk, model), None)
+    return price
+
+
+def workspace_policy_set(*, workspace, policy: dict[str, Any]) -> dict[str, Any]:
+    workspace.model_policy = policy_validate(policy)
+    workspace.save(update_fields=["model_policy"])
+    _changed(workspace.pk)
+    return workspace.model_policy
+
+
+def intent_examples_add(*, workspace, examples: list[tuple[str, str]], source: str) -> int:
+    added = intents.examples_add(workspace_id=workspace.pk, examples=examples, source=source)
+    _changed(workspace.pk)
+    return added
+
+
+def intent_examples_seed(*, workspace) -> int:
+    """The shipped Bitext examples, for a workspace that has none yet."""
+    added = intents.examples_seed(workspace_id=workspace.pk)
+    if added:
+        _changed(workspace.pk)
+    return added
