@@ -8,6 +8,7 @@ is settled to the real cost. Concurrent calls therefore cannot together pass a c
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -104,8 +105,11 @@ def reserve(*, agent: Agent, amount: Decimal) -> Reservation:
     """
     today = timezone.localdate()
     counter_ids = []
-    with transaction.atomic(), connection.cursor() as cursor:
-        for agent_id, period, cap in _caps(agent):
+    caps = _caps(agent)
+    # One cap is one conditional statement, atomic on its own; several need a transaction.
+    together = transaction.atomic() if len(caps) > 1 else contextlib.nullcontext()
+    with together, connection.cursor() as cursor:
+        for agent_id, period, cap in caps:
             start = _period_start(period, today)
             row = None
             if amount <= cap:

@@ -156,7 +156,7 @@ def _generate(capability, route: Route, run, request, cache_allowed, on_delta) -
 
 
 def _remote(route, run, request, cache_allowed, on_delta, reasons) -> dict[str, Any] | None:
-    endpoint = providers.endpoint_for(workspace_id=run.workspace_id, provider=route.provider)
+    endpoint = providers.endpoint_for(workspace=run.agent.workspace, provider=route.provider)
     if endpoint is None:
         reasons.append(
             f"no provider named {route.provider!r}"
@@ -354,7 +354,7 @@ def describe_routes(*, agent_policy: dict, workspace) -> list[dict[str, Any]]:
         route = routing.route_for(
             capability=name, agent_policy=agent_policy, workspace_policy=workspace.model_policy
         )
-        serving = _serving(name, route, workspace.pk)
+        serving = _serving(name, route, workspace)
         if serving["ready"] and serving["tier"] != route.tier:
             fallback = f"no {route.tier} model: falls back to {serving['tier']}"
             serving["note"] = "; ".join(filter(None, [fallback, serving["note"]]))
@@ -369,7 +369,7 @@ def describe_routes(*, agent_policy: dict, workspace) -> list[dict[str, Any]]:
     return rows
 
 
-def _serving(name: str, route: Route, workspace_id: int) -> dict[str, Any]:
+def _serving(name: str, route: Route, workspace) -> dict[str, Any]:
     from agents.llm import intents, local, local_lm
 
     if name == "embed":
@@ -377,7 +377,7 @@ def _serving(name: str, route: Route, workspace_id: int) -> dict[str, Any]:
     if name == "detect_language":
         return {"tier": "local", "model": "lingua", "ready": True, "note": ""}
     if name == "classify" and route.tier == "local":
-        ready = intents.workspace_model(workspace_id) is not None
+        ready = intents.workspace_model(workspace.pk) is not None
         note = "" if ready else "no intent examples yet"
         return {"tier": "local", "model": "intent-centroids", "ready": ready, "note": note}
     tiers = routing.CAPABILITIES[name].tiers
@@ -385,7 +385,7 @@ def _serving(name: str, route: Route, workspace_id: int) -> dict[str, Any]:
         if tier not in tiers:
             continue
         if tier == "remote":
-            endpoint = providers.endpoint_for(workspace_id=workspace_id, provider=route.provider)
+            endpoint = providers.endpoint_for(workspace=workspace, provider=route.provider)
             if endpoint and endpoint.model(route.role):
                 model = endpoint.model(route.role)
                 return {

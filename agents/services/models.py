@@ -1,8 +1,7 @@
 """Model configuration of a workspace: providers, prices, the default tier policy, intents.
 
 Every change that can make a model available resumes the runs waiting for one (a run whose
-capability still cannot be served simply waits again), and drops this process's cached
-lookups so the change applies to the next call at once here, and within seconds elsewhere.
+capability still cannot be served simply waits again).
 """
 
 from __future__ import annotations
@@ -11,15 +10,23 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 
-from agents.llm import budgets, intents, providers
+from agents.llm import budgets, intents
 from agents.llm.routing import policy_validate
 from agents.models import ModelPrice, Provider
 from agents.services.runs import waits_resume
 
 
+def _providers_changed(workspace) -> None:
+    """Processes cache provider lookups under this number; a new one makes them look again."""
+    type(workspace).objects.filter(pk=workspace.pk).update(
+        providers_version=F("providers_version") + 1
+    )
+    workspace.refresh_from_db(fields=["providers_version"])
+
+
 def _changed(workspace_id: int) -> None:
-    providers.forget(workspace_id)
     # In the same transaction as the change: a resumed run is enqueued only after both commit.
     waits_resume(workspace_id=workspace_id, kind="model")
 
@@ -52,14 +59,15 @@ def provider_save(
     provider.save()
     for model, price in (prices or {}).items():
         price_set(workspace=workspace, model=model, **price)
+    _providers_changed(workspace)
     _changed(workspace.pk)
     return provider
 
 
+@transaction.atomic
 def provider_delete(*, provider: Provider) -> None:
-    workspace_id = provider.workspace_id
     provider.delete()
-    providers.forget(workspace_id)
+    _providers_changed(provider.workspace)
 
 
 def price_set(

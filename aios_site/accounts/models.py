@@ -24,6 +24,8 @@ class Workspace(models.Model):
     monthly_budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     # Capability -> route defaults for every agent of the workspace (see agents/llm/routing.py).
     model_policy = models.JSONField(default=dict, blank=True)
+    # Bumped whenever the workspace's providers change: processes cache lookups under it.
+    providers_version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

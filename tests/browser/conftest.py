@@ -81,3 +81,13 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup):
+    """A real Celery worker executing the runs the pages show."""
+    from tests.agents.processes import start_worker
+
+    process = start_worker()
+    yield process
+    process.stop()

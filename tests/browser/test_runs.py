@@ -7,17 +7,9 @@ from playwright.sync_api import expect
 
 from agents.services import agent_create, run_start
 from tests.agents.conftest import wait_for_run
-from tests.agents.processes import start_worker
 from tests.browser.test_shell import _log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def worker(django_db_setup):
-    process = start_worker()
-    yield process
-    process.stop()
 
 
 def test_answering_on_the_run_page_shows_the_run_finish_without_reloading(

@@ -15,11 +15,9 @@ def _fresh_price_cache():
 
 @pytest.fixture(autouse=True)
 def _fresh_model_lookups():
-    """Providers and intent centroids are cached per process; each test has its own."""
-    from agents.llm import intents, providers
+    """Intent centroids are cached per process; each test has its own."""
+    from agents.llm import intents
 
-    providers.forget()
     intents._workspace_models.clear()
     yield
-    providers.forget()
     intents._workspace_models.clear()
