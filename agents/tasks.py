@@ -39,3 +39,18 @@ def runs_prune() -> None:
     from agents.services import runs_prune as prune
 
     prune()
+
+
+@shared_task(
+    name="agents.intent_examples_seed",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def intent_examples_seed(workspace_id: int) -> None:
+    from agents.services.models import intent_examples_seed as seed
+    from aios_site.accounts.models import Workspace
+
+    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    if workspace is not None:
+        seed(workspace=workspace)

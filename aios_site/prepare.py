@@ -16,14 +16,15 @@ def main(argv: list[str]) -> int:
     from django.core.management import call_command
 
     from agents.services import demo_agents_ensure
-    from agents.services.models import intent_examples_seed
+    from agents.tasks import intent_examples_seed
     from aios_site.accounts.services import demo_ensure
 
     call_command("migrate", interactive=False, verbosity=0)
     if "--demo" in argv:
         demo = demo_ensure()
         demo_agents_ensure(workspace=demo.workspace)
-        intent_examples_seed(workspace=demo.workspace)  # embeds 540 examples the first time
+        # Embedding 540 examples takes seconds: a worker does it once it is up.
+        intent_examples_seed.delay(demo.workspace.pk)
         print(
             json.dumps(
                 {"email": demo.email, "password": demo.password, "workspace": demo.workspace.slug}

@@ -99,8 +99,11 @@ def intent_examples_add(*, workspace, examples: list[tuple[str, str]], source: s
 
 
 def intent_examples_seed(*, workspace) -> int:
-    """The shipped Bitext examples, for a workspace that has none yet."""
-    added = intents.examples_seed(workspace_id=workspace.pk)
-    if added:
-        _changed(workspace.pk)
+    """The shipped Bitext examples, for a workspace that has none yet. The workspace row is
+    locked meanwhile, so two seeds at once (a double click, a worker and the CLI) add one set."""
+    with transaction.atomic():
+        type(workspace).objects.select_for_update().filter(pk=workspace.pk).first()
+        added = intents.examples_seed(workspace_id=workspace.pk)
+        if added:
+            _changed(workspace.pk)
     return added

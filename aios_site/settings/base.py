@@ -220,6 +220,7 @@ CELERY_TASK_ROUTES = {
     "agents.runs_sweep": {"queue": "interactive"},
     "agents.runs_prune": {"queue": "bulk"},
     "agents.trace_export": {"queue": "bulk"},
+    "agents.intent_examples_seed": {"queue": "bulk"},
 }
 CELERY_BEAT_SCHEDULE = {
     "agents.runs_sweep": {

@@ -11,6 +11,7 @@ from agents.llm import intents
 from agents.models import IntentExample
 from agents.services import models as model_services
 from agents.services import run_start
+from agents.tasks import intent_examples_seed as intent_examples_seed_task
 from tests.agents.conftest import drive
 from tests.helpers import bitext_rows
 
@@ -35,6 +36,8 @@ def held_out(per_intent: int = 6) -> list[tuple[str, str]]:
 def test_the_seed_gives_27_intents_once_and_classifies_held_out_messages(make_agent, workspace):
     assert model_services.intent_examples_seed(workspace=workspace) == 540
     assert model_services.intent_examples_seed(workspace=workspace) == 0
+    intent_examples_seed_task(workspace.pk)  # what `aios up --demo` enqueues: a no-op now
+    assert IntentExample.objects.filter(workspace=workspace).count() == 540
     rows = held_out()
     seeded = {text for text, _ in intents.seed_rows()}
     assert not seeded & {text for text, _ in rows}
