@@ -1,8 +1,17 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 
-from agents.models import Agent, BudgetCounter, CostEntry, ModelPrice, Run
+from agents.models import (
+    Agent,
+    BudgetCounter,
+    CostEntry,
+    IntentExample,
+    ModelPrice,
+    Provider,
+    Run,
+)
 
 
 @admin.register(Agent)
@@ -34,3 +43,28 @@ class CostEntryAdmin(admin.ModelAdmin):
 @admin.register(BudgetCounter)
 class BudgetCounterAdmin(admin.ModelAdmin):
     list_display = ["workspace", "agent", "period", "period_start", "spent", "reserved"]
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    list_display = ["name", "workspace", "base_url", "model_small", "model_large", "is_default"]
+    list_filter = ["workspace"]
+    # The key is set on the Models page or through the API; here it stays encrypted.
+    exclude = ["api_key_encrypted"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+
+@admin.register(IntentExample)
+class IntentExampleAdmin(admin.ModelAdmin):
+    list_display = ["intent", "text", "workspace", "source"]
+    list_filter = ["workspace", "intent"]
+    search_fields = ["text"]
+    exclude = ["embedding"]
+
+    # Examples are embedded when added (Models page, API, `aios intents`); here they can be
+    # looked at and deleted, not edited into text their vector no longer matches.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

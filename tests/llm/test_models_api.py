@@ -198,3 +198,25 @@ def test_the_models_page_tells_a_viewer_what_is_configured_without_forms(client,
 
     assert "AIOS_LLM_BASE_URL" in page or "(settings)" in page
     assert 'name="api_key"' not in page and "Save policy" not in page
+
+
+def test_staff_see_providers_and_intent_examples_in_the_admin_without_the_key(
+    admin_client, workspace
+):
+    from agents.services import models as model_services
+
+    model_services.provider_save(
+        workspace=workspace, name="qwen", base_url="https://x.example/v1", api_key="sk-hidden-42"
+    )
+    model_services.intent_examples_add(
+        workspace=workspace, examples=[("where is my parcel", "track_order")], source="test"
+    )
+    provider = Provider.objects.get()
+
+    listed = admin_client.get("/admin/agents/provider/").content.decode()
+    change = admin_client.get(f"/admin/agents/provider/{provider.pk}/change/").content.decode()
+    examples = admin_client.get("/admin/agents/intentexample/")
+
+    assert "qwen" in listed and "sk-hidden-42" not in change
+    assert provider.api_key_encrypted not in change
+    assert examples.status_code == 200 and "where is my parcel" in examples.content.decode()
