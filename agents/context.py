@@ -121,6 +121,29 @@ class StepContext:
             ),
         )
 
+    def recall(
+        self,
+        query: str,
+        *,
+        namespaces: list[str] | None = None,
+        k: int = 8,
+        kinds: list[str] | None = None,
+    ) -> list[dict]:
+        """Memory that matches the query (memory.selectors.recall). The journal keeps the
+        keys, versions and content returned: a replay sees the same memory, and what the
+        step writes can cite them."""
+        from memory.selectors import recall
+
+        request = {"query": query, "namespaces": namespaces, "k": k, "kinds": kinds}
+        return self._call(
+            JournalKind.MEMORY,
+            "recall",
+            request,
+            lambda: recall(
+                workspace_id=self.workspace_id, query=query, namespaces=namespaces, k=k, kinds=kinds
+            ),
+        )
+
     def _streamer(self) -> Callable[[str], None]:
         """Publishes a streamed answer's text so far to the run's page, a few times a second."""
         from agents import events

@@ -122,3 +122,15 @@ class ModelCallProposing(Pipeline):
     @step(attempts=3, backoff=0.2, max_backoff=2.0, proposes=True)
     def start(self, ctx):
         return _model_call(ctx)
+
+
+@register
+class Recall(Pipeline):
+    """Recalls memory for a query and finishes with what it found (keys and versions)."""
+
+    name = "demo.recall"
+
+    @step(attempts=2, backoff=0.2)
+    def start(self, ctx):
+        found = ctx.recall(ctx.input["query"], namespaces=ctx.input.get("namespaces"))
+        return finish({"sources": [f"{r['namespace']}/{r['key']}@{r['version']}" for r in found]})

@@ -221,6 +221,7 @@ CELERY_TASK_ROUTES = {
     "agents.runs_prune": {"queue": "bulk"},
     "agents.trace_export": {"queue": "bulk"},
     "agents.intent_examples_seed": {"queue": "bulk"},
+    "memory.embed_pending": {"queue": "bulk"},
 }
 CELERY_BEAT_SCHEDULE = {
     "agents.runs_sweep": {

@@ -1,0 +1,130 @@
+"""Canonical memory: versioned facts and notes of a workspace, searchable by meaning and text.
+
+A (workspace, namespace, key) names one piece of knowledge across its versions. Facts are
+immutable: a change is version n+1, and version n's validity ends where n+1's begins, so
+"what did we know at time T" is a plain validity filter. Notes are working memory: edited in
+place (every edit kept in MemoryEdit) and expiring at valid_until.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import Q
+from pgvector.django import HnswIndex, VectorField
+
+from aios_site.accounts.models import Workspace
+
+
+class Kind(models.TextChoices):
+    FACT = "fact"
+    NOTE = "note"
+
+
+class Status(models.TextChoices):
+    CURRENT = "current"  # valid in its window
+    NEEDS_REVIEW = "needs_review"  # contradicts the current fact; a person decides
+    REJECTED = "rejected"  # a reviewed contradiction that was turned down
+
+
+class SourceKind(models.TextChoices):
+    HUMAN = "human"
+    IMPORT = "import"
+    CATALOG = "catalog"
+    RUN = "run"
+
+
+# ISO 639-1 -> PostgreSQL text search configuration; anything else is matched word for word.
+SEARCH_CONFIGS = {
+    "en": "english",
+    "es": "spanish",
+    "fr": "french",
+    "de": "german",
+    "it": "italian",
+    "pt": "portuguese",
+    "nl": "dutch",
+    "sv": "swedish",
+    "da": "danish",
+}
+
+
+class MemoryItem(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memory")
+    namespace = models.SlugField(max_length=50)
+    key = models.CharField(max_length=200)
+    version = models.PositiveIntegerField(default=1)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CURRENT)
+    content = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+    language = models.CharField(max_length=8, blank=True)
+    search_config = models.CharField(max_length=20, default="simple")
+    source_kind = models.CharField(max_length=16, choices=SourceKind.choices)
+    source_ref = models.CharField(max_length=200, blank=True)
+    source_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    source_run = models.ForeignKey(
+        "agents.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="memory"
+    )
+    source_seq = models.PositiveIntegerField(null=True, blank=True)
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField(null=True, blank=True)
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
+    )
+    pinned = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    embedding = VectorField(dimensions=384, null=True, blank=True)
+    search_vector = SearchVectorField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["namespace", "key", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "namespace", "key", "version"], name="memory_unique_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__isnull=True) | Q(valid_until__gte=models.F("valid_from")),
+                name="memory_valid_window",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "namespace", "key"]),
+            models.Index(fields=["workspace", "status", "valid_from"]),
+            GinIndex(fields=["search_vector"], name="memory_search_vector"),
+            HnswIndex(
+                name="memory_embedding",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.key} v{self.version}"
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class MemoryEdit(models.Model):
+    """An in-place edit of a note (facts get new versions instead)."""
+
+    item = models.ForeignKey(MemoryItem, on_delete=models.CASCADE, related_name="edits")
+    before = models.TextField()
+    after = models.TextField()
+    source_ref = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"edit of {self.item_id} at {self.created_at:%Y-%m-%d %H:%M}"
