@@ -6,10 +6,11 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import VectorField
 
 from aios_site import crypto
 from aios_site.accounts.models import Workspace
+from aios_site.vectors import cosine_hnsw_index
 
 
 class Priority(models.TextChoices):
@@ -336,13 +337,7 @@ class IntentExample(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["workspace", "intent"]),
-            HnswIndex(
-                name="intent_example_embedding",
-                fields=["embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
-            ),
+            cosine_hnsw_index("intent_example_embedding"),
         ]
 
     def __str__(self) -> str:

@@ -13,9 +13,10 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import VectorField
 
 from aios_site.accounts.models import Workspace
+from aios_site.vectors import cosine_hnsw_index
 
 
 class Kind(models.TextChoices):
@@ -97,13 +98,7 @@ class MemoryItem(models.Model):
             models.Index(fields=["workspace", "namespace", "key"]),
             models.Index(fields=["workspace", "status", "valid_from"]),
             GinIndex(fields=["search_vector"], name="memory_search_vector"),
-            HnswIndex(
-                name="memory_embedding",
-                fields=["embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
-            ),
+            cosine_hnsw_index("memory_embedding"),
         ]
 
     def __str__(self) -> str:
