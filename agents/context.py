@@ -61,7 +61,14 @@ def _describe(entry: JournalEntry | None) -> dict[str, Any] | None:
 
 
 class StepContext:
-    def __init__(self, *, run: Run, checkpoint: Checkpoint, replay_of: list[JournalEntry] | None):
+    def __init__(
+        self,
+        *,
+        run: Run,
+        checkpoint: Checkpoint,
+        replay_of: list[JournalEntry] | None,
+        may_cache: bool = True,
+    ):
         self.run = run
         self.checkpoint = checkpoint
         self.input: dict[str, Any] = run.input
@@ -75,7 +82,7 @@ class StepContext:
         self._earlier = self._completed_calls() if retry else {}
         self.cost = Decimal("0")
         # The response cache is never used by a step that proposes effects (see `step`).
-        self.may_cache = True
+        self.may_cache = may_cache
 
     # -- what steps call ----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from pgvector.django import VectorField
 
+from agents.llm.local import EMBEDDING_DIMENSIONS
 from aios_site import crypto
 from aios_site.accounts.models import Workspace
 from aios_site.vectors import cosine_hnsw_index
@@ -330,7 +331,7 @@ class IntentExample(models.Model):
     )
     intent = models.CharField(max_length=100)
     text = models.TextField()
-    embedding = VectorField(dimensions=384)
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
     source = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

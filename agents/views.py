@@ -26,6 +26,7 @@ from agents.models import Priority, RunStatus
 from agents.pipelines import PermanentError, pipeline_names
 from agents.services import models as model_services
 from aios_site.accounts.models import Role
+from aios_site.errors import validation_detail
 from aios_site.pages import page_membership, render_page
 
 PAGE_SIZE = 50
@@ -320,6 +321,4 @@ def model_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
 
 
 def _reason(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
-    return str(error)
+    return validation_detail(error) if isinstance(error, ValidationError) else str(error)

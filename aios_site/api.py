@@ -10,6 +10,7 @@ from agents.pipelines import PermanentError
 from agents.services import Conflict
 from aios_site.accounts.auth import api_auth
 from aios_site.accounts.schemas import HealthOut
+from aios_site.errors import validation_detail
 from aios_site.health import health_report
 
 api = NinjaAPI(
@@ -39,12 +40,7 @@ def refused(request, exc):
 
 @api.exception_handler(ValidationError)
 def invalid(request, exc):
-    detail = (
-        "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
-        if hasattr(exc, "error_dict")
-        else " ".join(exc.messages)
-    )
-    return api.create_response(request, {"detail": detail}, status=400)
+    return api.create_response(request, {"detail": validation_detail(exc)}, status=400)
 
 
 @api.get(

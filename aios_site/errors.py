@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
@@ -22,3 +23,12 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return render(
         request, "shell/error.html", {"status": 500, "message": "Something went wrong."}, status=500
     )
+
+
+def validation_detail(error: ValidationError) -> str:
+    """A model validation error as one line: "field: message; other: message"."""
+    if hasattr(error, "error_dict"):
+        return "; ".join(
+            f"{field}: {' '.join(texts)}" for field, texts in error.message_dict.items()
+        )
+    return " ".join(error.messages)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pgvector.django import HnswIndex
 
-DIMENSIONS = 384
-
 
 def cosine_hnsw_index(name: str, field: str = "embedding") -> HnswIndex:
     """HNSW over cosine distance with pgvector's default build parameters, spelled out."""

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from pgvector.django import VectorField
 
+from agents.llm.local import EMBEDDING_DIMENSIONS
 from aios_site.accounts.models import Workspace
 from aios_site.vectors import cosine_hnsw_index
 
@@ -78,7 +79,7 @@ class MemoryItem(models.Model):
     )
     pinned = models.BooleanField(default=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
-    embedding = VectorField(dimensions=384, null=True, blank=True)
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True)
     search_vector = SearchVectorField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -48,6 +48,11 @@ def price_for(*, workspace_id: int, model: str) -> ModelPrice | None:
     return price
 
 
+def price_forget(*, workspace_id: int, model: str) -> None:
+    """An edited price applies to this process's next call at once (others: within the TTL)."""
+    _prices.pop((workspace_id, model), None)
+
+
 def _price_from_db(*, workspace_id: int, model: str) -> ModelPrice | None:
     prices = ModelPrice.objects.filter(
         Q(workspace_id=workspace_id) | Q(workspace=None), model=model

@@ -36,6 +36,14 @@ class ModelNotConfigured(Exception):
 
 FREE = budgets.Reservation(Decimal("0"), [])
 TIER_ORDER = ("remote", "local", "template")  # a generation falls back in this order
+LANGUAGE_MODEL = "lingua"
+INTENT_MODEL = "intent-centroids"
+
+
+def _fallback_tiers(capability: str, route: Route) -> list[str]:
+    """The route's tier, then the lower tiers that can serve the capability, in order."""
+    tiers = routing.CAPABILITIES[capability].tiers
+    return [tier for tier in TIER_ORDER[TIER_ORDER.index(route.tier) :] if tier in tiers]
 
 
 def call(
@@ -71,28 +79,33 @@ def _texts(request: dict[str, Any]) -> list[str]:
     return texts
 
 
-def _timed_free(run, *, model: str, tier: str, work) -> tuple[Any, float]:
+def _timed_free(run, *, model: str, tier: str, work) -> Any:
     """A call that costs nothing still gets its ledger row (tier, latency, tokens if any)."""
     started = time.perf_counter()
     result = work()
-    latency_ms = (time.perf_counter() - started) * 1000
+    usage = (result.get("usage") if isinstance(result, dict) else None) or {}
+    _record_free(run, model=model, tier=tier, usage=usage, started=started)
+    return result
+
+
+def _record_free(run, *, model: str, tier: str, usage: dict, started: float, **flags) -> None:
     budgets.settle_and_record(
         FREE,
         run=run,
         model=model,
         tier=tier,
-        usage=(result.get("usage") if isinstance(result, dict) else None) or {},
+        usage=usage,
         cost=Decimal("0"),
-        latency_ms=latency_ms,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        **flags,
     )
-    return result, latency_ms
 
 
 def _embed(run, request) -> dict[str, Any]:
     from agents.llm import local
 
     texts = _texts(request)
-    vectors, _ = _timed_free(
+    vectors = _timed_free(
         run, model=local.EMBEDDING_MODEL, tier="local", work=lambda: local.embed(texts)
     )
     return {"vectors": vectors, "model": local.EMBEDDING_MODEL, "tier": "local", "cost": "0"}
@@ -102,13 +115,13 @@ def _detect_language(run, request) -> dict[str, Any]:
     from agents.llm import local
 
     texts, default = _texts(request), request.get("default", "en")
-    results, _ = _timed_free(
+    results = _timed_free(
         run,
-        model="lingua",
+        model=LANGUAGE_MODEL,
         tier="local",
         work=lambda: local.detect_language(texts, default=default),
     )
-    return {"results": results, "model": "lingua", "tier": "local", "cost": "0"}
+    return {"results": results, "model": LANGUAGE_MODEL, "tier": "local", "cost": "0"}
 
 
 def _classify(run, request) -> dict[str, Any]:
@@ -119,17 +132,16 @@ def _classify(run, request) -> dict[str, Any]:
     if model is None:
         raise ModelNotConfigured(
             "classify",
-            ["this workspace has no intent examples (Settings → Intents, or `aios intents seed`)"],
+            ["this workspace has no intent examples (the Models page, or `aios intents seed`)"],
         )
     threshold = float(request.get("threshold", intents.DEFAULT_THRESHOLD))
-    name = "intent-centroids"
-    results, _ = _timed_free(
+    results = _timed_free(
         run,
-        model=name,
+        model=INTENT_MODEL,
         tier="local",
         work=lambda: intents.classify(model, texts, threshold=threshold),
     )
-    return {"results": results, "model": name, "tier": "local", "cost": "0"}
+    return {"results": results, "model": INTENT_MODEL, "tier": "local", "cost": "0"}
 
 
 # -- generation ---------------------------------------------------------------------------------
@@ -138,13 +150,8 @@ def _classify(run, request) -> dict[str, Any]:
 def _generate(capability, route: Route, run, request, cache_allowed, on_delta) -> dict[str, Any]:
     if capability == "classify":
         request = _classify_request(run, request)
-    tiers = [
-        tier
-        for tier in TIER_ORDER[TIER_ORDER.index(route.tier) :]
-        if tier in routing.CAPABILITIES[capability].tiers
-    ]
     reasons: list[str] = []
-    for tier in tiers:
+    for tier in _fallback_tiers(capability, route):
         answer = _TIERS[tier](route, run, request, cache_allowed, on_delta, reasons)
         if answer is not None:
             if tier != route.tier:
@@ -196,7 +203,7 @@ def _local(route, run, request, cache_allowed, on_delta, reasons) -> dict[str, A
         reasons.append("the request has no messages for a model")
         return None
     params = _params(request)
-    answer, _ = _timed_free(
+    answer = _timed_free(
         run,
         model=local_lm.model_name(),
         tier="local",
@@ -217,7 +224,7 @@ def _template(route, run, request, cache_allowed, on_delta, reasons) -> dict[str
         reasons.append("no template for this request")
         return None
     language = request.get("language") or "en"
-    answer, _ = _timed_free(
+    answer = _timed_free(
         run,
         model=f"template:{name}",
         tier="template",
@@ -302,16 +309,15 @@ def chat(
     request's answer is returned from Redis at no cost, and the ledger records the hit.
     """
     params.setdefault("max_tokens", settings.AIOS_LLM_DEFAULT_MAX_TOKENS)
+    started = time.perf_counter()
     key = response_cache.key(endpoint.base_url, model, messages, params) if cache else None
     if key and (hit := response_cache.get(key)) is not None:
-        budgets.settle_and_record(
-            FREE,
-            run=run,
+        _record_free(
+            run,
             model=hit["model"],
             tier="remote",
             usage=hit["usage"],
-            cost=Decimal("0"),
-            latency_ms=0.0,
+            started=started,
             cache_hit=True,
         )
         return {**hit, "cost": "0", "cache_hit": True}
@@ -319,7 +325,7 @@ def chat(
     reservation = budgets.reserve(
         agent=run.agent, amount=budgets.worst_case(price, messages, params["max_tokens"])
     )
-    started = time.perf_counter()
+    started = time.perf_counter()  # the model's latency, not the budget's
     try:
         answer = remote.complete(
             endpoint, model=model, messages=messages, on_delta=on_delta, **params
@@ -375,15 +381,12 @@ def _serving(name: str, route: Route, workspace) -> dict[str, Any]:
     if name == "embed":
         return {"tier": "local", "model": local.EMBEDDING_MODEL, "ready": True, "note": ""}
     if name == "detect_language":
-        return {"tier": "local", "model": "lingua", "ready": True, "note": ""}
+        return {"tier": "local", "model": LANGUAGE_MODEL, "ready": True, "note": ""}
     if name == "classify" and route.tier == "local":
         ready = intents.workspace_model(workspace.pk) is not None
         note = "" if ready else "no intent examples yet"
-        return {"tier": "local", "model": "intent-centroids", "ready": ready, "note": note}
-    tiers = routing.CAPABILITIES[name].tiers
-    for tier in TIER_ORDER[TIER_ORDER.index(route.tier) :]:
-        if tier not in tiers:
-            continue
+        return {"tier": "local", "model": INTENT_MODEL, "ready": ready, "note": note}
+    for tier in _fallback_tiers(name, route):
         if tier == "remote":
             endpoint = providers.endpoint_for(workspace=workspace, provider=route.provider)
             if endpoint and endpoint.model(route.role):

@@ -87,7 +87,11 @@ def workspace_model(workspace_id: int) -> IntentModel | None:
         return cached[1]
     rows = (
         examples.values("intent")
-        .annotate(centroid=Avg("embedding", output_field=VectorField(dimensions=384)))
+        .annotate(
+            centroid=Avg(
+                "embedding", output_field=VectorField(dimensions=local.EMBEDDING_DIMENSIONS)
+            )
+        )
         .order_by("intent")
     )
     model = None

@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from agents import events
 from agents.checkpoints import claim_and_open, close_step
@@ -93,9 +94,11 @@ def _execute_step(run: Run, token: uuid.UUID, *, deadline: float) -> bool:
         return _commit_error(run, token, checkpoint, error, policy)
     replay = ReplaySource(run, seq) if run.trigger == Trigger.REPLAY else None
     context = StepContext(
-        run=run, checkpoint=checkpoint, replay_of=replay.calls if replay else None
+        run=run,
+        checkpoint=checkpoint,
+        replay_of=replay.calls if replay else None,
+        may_cache=not pipeline.proposes(step_name),
     )
-    context.may_cache = not pipeline.proposes(step_name)
     try:
         if replay:
             replay.check_step(step_name)
@@ -145,7 +148,7 @@ def _commit_budget_wait(run, token, checkpoint, refused: BudgetReached) -> bool:
 def _commit_model_wait(run, token, checkpoint, missing: ModelNotConfigured) -> bool:
     """Escalates: nothing can serve the capability, so a person must configure a model.
     Saving a provider or a policy resumes the run at the same step ("Try again" too)."""
-    question = f"{str(missing)[0].upper()}{str(missing)[1:]}."
+    question = f"{capfirst(str(missing))}."
     extra = {"capability": missing.capability}
     return _commit_stopped_step(run, token, checkpoint, "model", missing, question, extra)
 

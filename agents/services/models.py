@@ -81,7 +81,7 @@ def price_set(
         model=model,
         defaults={"input_per_million": input_per_million, "output_per_million": output_per_million},
     )
-    budgets._prices.pop((workspace.pk, model), None)
+    budgets.price_forget(workspace_id=workspace.pk, model=model)
     return price
 
 
