@@ -138,18 +138,19 @@ class StepContext:
     ) -> list[dict]:
         """Memory that matches the query (memory.selectors.recall). The journal keeps the
         keys, versions and content returned: a replay sees the same memory, and what the
-        step writes can cite them."""
+        step writes can cite them. Each item remembers the run that used it."""
         from memory.selectors import recall
+        from memory.services import memory_cite
+
+        def perform() -> list[dict]:
+            results = recall(
+                workspace_id=self.workspace_id, query=query, namespaces=namespaces, k=k, kinds=kinds
+            )
+            memory_cite(run=self.run, seq=self.checkpoint.seq, results=results)
+            return results
 
         request = {"query": query, "namespaces": namespaces, "k": k, "kinds": kinds}
-        return self._call(
-            JournalKind.MEMORY,
-            "recall",
-            request,
-            lambda: recall(
-                workspace_id=self.workspace_id, query=query, namespaces=namespaces, k=k, kinds=kinds
-            ),
-        )
+        return self._call(JournalKind.MEMORY, "recall", request, perform)
 
     def _streamer(self) -> Callable[[str], None]:
         """Publishes a streamed answer's text so far to the run's page, a few times a second."""

@@ -58,3 +58,4 @@ def healthz(request):
 
 api.add_router("/", "aios_site.accounts.api.router")
 api.add_router("/", "agents.api.router")
+api.add_router("/", "memory.api.router")

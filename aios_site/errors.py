@@ -7,6 +7,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 
+class Conflict(Exception):
+    """The current state does not allow this (409): answering a run that is not waiting, a
+    taken slug, reviewing an item that is not waiting for review."""
+
+
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 

@@ -11,18 +11,27 @@ import sys
 import django
 
 
+def demo_setup(*, reset_password: bool = False):
+    """The demo workspace with its owner, agents and memory; idempotent."""
+    from agents.services import demo_agents_ensure
+    from aios_site.accounts.services import demo_ensure
+    from memory.services import memory_demo_ensure
+
+    demo = demo_ensure(reset_password=reset_password)
+    demo_agents_ensure(workspace=demo.workspace)
+    memory_demo_ensure(workspace=demo.workspace)
+    return demo
+
+
 def main(argv: list[str]) -> int:
     django.setup()
     from django.core.management import call_command
 
-    from agents.services import demo_agents_ensure
     from agents.tasks import intent_examples_seed
-    from aios_site.accounts.services import demo_ensure
 
     call_command("migrate", interactive=False, verbosity=0)
     if "--demo" in argv:
-        demo = demo_ensure()
-        demo_agents_ensure(workspace=demo.workspace)
+        demo = demo_setup()
         # Embedding 540 examples takes seconds: a worker does it once it is up.
         intent_examples_seed.delay(demo.workspace.pk)
         print(

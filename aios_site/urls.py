@@ -8,6 +8,7 @@ from agents import views as agent_views
 from aios_site import errors
 from aios_site.accounts import views
 from aios_site.api import api
+from memory import views as memory_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -40,6 +41,25 @@ urlpatterns = [
     path("w/<slug:slug>/costs/", agent_views.cost_page, name="costs"),
     path("w/<slug:slug>/models/", agent_views.model_page, name="models"),
     path("w/<slug:slug>/models/<str:action>/", agent_views.model_action, name="model_action"),
+    path("w/<slug:slug>/memory/", memory_views.memory_page, name="memory"),
+    path("w/<slug:slug>/memory/new/", memory_views.memory_create, name="memory_create"),
+    path("w/<slug:slug>/memory/bulk/", memory_views.memory_bulk, name="memory_bulk"),
+    path("w/<slug:slug>/memory/import/", memory_views.memory_import, name="memory_import"),
+    path(
+        "w/<slug:slug>/memory/imports/<int:import_id>/",
+        memory_views.memory_import_progress,
+        name="memory_import_progress",
+    ),
+    path(
+        "w/<slug:slug>/memory/items/<int:item_id>/",
+        memory_views.memory_item_page,
+        name="memory_item",
+    ),
+    path(
+        "w/<slug:slug>/memory/items/<int:item_id>/<str:action>/",
+        memory_views.memory_item_action,
+        name="memory_item_action",
+    ),
     path("w/<slug:slug>/<slug:section>/", views.section_page, name="section"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

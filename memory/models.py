@@ -124,3 +124,69 @@ class MemoryEdit(models.Model):
 
     def __str__(self) -> str:
         return f"edit of {self.item_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class MemoryCitation(models.Model):
+    """A run's step recalled this item: the "used by" of the curation console."""
+
+    item = models.ForeignKey(MemoryItem, on_delete=models.CASCADE, related_name="citations")
+    run = models.ForeignKey("agents.Run", on_delete=models.CASCADE, related_name="citations")
+    seq = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "run", "seq"], name="memory_citation_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item} cited by run {self.run_id} step {self.seq}"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class MemoryImport(models.Model):
+    """A JSONL or CSV file of items, validated whole on upload and written by a worker in
+    chunks, so a large file shows its progress and a crash resumes where it stopped."""
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="memory_imports"
+    )
+    filename = models.CharField(max_length=200)
+    rows = models.JSONField(help_text="The validated rows, written in order.")
+    total = models.PositiveIntegerField()
+    done = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0, help_text="New items and versions.")
+    unchanged = models.PositiveIntegerField(default=0)
+    needs_review = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED
+    )
+    error = models.TextField(blank=True, help_text="Why rows were skipped, or why it failed.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Last progress.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} of {self.filename}"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 100
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ImportStatus.DONE, ImportStatus.FAILED)

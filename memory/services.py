@@ -9,16 +9,32 @@ full text only.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchVector
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from memory.models import SEARCH_CONFIGS, Kind, MemoryEdit, MemoryItem, SourceKind, Status
+from aios_site.errors import Conflict
+from memory.imports import read_rows
+from memory.models import (
+    SEARCH_CONFIGS,
+    ImportStatus,
+    Kind,
+    MemoryCitation,
+    MemoryEdit,
+    MemoryImport,
+    MemoryItem,
+    SourceKind,
+    Status,
+)
 
 EMBED_BATCH = 64
 
@@ -90,22 +106,29 @@ def memory_write(
     metadata: dict | None = None,
     valid_until: datetime | None = None,
     language: str | None = None,
+    embed_later: bool = True,
 ) -> MemoryItem:
-    """Writes a fact (a new version) or a note (edited in place); returns the row written.
+    """Writes a fact (a new version) or a note (edited in place); returns the row written,
+    with `outcome` saying what happened: created, unchanged, edited or needs_review.
 
     A fact from anyone but a person that says something else than the current version is
-    not applied: it waits as `needs_review` until someone accepts or rejects it.
+    not applied: it waits as `needs_review` until someone accepts or rejects it. A caller
+    writing many items passes `embed_later=False` and enqueues one embedding batch itself.
     """
     key = key or uuid.uuid4().hex[:12]
     _lock(workspace.pk, namespace, key)
     current = _current(workspace, namespace, key)
     if current and current.kind != kind:
-        raise ValueError(f"{namespace}/{key} is a {current.kind}, not a {kind}")
+        raise Conflict(f"{namespace}/{key} is a {current.kind}, not a {kind}")
     metadata = metadata or {}
     if current and current.content == content and current.metadata == metadata:
-        return current  # nothing new: writing the same thing twice is one version
+        current.outcome = "unchanged"  # writing the same thing twice is one version
+        return current
     if current and kind == Kind.NOTE:
-        return _note_edit(current, content, metadata, valid_until, source)
+        note = _note_edit(current, content, metadata, valid_until, source)
+        if embed_later:
+            transaction.on_commit(embed_soon)
+        return note
     status = Status.CURRENT
     if current and not source.is_human:
         status = Status.NEEDS_REVIEW
@@ -114,7 +137,9 @@ def memory_write(
     item = _create(row, language, source, version=_next_version(workspace, namespace, key))
     if current and status == Status.CURRENT:
         _supersede(current, item)
-    transaction.on_commit(_embed_later)
+    item.outcome = "created" if status == Status.CURRENT else Status.NEEDS_REVIEW
+    if embed_later:
+        transaction.on_commit(embed_soon)
     return item
 
 
@@ -166,7 +191,7 @@ def _note_edit(note: MemoryItem, content, metadata, valid_until, source: Source)
     note.valid_until = valid_until
     note.save(update_fields=["content", "metadata", "embedding", "valid_until", "updated_at"])
     _index_text(note)
-    transaction.on_commit(_embed_later)
+    note.outcome = "edited"
     return note
 
 
@@ -177,7 +202,7 @@ def memory_review(*, item: MemoryItem, accept: bool) -> MemoryItem:
     _lock(item.workspace_id, item.namespace, item.key)
     item.refresh_from_db()
     if item.status != Status.NEEDS_REVIEW:
-        raise ValueError(f"{item} is not waiting for review")
+        raise Conflict(f"{item} is not waiting for review")
     if not accept:
         item.status = Status.REJECTED
         item.save(update_fields=["status", "updated_at"])
@@ -213,7 +238,8 @@ def memory_pin(*, item: MemoryItem, pinned: bool) -> MemoryItem:
     return item
 
 
-def _embed_later() -> None:
+def embed_soon() -> None:
+    """Asks a worker to embed what has no vector yet (call it after the commit)."""
     from memory.tasks import embed_pending
 
     embed_pending.delay()
@@ -221,7 +247,7 @@ def _embed_later() -> None:
 
 def embed_pending(*, limit: int = 10_000) -> int:
     """Embeds items that have no vector yet, a batch at a time; returns how many."""
-    from agents.llm import local
+    from agents.llm import embed_for_storage
 
     done = 0
     while done < limit:
@@ -233,9 +259,207 @@ def embed_pending(*, limit: int = 10_000) -> int:
             )
             if not batch:
                 break
-            vectors = local.embed([item.content for item in batch])
+            vectors = embed_for_storage([item.content for item in batch])
             for item, vector in zip(batch, vectors, strict=True):
                 item.embedding = vector
             MemoryItem.objects.bulk_update(batch, ["embedding"])
         done += len(batch)
     return done
+
+
+def memory_update(
+    *,
+    item: MemoryItem,
+    source: Source,
+    content: str | None = None,
+    metadata: dict | None = None,
+    valid_until: datetime | None = None,
+) -> MemoryItem:
+    """A change to the current item of a key: a new version of a fact, an edit of a note.
+    What the change leaves out is carried over."""
+    return memory_write(
+        workspace=item.workspace,
+        namespace=item.namespace,
+        key=item.key,
+        kind=item.kind,
+        content=item.content if content is None else content,
+        metadata=item.metadata if metadata is None else metadata,
+        valid_until=valid_until,
+        language=item.language or None,
+        source=source,
+    )
+
+
+@transaction.atomic
+def memory_forget(*, workspace, namespace: str, key: str) -> int:
+    """Deletes (softly) every version of a key, including any waiting for review; returns
+    how many. Recalls as of earlier times still see what was valid then."""
+    _lock(workspace.pk, namespace, key)
+    return MemoryItem.objects.filter(
+        workspace=workspace, namespace=namespace, key=key, deleted_at__isnull=True
+    ).update(deleted_at=timezone.now(), updated_at=timezone.now())
+
+
+def memory_cite(*, run, seq: int, results: list[dict]) -> None:
+    """Remembers that a run's step recalled these items (the console's "used by")."""
+    MemoryCitation.objects.bulk_create(
+        [MemoryCitation(item_id=result["id"], run=run, seq=seq) for result in results],
+        ignore_conflicts=True,
+    )
+
+
+# -- bulk actions of the console ------------------------------------------------------------
+
+
+def _review(accept: bool):
+    return lambda item: memory_review(item=item, accept=accept)
+
+
+BULK_ACTIONS = {
+    "expire": lambda item: memory_expire(item=item),
+    "pin": lambda item: memory_pin(item=item, pinned=True),
+    "unpin": lambda item: memory_pin(item=item, pinned=False),
+    "delete": lambda item: memory_forget(
+        workspace=item.workspace, namespace=item.namespace, key=item.key
+    ),
+    "accept": _review(True),
+    "reject": _review(False),
+}
+
+
+def memory_bulk(*, workspace, action: str, ids: list[int]) -> tuple[int, list[dict]]:
+    """Applies one console action to many items of the workspace; returns how many changed
+    and, for the others, why not (an item of another workspace is simply not found)."""
+    perform = BULK_ACTIONS[action]
+    items = MemoryItem.objects.filter(workspace=workspace, pk__in=ids).select_related("workspace")
+    found = {item.pk: item for item in items}
+    changed, skipped = 0, []
+    for pk in ids:
+        item = found.get(pk)
+        if item is None:
+            skipped.append({"id": pk, "reason": "not found"})
+            continue
+        try:
+            perform(item)
+            changed += 1
+        except Conflict as error:
+            skipped.append({"id": pk, "reason": str(error)})
+    return changed, skipped
+
+
+# -- imports -------------------------------------------------------------------------------
+
+IMPORT_CHUNK = 200
+
+
+def memory_import_start(*, workspace, user, filename: str, data: bytes, **defaults) -> MemoryImport:
+    """Validates the whole file, stores its rows and queues the writing; nothing is written
+    if any row is wrong (imports.read_rows raises with the line numbers)."""
+    rows = read_rows(data, filename=filename, **defaults)
+    job = MemoryImport.objects.create(
+        workspace=workspace, filename=filename[:200], rows=rows, total=len(rows), created_by=user
+    )
+    transaction.on_commit(lambda: _import_soon(job.pk))
+    return job
+
+
+def _import_soon(import_id: int) -> None:
+    from memory.tasks import import_advance
+
+    import_advance.delay(import_id)
+
+
+def memory_import_advance(*, import_id: int) -> None:
+    """Writes the import a chunk per transaction, progress included, so a worker that dies
+    resumes at the first unwritten row and no row is written twice."""
+    while _import_chunk(import_id):
+        pass
+
+
+def _import_chunk(import_id: int) -> bool:
+    with transaction.atomic():
+        job = (
+            MemoryImport.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("workspace", "created_by")
+            .filter(pk=import_id)
+            .first()
+        )
+        if job is None or job.finished:
+            return False  # another worker holds it, or it is over
+        rows = job.rows[job.done : job.done + IMPORT_CHUNK]
+        source = Source(SourceKind.IMPORT, ref=job.filename, user=job.created_by)
+        counts: Counter[str] = Counter()
+        for line, row in enumerate(rows, start=job.done + 1):
+            try:
+                counts[_import_row(job.workspace, row, source)] += 1
+            except Conflict as error:  # e.g. a key that holds a note, written as a fact
+                counts["skipped"] += 1
+                job.error = f"{job.error}item {line}: {error}\n"[-2000:]
+        job.done += len(rows)
+        job.created += counts["created"] + counts["edited"]
+        job.unchanged += counts["unchanged"]
+        job.needs_review += counts[Status.NEEDS_REVIEW]
+        job.skipped += counts["skipped"]
+        job.status = ImportStatus.RUNNING if job.done < job.total else ImportStatus.DONE
+        job.finished_at = timezone.now() if job.status == ImportStatus.DONE else None
+        job.save()
+        if counts["created"] or counts["edited"] or counts[Status.NEEDS_REVIEW]:
+            transaction.on_commit(embed_soon)
+        return job.status == ImportStatus.RUNNING
+
+
+def _import_row(workspace, row: dict, source: Source) -> str:
+    fields = dict(row)
+    valid_until = fields.pop("valid_until", None)
+    item = memory_write(
+        workspace=workspace,
+        source=source,
+        valid_until=parse_datetime(valid_until) if valid_until else None,
+        embed_later=False,
+        **fields,
+    )
+    return item.outcome
+
+
+def memory_import_fail(*, import_id: int, error: str) -> None:
+    MemoryImport.objects.filter(pk=import_id).exclude(status=ImportStatus.DONE).update(
+        status=ImportStatus.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+def memory_sweep() -> dict[str, int]:
+    """Picks up what a lost message or a dead worker left behind: imports that stopped
+    progressing, and items still waiting for their vector."""
+    stale = timezone.now() - timedelta(seconds=settings.AIOS_RUN_STALE_SECONDS)
+    resumed = 0
+    unfinished = (ImportStatus.QUEUED, ImportStatus.RUNNING)
+    for pk in MemoryImport.objects.filter(status__in=unfinished, updated_at__lt=stale).values_list(
+        "pk", flat=True
+    ):
+        # Claimed by moving updated_at; a duplicate message is harmless (the row lock).
+        if MemoryImport.objects.filter(pk=pk, updated_at__lt=stale).update(
+            updated_at=timezone.now()
+        ):
+            _import_soon(pk)
+            resumed += 1
+    unembedded = MemoryItem.objects.filter(
+        embedding__isnull=True, deleted_at__isnull=True, created_at__lt=stale
+    ).exists()
+    if unembedded:
+        embed_soon()
+    return {"imports": resumed, "embed": int(unembedded)}
+
+
+DEMO_FILE = Path(__file__).parent / "data" / "demo.jsonl"
+
+
+def memory_demo_ensure(*, workspace) -> int:
+    """The demo shop's policies, brand voice and a note; idempotent (the same content again
+    is no new version). Returns how many items were written now."""
+    rows = read_rows(DEMO_FILE.read_bytes(), filename=DEMO_FILE.name)
+    source = Source(SourceKind.IMPORT, ref="demo")
+    with transaction.atomic():
+        written = [_import_row(workspace, row, source) for row in rows]
+        if any(outcome != "unchanged" for outcome in written):
+            transaction.on_commit(embed_soon)
+    return sum(outcome != "unchanged" for outcome in written)

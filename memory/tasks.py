@@ -10,3 +10,26 @@ def embed_pending() -> None:
     from memory.services import embed_pending as embed
 
     embed()
+
+
+@shared_task(
+    name="memory.import_advance",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def import_advance(import_id: int) -> None:
+    from memory.services import memory_import_advance, memory_import_fail
+
+    try:
+        memory_import_advance(import_id=import_id)
+    except Exception as error:
+        memory_import_fail(import_id=import_id, error=f"{type(error).__name__}: {error}")
+        raise
+
+
+@shared_task(name="memory.sweep", ignore_result=True)
+def sweep() -> None:
+    from memory.services import memory_sweep
+
+    memory_sweep()

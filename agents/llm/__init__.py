@@ -22,6 +22,7 @@ _EXPORTS = {
     "ModelNotConfigured": "agents.llm.gateway",
     "call": "agents.llm.gateway",
     "chat": "agents.llm.gateway",
+    "embed_for_storage": "agents.llm.gateway",
 }
 __all__ = list(_EXPORTS)
 

@@ -101,6 +101,15 @@ def _record_free(run, *, model: str, tier: str, usage: dict, started: float, **f
     )
 
 
+def embed_for_storage(texts: list[str]) -> list[list[float]]:
+    """Vectors for memory's columns and queries, outside any run: always the local
+    embedding model, because stored and query vectors must come from one model and fit
+    `vector(EMBEDDING_DIMENSIONS)`. No ledger row: it costs nothing and has no run."""
+    from agents.llm import local
+
+    return local.embed(texts)
+
+
 def _embed(run, request) -> dict[str, Any]:
     from agents.llm import local
 

@@ -20,11 +20,7 @@ from agents.models import (
     Trigger,
 )
 from agents.pipelines import get_pipeline
-
-
-class Conflict(Exception):
-    """The current state does not allow this: answering a run that is not waiting, a taken slug."""
-
+from aios_site.errors import Conflict
 
 # -- creating and enqueueing ------------------------------------------------------------------
 
@@ -42,6 +38,7 @@ DEMO_AGENTS = [
     {"slug": "echo", "name": "Echo (asks before finishing)", "pipeline": "demo.echo"},
     {"slug": "noop", "name": "No-op (three empty steps)", "pipeline": "demo.noop"},
     {"slug": "try-model", "name": "Try a model capability", "pipeline": "demo.model_call"},
+    {"slug": "ask-memory", "name": "Ask memory (recalls and cites)", "pipeline": "demo.recall"},
 ]
 
 

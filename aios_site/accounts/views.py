@@ -16,7 +16,6 @@ from aios_site.pages import page_membership, render_page
 # What each section will hold, shown while it is empty.
 SECTION_EMPTY = {
     "board": "Nothing is waiting for approval. Proposals from agents appear here.",
-    "memory": "Memory is empty. Facts, notes and briefs the agents use appear here.",
     "catalog": "No store is connected. Products, orders and messages appear here.",
     "content": "No content yet. Briefs, drafts and scheduled posts appear here.",
     "metrics": "No outcomes recorded yet. Time saved and cost per outcome appear here.",

@@ -222,12 +222,18 @@ CELERY_TASK_ROUTES = {
     "agents.trace_export": {"queue": "bulk"},
     "agents.intent_examples_seed": {"queue": "bulk"},
     "memory.embed_pending": {"queue": "bulk"},
+    "memory.import_advance": {"queue": "bulk"},
 }
 CELERY_BEAT_SCHEDULE = {
     "agents.runs_sweep": {
         "task": "agents.runs_sweep",
         "schedule": AIOS_SWEEP_SECONDS,
         "options": {"queue": "interactive", "expires": AIOS_SWEEP_SECONDS},
+    },
+    "memory.sweep": {
+        "task": "memory.sweep",
+        "schedule": AIOS_SWEEP_SECONDS * 6,
+        "options": {"queue": "bulk", "expires": AIOS_SWEEP_SECONDS * 6},
     },
     "agents.runs_prune": {
         "task": "agents.runs_prune",

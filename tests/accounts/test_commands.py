@@ -63,14 +63,19 @@ def test_the_demo_workspace_is_created_once_and_its_password_shown_once(db):
     assert reset.password and reset.password != first.password
 
 
-def test_the_demo_command_adds_the_demo_agents_once(db):
+def test_the_demo_command_adds_the_demo_agents_and_memory_once(db):
     call_command("demo", stdout=StringIO())
     call_command("demo", stdout=StringIO())
 
     from agents.models import Agent
+    from memory.models import MemoryItem
 
     assert sorted(Agent.objects.filter(workspace__slug="demo").values_list("slug", "pipeline")) == [
+        ("ask-memory", "demo.recall"),
         ("echo", "demo.echo"),
         ("noop", "demo.noop"),
         ("try-model", "demo.model_call"),
     ]
+    demo_memory = MemoryItem.objects.filter(workspace__slug="demo")
+    assert demo_memory.count() == 8 and set(demo_memory.values_list("version", flat=True)) == {1}
+    assert demo_memory.get(key="devoluciones").search_config == "spanish"

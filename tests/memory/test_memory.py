@@ -215,3 +215,19 @@ def test_a_steps_recall_is_journaled_and_its_replay_sees_the_same_memory(workspa
     entry = JournalEntry.objects.get(run=run)
     assert (entry.kind, entry.name, entry.response[0]["version"]) == ("memory", "recall", 1)
     assert replay.replay_verdict == "identical" and replay.outcome == run.outcome
+
+
+def test_one_shared_common_word_does_not_outrank_the_item_that_means_the_question(workspace):
+    fact(workspace, "Returns are accepted within 30 days of delivery, unworn.", key="returns")
+    fact(
+        workspace,
+        "Exchanges are free: we send the new size when the parcel is scanned.",
+        key="exchanges",
+    )
+    fact(workspace, "Winter sale in the first week of December.", key="sale")
+
+    found = search(workspace, "can I send it back after three weeks", k=3)
+
+    assert found[0]["key"] == "returns"
+    assert all(r["why"]["text_rank"] is None for r in found)  # "send", "week": too little
+    assert search(workspace, "free exchanges new size", k=1)[0]["why"]["text_rank"] == 1

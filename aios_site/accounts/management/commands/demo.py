@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from agents.services import demo_agents_ensure
-from aios_site.accounts.services import demo_ensure
+from aios_site.prepare import demo_setup
 
 
 class Command(BaseCommand):
-    help = "Create the demo workspace 'Demo Shop' and its owner (idempotent)."
+    help = "Create the demo workspace 'Demo Shop', its owner, agents and memory (idempotent)."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -17,8 +16,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, reset_password: bool = False, **options) -> None:
-        demo = demo_ensure(reset_password=reset_password)
-        demo_agents_ensure(workspace=demo.workspace)
+        demo = demo_setup(reset_password=reset_password)
         self.stdout.write(f"workspace: {demo.workspace.name} ({demo.workspace.slug})")
         if demo.password:
             self.stdout.write(f"login: {demo.email}  password: {demo.password}")
