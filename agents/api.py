@@ -36,6 +36,7 @@ from agents.services import Conflict
 from agents.services import models as model_services
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
+from approvals.audit import Actor
 
 router = Router(tags=["agents and runs"])
 
@@ -77,7 +78,9 @@ def agent_create(request, payload: AgentIn):
     membership = request_workspace(request, role=Role.OWNER)
     if Agent.objects.filter(workspace_id=membership.workspace_id, slug=payload.slug).exists():
         raise Conflict(f"an agent {payload.slug!r} already exists")
-    agent = services.agent_create(workspace=membership.workspace, **payload.dict())
+    agent = services.agent_create(
+        workspace=membership.workspace, actor=Actor.of_user(membership.user), **payload.dict()
+    )
     return Status(201, agent)
 
 
@@ -88,13 +91,18 @@ def agent_detail(request, slug: str):
 
 @router.patch("/agents/{slug}", response=AgentOut)
 def agent_update(request, slug: str, payload: AgentPatch):
-    agent = access_agent(membership=request_workspace(request, role=Role.OWNER), slug=slug)
-    return services.agent_update(agent=agent, **payload.dict(exclude_unset=True))
+    membership = request_workspace(request, role=Role.OWNER)
+    agent = access_agent(membership=membership, slug=slug)
+    return services.agent_update(
+        agent=agent, actor=Actor.of_user(membership.user), **payload.dict(exclude_unset=True)
+    )
 
 
 @router.delete("/agents/{slug}", response={204: None})
 def agent_delete(request, slug: str):
-    access_agent(membership=request_workspace(request, role=Role.OWNER), slug=slug).delete()
+    membership = request_workspace(request, role=Role.OWNER)
+    agent = access_agent(membership=membership, slug=slug)
+    services.agent_delete(agent=agent, actor=Actor.of_user(membership.user))
     return Status(204, None)
 
 
@@ -230,6 +238,7 @@ def provider_put(request, name: str, payload: ProviderIn):
         model_large=payload.model_large,
         is_default=payload.is_default,
         prices={p.model: p.dict(exclude={"model"}) for p in payload.prices},
+        actor=Actor.of_user(membership.user),
     )
     return _provider_out(provider)
 
@@ -237,7 +246,10 @@ def provider_put(request, name: str, payload: ProviderIn):
 @router.delete("/providers/{name}", response={204: None}, tags=["models"])
 def provider_delete(request, name: str):
     membership = request_workspace(request, role=Role.OWNER)
-    model_services.provider_delete(provider=access_provider(membership=membership, name=name))
+    model_services.provider_delete(
+        provider=access_provider(membership=membership, name=name),
+        actor=Actor.of_user(membership.user),
+    )
     return Status(204, None)
 
 
@@ -251,7 +263,9 @@ def price_list(request):
 @router.put("/prices", response=PriceOut, tags=["models"])
 def price_put(request, payload: PriceIn):
     membership = request_workspace(request, role=Role.OWNER)
-    price = model_services.price_set(workspace=membership.workspace, **payload.dict())
+    price = model_services.price_set(
+        workspace=membership.workspace, actor=Actor.of_user(membership.user), **payload.dict()
+    )
     return {**payload.dict(), "model": price.model, "scope": "workspace"}
 
 
@@ -267,8 +281,10 @@ def policy_detail(request):
 
 @router.put("/model-policy", response=PolicyOut, tags=["models"])
 def policy_put(request, payload: PolicyIn):
-    workspace = request_workspace(request, role=Role.OWNER).workspace
-    model_services.workspace_policy_set(workspace=workspace, policy=payload.policy)
+    membership = request_workspace(request, role=Role.OWNER)
+    model_services.workspace_policy_set(
+        workspace=membership.workspace, policy=payload.policy, actor=Actor.of_user(membership.user)
+    )
     return policy_detail(request)
 
 

@@ -28,6 +28,7 @@ from agents.services import models as model_services
 from aios_site.accounts.models import Role
 from aios_site.errors import validation_detail
 from aios_site.pages import page_membership, render_page
+from approvals.audit import Actor
 
 PAGE_SIZE = 50
 
@@ -149,6 +150,7 @@ def agent_settings(request: HttpRequest, slug: str, agent_slug: str) -> HttpResp
     try:
         services.agent_update(
             agent=agent,
+            actor=Actor.of_user(request.user),
             model_policy=json.loads(request.POST.get("model_policy") or "{}"),
             daily_budget=_money(request.POST.get("daily_budget")),
             monthly_budget=_money(request.POST.get("monthly_budget")),
@@ -210,6 +212,7 @@ def agent_create(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         services.agent_create(
             workspace=membership.workspace,
+            actor=Actor.of_user(request.user),
             slug=request.POST.get("slug", "").strip(),
             name=request.POST.get("name", "").strip() or request.POST.get("slug", ""),
             pipeline=request.POST.get("pipeline", ""),
@@ -264,6 +267,7 @@ def model_page(request: HttpRequest, slug: str) -> HttpResponse:
 def _provider_from_form(request, workspace) -> None:
     model_services.provider_save(
         workspace=workspace,
+        actor=Actor.of_user(request.user),
         name=request.POST.get("name", "").strip(),
         base_url=request.POST.get("base_url", "").strip(),
         api_key=request.POST.get("api_key") or None,  # blank keeps the stored key
@@ -276,6 +280,7 @@ def _provider_from_form(request, workspace) -> None:
 def _price_from_form(request, workspace) -> None:
     model_services.price_set(
         workspace=workspace,
+        actor=Actor.of_user(request.user),
         model=request.POST.get("model", "").strip(),
         input_per_million=_money(request.POST.get("input_per_million")) or Decimal(0),
         output_per_million=_money(request.POST.get("output_per_million")) or Decimal(0),
@@ -284,7 +289,7 @@ def _price_from_form(request, workspace) -> None:
 
 def _provider_delete(request, membership) -> None:
     provider = access_provider(membership=membership, name=request.POST.get("name", ""))
-    model_services.provider_delete(provider=provider)
+    model_services.provider_delete(provider=provider, actor=Actor.of_user(request.user))
 
 
 # action -> (role needed, what it does with (request, membership))
@@ -295,7 +300,9 @@ MODEL_ACTIONS = {
     "policy": (
         Role.OWNER,
         lambda r, m: model_services.workspace_policy_set(
-            workspace=m.workspace, policy=json.loads(r.POST.get("model_policy") or "{}")
+            workspace=m.workspace,
+            policy=json.loads(r.POST.get("model_policy") or "{}"),
+            actor=Actor.of_user(r.user),
         ),
     ),
     "intents-seed": (

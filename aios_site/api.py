@@ -59,3 +59,4 @@ def healthz(request):
 api.add_router("/", "aios_site.accounts.api.router")
 api.add_router("/", "agents.api.router")
 api.add_router("/", "memory.api.router")
+api.add_router("/", "approvals.api.router")

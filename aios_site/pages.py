@@ -24,3 +24,10 @@ def render_page(
     if request.htmx and not request.htmx.boosted:
         template = f"{template}#{partial}"
     return render(request, template, context)
+
+
+def query_without_page(request: HttpRequest) -> str:
+    """The page's filters as a query string, for links to its other pages."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()

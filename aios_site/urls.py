@@ -8,6 +8,7 @@ from agents import views as agent_views
 from aios_site import errors
 from aios_site.accounts import views
 from aios_site.api import api
+from approvals import views as approval_views
 from memory import views as memory_views
 
 urlpatterns = [
@@ -60,6 +61,7 @@ urlpatterns = [
         memory_views.memory_item_action,
         name="memory_item_action",
     ),
+    path("w/<slug:slug>/audit/", approval_views.audit_page, name="audit"),
     path("w/<slug:slug>/<slug:section>/", views.section_page, name="section"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

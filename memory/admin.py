@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from approvals.audit import Actor
 from memory import services
 from memory.models import MemoryCitation, MemoryEdit, MemoryImport, MemoryItem
 
@@ -46,18 +47,20 @@ class MemoryItemAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Expire now")
     def expire(self, request, queryset) -> None:
-        for item in queryset:
-            services.memory_expire(item=item)
+        self._apply("expire", request, queryset)
 
     @admin.action(description="Pin")
     def pin(self, request, queryset) -> None:
-        for item in queryset:
-            services.memory_pin(item=item, pinned=True)
+        self._apply("pin", request, queryset)
 
     @admin.action(description="Delete (soft, every version of the key)")
     def forget(self, request, queryset) -> None:
+        self._apply("delete", request, queryset)
+
+    def _apply(self, action: str, request, queryset) -> None:
+        actor = Actor.of_user(request.user)
         for item in queryset.select_related("workspace"):
-            services.memory_forget(workspace=item.workspace, namespace=item.namespace, key=item.key)
+            services.BULK_ACTIONS[action](item, actor)
 
 
 @admin.register(MemoryImport)

@@ -10,6 +10,7 @@ from ninja.files import UploadedFile
 
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
+from approvals.audit import Actor
 from memory import selectors, services
 from memory.access import access_memory_import, access_memory_item, access_memory_key
 from memory.imports import MAX_BYTES, TooLarge
@@ -109,7 +110,10 @@ def memory_bulk(request, payload: BulkIn):
     """One action (expire, pin, unpin, delete, accept, reject) on many items by id."""
     membership = request_workspace(request, role=Role.OPERATOR)
     changed, skipped = services.memory_bulk(
-        workspace=membership.workspace, action=payload.action, ids=payload.ids
+        workspace=membership.workspace,
+        action=payload.action,
+        ids=payload.ids,
+        actor=Actor.of_user(membership.user),
     )
     return {"action": payload.action, "changed": changed, "skipped": skipped}
 
@@ -203,7 +207,12 @@ def memory_delete(request, namespace: str, key: str):
     """Soft: gone from recall from now on; history and past `as_of` recalls keep it."""
     membership = request_workspace(request, role=Role.OPERATOR)
     access_memory_key(membership=membership, namespace=namespace, key=key)
-    services.memory_forget(workspace=membership.workspace, namespace=namespace, key=key)
+    services.memory_forget(
+        workspace=membership.workspace,
+        namespace=namespace,
+        key=key,
+        actor=Actor.of_user(membership.user),
+    )
     return Status(204, None)
 
 
@@ -211,7 +220,7 @@ def memory_delete(request, namespace: str, key: str):
 def memory_expire(request, namespace: str, key: str):
     membership = request_workspace(request, role=Role.OPERATOR)
     item = access_memory_key(membership=membership, namespace=namespace, key=key)
-    services.memory_expire(item=item)
+    services.memory_expire(item=item, actor=Actor.of_user(membership.user))
     return access_memory_item(membership=membership, item_id=item.pk)
 
 
@@ -219,7 +228,7 @@ def memory_expire(request, namespace: str, key: str):
 def memory_pin(request, namespace: str, key: str, payload: PinIn):
     membership = request_workspace(request, role=Role.OPERATOR)
     item = access_memory_key(membership=membership, namespace=namespace, key=key)
-    services.memory_pin(item=item, pinned=payload.pinned)
+    services.memory_pin(item=item, pinned=payload.pinned, actor=Actor.of_user(membership.user))
     return access_memory_item(membership=membership, item_id=item.pk)
 
 
@@ -228,5 +237,5 @@ def memory_review(request, item_id: int, payload: ReviewIn):
     """Accepts (it becomes current) or rejects a version waiting for review."""
     membership = request_workspace(request, role=Role.OPERATOR)
     item = access_memory_item(membership=membership, item_id=item_id)
-    services.memory_review(item=item, accept=payload.accept)
+    services.memory_review(item=item, accept=payload.accept, actor=Actor.of_user(membership.user))
     return access_memory_item(membership=membership, item_id=item.pk)

@@ -23,6 +23,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from aios_site.errors import Conflict
+from approvals.audit import Actor, audit_record
+from approvals.models import ActorKind
 from memory.imports import read_rows
 from memory.models import (
     SEARCH_CONFIGS,
@@ -60,6 +62,39 @@ class Source:
     @property
     def is_human(self) -> bool:
         return self.kind == SourceKind.HUMAN
+
+    @property
+    def actor(self) -> Actor:
+        if self.run is not None:
+            return Actor.of_run(self.run)
+        if self.user is not None:
+            return Actor.of_user(self.user)
+        if self.is_human:
+            return Actor(ActorKind.USER, self.ref)
+        return Actor.system(f"{self.kind} {self.ref}".strip())
+
+
+def _audit(item: MemoryItem, actor: Actor, action: str, **change) -> None:
+    """One audit entry about a version of a key, in the transaction that changed it."""
+    audit_record(
+        workspace_id=item.workspace_id,
+        actor=actor,
+        action=f"memory.{action}",
+        object_type="memory",
+        object_id=f"{item.namespace}/{item.key}",
+        object_label=f"{item.namespace}/{item.key} v{item.version}",
+        **change,
+    )
+
+
+def _shown(item: MemoryItem) -> dict[str, Any]:
+    return {
+        "version": item.version,
+        "kind": item.kind,
+        "status": item.status,
+        "content": item.content,
+        "valid_until": item.valid_until,
+    }
 
 
 def _lock(workspace_id: int, namespace: str, key: str) -> None:
@@ -125,7 +160,9 @@ def memory_write(
         current.outcome = "unchanged"  # writing the same thing twice is one version
         return current
     if current and kind == Kind.NOTE:
+        before = _shown(current)
         note = _note_edit(current, content, metadata, valid_until, source)
+        _audit(note, source.actor, "edit", before=before, after=_shown(note))
         if embed_later:
             transaction.on_commit(embed_soon)
         return note
@@ -138,6 +175,8 @@ def memory_write(
     if current and status == Status.CURRENT:
         _supersede(current, item)
     item.outcome = "created" if status == Status.CURRENT else Status.NEEDS_REVIEW
+    before = _shown(current) if current else None
+    _audit(item, source.actor, "write", before=before, after=_shown(item))
     if embed_later:
         transaction.on_commit(embed_soon)
     return item
@@ -196,45 +235,45 @@ def _note_edit(note: MemoryItem, content, metadata, valid_until, source: Source)
 
 
 @transaction.atomic
-def memory_review(*, item: MemoryItem, accept: bool) -> MemoryItem:
+def memory_review(*, item: MemoryItem, accept: bool, actor: Actor) -> MemoryItem:
     """Decides a contradiction: accepted, it becomes the current version; else it is kept,
     marked rejected, and never recalled."""
     _lock(item.workspace_id, item.namespace, item.key)
     item.refresh_from_db()
     if item.status != Status.NEEDS_REVIEW:
         raise Conflict(f"{item} is not waiting for review")
+    current = _current(item.workspace, item.namespace, item.key)
     if not accept:
         item.status = Status.REJECTED
         item.save(update_fields=["status", "updated_at"])
+        _audit(item, actor, "reject", after=_shown(item))
         return item
-    current = _current(item.workspace, item.namespace, item.key)
     item.status, item.valid_from = Status.CURRENT, timezone.now()
     item.save(update_fields=["status", "valid_from", "updated_at"])
     if current:
         _supersede(current, item)
+    _audit(item, actor, "accept", before=_shown(current) if current else None, after=_shown(item))
     return item
 
 
-def memory_expire(*, item: MemoryItem) -> MemoryItem:
+@transaction.atomic
+def memory_expire(*, item: MemoryItem, actor: Actor) -> MemoryItem:
     """Ends the item's validity now (it stays visible to recalls as of earlier times)."""
     now = timezone.now()
     if item.valid_until is None or item.valid_until > now:
+        before = _shown(item)
         item.valid_until = max(now, item.valid_from)
         item.save(update_fields=["valid_until", "updated_at"])
+        _audit(item, actor, "expire", before=before, after=_shown(item))
     return item
 
 
-def memory_delete(*, item: MemoryItem) -> MemoryItem:
-    """Soft: gone from recall from now on, kept for history and for replays of the past."""
-    if item.deleted_at is None:
-        item.deleted_at = timezone.now()
-        item.save(update_fields=["deleted_at", "updated_at"])
-    return item
-
-
-def memory_pin(*, item: MemoryItem, pinned: bool) -> MemoryItem:
-    item.pinned = pinned
-    item.save(update_fields=["pinned", "updated_at"])
+@transaction.atomic
+def memory_pin(*, item: MemoryItem, pinned: bool, actor: Actor) -> MemoryItem:
+    if item.pinned != pinned:
+        item.pinned = pinned
+        item.save(update_fields=["pinned", "updated_at"])
+        _audit(item, actor, "pin" if pinned else "unpin")
     return item
 
 
@@ -291,13 +330,18 @@ def memory_update(
 
 
 @transaction.atomic
-def memory_forget(*, workspace, namespace: str, key: str) -> int:
+def memory_forget(*, workspace, namespace: str, key: str, actor: Actor) -> int:
     """Deletes (softly) every version of a key, including any waiting for review; returns
     how many. Recalls as of earlier times still see what was valid then."""
     _lock(workspace.pk, namespace, key)
-    return MemoryItem.objects.filter(
+    versions = MemoryItem.objects.filter(
         workspace=workspace, namespace=namespace, key=key, deleted_at__isnull=True
-    ).update(deleted_at=timezone.now(), updated_at=timezone.now())
+    )
+    newest = versions.order_by("-version").first()
+    deleted = versions.update(deleted_at=timezone.now(), updated_at=timezone.now())
+    if newest:
+        _audit(newest, actor, "delete", before=_shown(newest), after=None)
+    return deleted
 
 
 def memory_cite(*, run, seq: int, results: list[dict]) -> None:
@@ -312,22 +356,31 @@ def memory_cite(*, run, seq: int, results: list[dict]) -> None:
 
 
 def _review(accept: bool):
-    return lambda item: memory_review(item=item, accept=accept)
+    return lambda item, actor: memory_review(item=item, accept=accept, actor=actor)
 
 
+def _pin(pinned: bool):
+    return lambda item, actor: memory_pin(item=item, pinned=pinned, actor=actor)
+
+
+def memory_forget_item(*, item: MemoryItem, actor: Actor) -> int:
+    return memory_forget(
+        workspace=item.workspace, namespace=item.namespace, key=item.key, actor=actor
+    )
+
+
+# action -> what it does with (item, actor): the console's, the API's and the admin's
 BULK_ACTIONS = {
-    "expire": lambda item: memory_expire(item=item),
-    "pin": lambda item: memory_pin(item=item, pinned=True),
-    "unpin": lambda item: memory_pin(item=item, pinned=False),
-    "delete": lambda item: memory_forget(
-        workspace=item.workspace, namespace=item.namespace, key=item.key
-    ),
+    "expire": lambda item, actor: memory_expire(item=item, actor=actor),
+    "pin": _pin(True),
+    "unpin": _pin(False),
+    "delete": lambda item, actor: memory_forget_item(item=item, actor=actor),
     "accept": _review(True),
     "reject": _review(False),
 }
 
 
-def memory_bulk(*, workspace, action: str, ids: list[int]) -> tuple[int, list[dict]]:
+def memory_bulk(*, workspace, action: str, ids: list[int], actor: Actor) -> tuple[int, list[dict]]:
     """Applies one console action to many items of the workspace; returns how many changed
     and, for the others, why not (an item of another workspace is simply not found)."""
     perform = BULK_ACTIONS[action]
@@ -340,7 +393,7 @@ def memory_bulk(*, workspace, action: str, ids: list[int]) -> tuple[int, list[di
             skipped.append({"id": pk, "reason": "not found"})
             continue
         try:
-            perform(item)
+            perform(item, actor)
             changed += 1
         except Conflict as error:
             skipped.append({"id": pk, "reason": str(error)})

@@ -16,7 +16,8 @@ from pydantic import ValidationError as SchemaError
 
 from aios_site.accounts.models import Role
 from aios_site.errors import Conflict, validation_detail
-from aios_site.pages import page_membership, render_page
+from aios_site.pages import page_membership, query_without_page, render_page
+from approvals.audit import Actor
 from memory import selectors, services
 from memory.access import access_memory_import, access_memory_item
 from memory.imports import TooLarge, schema_message
@@ -56,7 +57,7 @@ def memory_page(request: HttpRequest, slug: str) -> HttpResponse:
         "title": "Memory",
         "page": Paginator(items, PAGE_SIZE).get_page(request.GET.get("page")),
         "filters": filters,
-        "query": request.GET.urlencode(),
+        "query": query_without_page(request),
         "states": selectors.STATES,
         "namespaces": selectors.memory_namespaces(workspace_id=workspace_id),
         "kinds": Kind.values,
@@ -112,17 +113,14 @@ def _edit(request, item) -> object:
     )
 
 
+def _console_action(action: str):
+    perform = services.BULK_ACTIONS[action]
+    return lambda request, item: perform(item, Actor.of_user(request.user))
+
+
 # action -> what it does with (request, item); every one needs an operator
-ITEM_ACTIONS = {
-    "edit": _edit,
-    "expire": lambda request, item: services.memory_expire(item=item),
-    "pin": lambda request, item: services.memory_pin(item=item, pinned=True),
-    "unpin": lambda request, item: services.memory_pin(item=item, pinned=False),
-    "accept": lambda request, item: services.memory_review(item=item, accept=True),
-    "reject": lambda request, item: services.memory_review(item=item, accept=False),
-    "delete": lambda request, item: services.memory_forget(
-        workspace=item.workspace, namespace=item.namespace, key=item.key
-    ),
+ITEM_ACTIONS = {"edit": _edit} | {
+    action: _console_action(action) for action in services.BULK_ACTIONS
 }
 
 
@@ -181,7 +179,10 @@ def memory_bulk(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, "Choose an action and at least one item.")
     else:
         changed, skipped = services.memory_bulk(
-            workspace=membership.workspace, action=action, ids=ids
+            workspace=membership.workspace,
+            action=action,
+            ids=ids,
+            actor=Actor.of_user(request.user),
         )
         reasons = "; ".join(f"#{s['id']}: {s['reason']}" for s in skipped)
         messages.success(

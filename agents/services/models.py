@@ -16,6 +16,7 @@ from agents.llm import budgets, intents
 from agents.llm.routing import policy_validate
 from agents.models import ModelPrice, Provider
 from agents.services.runs import waits_resume
+from approvals.audit import SETUP, Actor, audit_record
 
 
 def _providers_changed(workspace) -> None:
@@ -42,11 +43,13 @@ def provider_save(
     model_large: str = "",
     is_default: bool = False,
     prices: dict[str, dict[str, Decimal]] | None = None,
+    actor: Actor = SETUP,
 ) -> Provider:
     """Creates or updates a provider by name; `api_key=None` keeps the stored key."""
     provider = Provider.objects.filter(workspace=workspace, name=name).first() or Provider(
         workspace=workspace, name=name
     )
+    before = _provider_shown(provider) if provider.pk else None
     if is_default:  # one default per workspace: the constraint would refuse a second
         Provider.objects.filter(workspace=workspace, is_default=True).exclude(
             pk=provider.pk
@@ -57,39 +60,76 @@ def provider_save(
         provider.api_key = api_key
     provider.full_clean(exclude=["workspace", "api_key_encrypted"])
     provider.save()
+    after = _provider_shown(provider) | {"key_changed": api_key is not None}
+    _audit(workspace, actor, "provider.save", f"provider:{name}", before, after)
     for model, price in (prices or {}).items():
-        price_set(workspace=workspace, model=model, **price)
+        price_set(workspace=workspace, model=model, actor=actor, **price)
     _providers_changed(workspace)
     _changed(workspace.pk)
     return provider
 
 
 @transaction.atomic
-def provider_delete(*, provider: Provider) -> None:
+def provider_delete(*, provider: Provider, actor: Actor) -> None:
+    before = _provider_shown(provider)
+    _audit(provider.workspace, actor, "provider.delete", f"provider:{provider.name}", before, None)
     provider.delete()
     _providers_changed(provider.workspace)
 
 
+@transaction.atomic
 def price_set(
-    *, workspace, model: str, input_per_million: Decimal, output_per_million: Decimal
+    *,
+    workspace,
+    model: str,
+    input_per_million: Decimal,
+    output_per_million: Decimal,
+    actor: Actor = SETUP,
 ) -> ModelPrice:
     """The workspace's own price for a model (over the installation's default price)."""
     if not model:
         raise ValueError("a price needs a model name")
-    price, _ = ModelPrice.objects.update_or_create(
-        workspace=workspace,
-        model=model,
-        defaults={"input_per_million": input_per_million, "output_per_million": output_per_million},
-    )
+    rates = {"input_per_million": input_per_million, "output_per_million": output_per_million}
+    old = ModelPrice.objects.filter(workspace=workspace, model=model).values(*rates).first()
+    price, _ = ModelPrice.objects.update_or_create(workspace=workspace, model=model, defaults=rates)
+    _audit(workspace, actor, "price.set", f"price:{model}", old, rates)
     budgets.price_forget(workspace_id=workspace.pk, model=model)
     return price
 
 
-def workspace_policy_set(*, workspace, policy: dict[str, Any]) -> dict[str, Any]:
+@transaction.atomic
+def workspace_policy_set(*, workspace, policy: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    before = workspace.model_policy
     workspace.model_policy = policy_validate(policy)
     workspace.save(update_fields=["model_policy"])
+    _audit(
+        workspace, actor, "workspace.model_policy", "model_policy", before, workspace.model_policy
+    )
     _changed(workspace.pk)
     return workspace.model_policy
+
+
+def _audit(workspace, actor: Actor, action: str, object_id: str, before, after) -> None:
+    audit_record(
+        workspace_id=workspace.pk,
+        actor=actor,
+        action=action,
+        object_type="models",
+        object_id=object_id,
+        before=before,
+        after=after,
+    )
+
+
+def _provider_shown(provider: Provider) -> dict[str, Any]:
+    """What the audit keeps of a provider: never its key, only whether it has one."""
+    return {
+        "base_url": provider.base_url,
+        "model_small": provider.model_small,
+        "model_large": provider.model_large,
+        "is_default": provider.is_default,
+        "has_key": bool(provider.api_key_encrypted),
+    }
 
 
 def intent_examples_add(*, workspace, examples: list[tuple[str, str]], source: str) -> int:

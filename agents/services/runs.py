@@ -21,17 +21,58 @@ from agents.models import (
 )
 from agents.pipelines import get_pipeline
 from aios_site.errors import Conflict
+from approvals.audit import SETUP, Actor, audit_record, plain
 
 # -- creating and enqueueing ------------------------------------------------------------------
 
 
-def agent_create(*, workspace, slug: str, name: str, pipeline: str, **fields: Any) -> Agent:
+AUDITED_SETTINGS = [
+    "name",
+    "pipeline",
+    "enabled",
+    "priority",
+    "model_policy",
+    "daily_budget",
+    "monthly_budget",
+    "allowed_effectors",
+]
+
+
+def _agent_audit(agent: Agent, actor: Actor, action: str, *, before=None, after=None) -> None:
+    audit_record(
+        workspace_id=agent.workspace_id,
+        actor=actor,
+        action=f"agent.{action}",
+        object_type="agent",
+        object_id=agent.slug,
+        object_label=agent.name,
+        before=before,
+        after=after,
+    )
+
+
+def _agent_settings(agent: Agent, names=AUDITED_SETTINGS) -> dict[str, Any]:
+    return {name: getattr(agent, name) for name in names}
+
+
+@transaction.atomic
+def agent_create(
+    *, workspace, slug: str, name: str, pipeline: str, actor: Actor = SETUP, **fields: Any
+) -> Agent:
     get_pipeline(pipeline)  # refuse unknown pipelines up front
     if "model_policy" in fields:
         fields["model_policy"] = policy_validate(fields["model_policy"])
-    return Agent.objects.create(
+    agent = Agent.objects.create(
         workspace=workspace, slug=slug, name=name, pipeline=pipeline, **fields
     )
+    _agent_audit(agent, actor, "create", after=_agent_settings(agent))
+    return agent
+
+
+@transaction.atomic
+def agent_delete(*, agent: Agent, actor: Actor) -> None:
+    _agent_audit(agent, actor, "delete", before=_agent_settings(agent))
+    agent.delete()
 
 
 DEMO_AGENTS = [
@@ -45,17 +86,24 @@ DEMO_AGENTS = [
 def demo_agents_ensure(*, workspace) -> None:
     """The demo workspace's agents, to try runs, answers, replays and forks; idempotent."""
     for spec in DEMO_AGENTS:
-        Agent.objects.get_or_create(workspace=workspace, slug=spec["slug"], defaults=spec)
+        if not Agent.objects.filter(workspace=workspace, slug=spec["slug"]).exists():
+            agent_create(workspace=workspace, **spec)
 
 
-def agent_update(*, agent: Agent, **fields: Any) -> Agent:
+@transaction.atomic
+def agent_update(*, agent: Agent, actor: Actor, **fields: Any) -> Agent:
+    """Changes an agent's settings; the audit log keeps what each changed field was before."""
     if "pipeline" in fields:
         get_pipeline(fields["pipeline"])
     if "model_policy" in fields:
         fields["model_policy"] = policy_validate(fields["model_policy"])
+    before = _agent_settings(agent, list(fields))
     for name, value in fields.items():
         setattr(agent, name, value)
     agent.save(update_fields=list(fields))
+    after = _agent_settings(agent, list(fields))
+    if plain(before) != plain(after):
+        _agent_audit(agent, actor, "update", before=before, after=after)
     if {"daily_budget", "monthly_budget"} & set(fields):
         budget_waits_resume(workspace_id=agent.workspace_id, agent_id=agent.pk)
     if "model_policy" in fields:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from agents.llm import budgets
 from agents.models import BudgetCounter, CostEntry, JournalEntry, ModelPrice, Run
 from agents.services import agent_update, run_start, runs_sweep
+from approvals.audit import SETUP
 from tests.agents.conftest import drive
 from tests.fakes.openai_server import Reply
 
@@ -63,7 +64,7 @@ def test_a_call_that_would_cross_a_cap_is_refused_and_the_run_waits(
     assert fake_openai.requests == []  # nothing was paid for
     assert not BudgetCounter.objects.filter(reserved__gt=0).exists()  # nothing held either
 
-    agent_update(agent=agent, daily_budget=Decimal("1"))  # raising it resumes the run
+    agent_update(agent=agent, daily_budget=Decimal("1"), actor=SETUP)  # raising it resumes the run
 
     assert drive(run).status == "succeeded"
     counter = BudgetCounter.objects.get(agent=agent, period="day")

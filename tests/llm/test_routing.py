@@ -9,6 +9,7 @@ from agents.llm import PolicyError, routing
 from agents.models import CostEntry, JournalEntry, Provider
 from agents.services import agent_update, run_start
 from agents.services import models as model_services
+from approvals.audit import SETUP
 from tests.agents.conftest import drive
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
@@ -155,7 +156,7 @@ def test_changing_the_agents_policy_resumes_its_runs_waiting_for_a_model(
     run = call(agent, "plan", messages=QUESTION)
     assert run.status == "waiting"
 
-    agent_update(agent=agent, model_policy={})
+    agent_update(agent=agent, model_policy={}, actor=SETUP)
 
     assert drive(run).status == "succeeded"
 

@@ -9,12 +9,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from approvals.audit import Actor
 from memory.models import MemoryEdit, MemoryItem
 from memory.selectors import recall
 from memory.services import (
     Source,
     embed_pending,
-    memory_delete,
+    memory_forget,
     memory_review,
     memory_write,
 )
@@ -23,6 +24,7 @@ from tests.helpers import SHARED_DATA
 pytestmark = pytest.mark.django_db
 
 IMPORT = Source("import", ref="catalog.csv")
+ALICE = Actor("user", "alice@shop.example")
 
 
 def fact(workspace, content, key="return-window", source=None, **fields):
@@ -70,7 +72,7 @@ def test_a_contradiction_from_a_non_human_source_waits_for_review(workspace):
         "Returns are accepted within 30 days of delivery."
     ]
 
-    memory_review(item=claimed, accept=True)
+    memory_review(item=claimed, accept=True, actor=ALICE)
 
     assert [r["version"] for r in search(workspace, "returns accepted")] == [2]
 
@@ -79,7 +81,7 @@ def test_a_rejected_contradiction_is_kept_but_never_recalled(workspace):
     fact(workspace, "Returns are accepted within 30 days of delivery.")
     claimed = fact(workspace, "Returns are never accepted.", source=IMPORT)
 
-    memory_review(item=claimed, accept=False)
+    memory_review(item=claimed, accept=False, actor=ALICE)
 
     claimed.refresh_from_db()
     assert claimed.status == "rejected"
@@ -141,7 +143,7 @@ def test_a_deleted_item_is_gone_now_but_seen_by_a_recall_as_of_before(workspace)
     item = fact(workspace, "Gift wrapping costs 3 EUR.", key="gift")
     before = timezone.now()
 
-    memory_delete(item=item)
+    memory_forget(workspace=workspace, namespace=item.namespace, key=item.key, actor=ALICE)
 
     assert search(workspace, "gift wrapping") == []
     assert [r["key"] for r in search(workspace, "gift wrapping", as_of=before)] == ["gift"]

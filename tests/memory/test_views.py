@@ -202,3 +202,15 @@ def test_staff_browse_memory_in_the_admin_and_its_delete_is_soft(admin_client, w
     assert not MemoryItem.objects.filter(deleted_at__isnull=True).exists()
     assert admin_client.get("/admin/memory/memoryimport/").status_code == 200
     assert admin_client.get("/admin/memory/memorycitation/").status_code == 200
+
+
+def test_the_list_pages_by_50_and_keeps_the_filters_in_the_pager_links(operator_client, workspace):
+    for i in range(55):
+        fact(workspace, f"Fact {i}.", key=f"k{i}", source=IMPORT)
+
+    first = operator_client.get(PAGE, {"kind": "fact", "page": "1"}).content.decode()
+    second = operator_client.get(PAGE, {"kind": "fact", "page": "2"}).content.decode()
+
+    assert first.count('name="ids"') == 50 and second.count('name="ids"') == 5
+    assert 'href="?kind=fact&page=2">Older</a>' in first
+    assert "page 2 of 2 · 55 items" in second
