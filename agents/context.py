@@ -152,6 +152,49 @@ class StepContext:
         request = {"query": query, "namespaces": namespaces, "k": k, "kinds": kinds}
         return self._call(JournalKind.MEMORY, "recall", request, perform)
 
+    def propose(
+        self,
+        effector: str,
+        *,
+        target: str,
+        payload: dict,
+        rationale: str = "",
+        sources: list | None = None,
+        resume: str,
+        key: str = "decision",
+    ):
+        """Proposes a change through an effector and returns the transition to make: wait
+        until it is decided and done, then resume at `resume` with the outcome in state[key]
+        (status committed, failed, rejected or expired; the payload as approved, edits
+        included). An effector the agent may not use fails the step. Journaled: a retried
+        step finds its proposal instead of making a second one."""
+        from agents.pipelines import goto, wait_for
+        from approvals.services import outcome, proposal_create
+
+        def perform() -> dict:
+            proposal = proposal_create(
+                run=self.run,
+                seq=self.checkpoint.seq,
+                step=self.checkpoint.step,
+                effector=effector,
+                target=target,
+                payload=payload,
+                rationale=rationale,
+                sources=sources,
+            )
+            return outcome(proposal)
+
+        request = {
+            "target": target,
+            "payload": payload,
+            "rationale": rationale,
+            "sources": sources or [],
+        }
+        made = self._call(JournalKind.PROPOSAL, effector, request, perform)
+        if made["status"] == "rejected":  # denied by policy: nothing to wait for
+            return goto(resume, **{key: made})
+        return wait_for("proposal", resume=resume, key=key, proposal=made["proposal"])
+
     def _streamer(self) -> Callable[[str], None]:
         """Publishes a streamed answer's text so far to the run's page, a few times a second."""
         from agents import events

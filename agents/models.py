@@ -175,6 +175,7 @@ class JournalKind(models.TextChoices):
     CLOCK = "clock"
     RANDOM = "random"
     HTTP = "http"
+    PROPOSAL = "proposal"
 
 
 class JournalEntry(models.Model):

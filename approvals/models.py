@@ -8,8 +8,10 @@ change needs someone to turn the trigger off first: the chain is what catches th
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
+from aios_site import crypto
 from aios_site.accounts.models import Workspace
 
 
@@ -51,3 +53,144 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+
+class Risk(models.TextChoices):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class ProposalStatus(models.TextChoices):
+    PENDING = "pending"  # waits for a person
+    APPROVED = "approved"  # by a person or a policy; its commit is queued or running
+    COMMITTED = "committed"
+    FAILED = "failed"  # the commit gave up; nothing was applied
+    REJECTED = "rejected"  # by a person, or denied by a policy
+    EXPIRED = "expired"
+    ROLLED_BACK = "rolled_back"
+
+
+FINAL_STATUSES = [
+    ProposalStatus.COMMITTED,
+    ProposalStatus.FAILED,
+    ProposalStatus.REJECTED,
+    ProposalStatus.EXPIRED,
+    ProposalStatus.ROLLED_BACK,
+]
+
+
+class Decision(models.TextChoices):
+    AUTO_APPROVE = "auto_approve"
+    REQUIRE_APPROVAL = "require_approval"
+    DENY = "deny"
+
+
+class PolicyRule(models.Model):
+    """One rule of a workspace's policy: the first rule whose conditions all hold decides."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="rules")
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=120)
+    effector = models.CharField(max_length=100, default="*", help_text="A name or a glob.")
+    conditions = models.JSONField(
+        default=list, blank=True, help_text='[{"fact": "risk", "op": "in", "value": ["low"]}]'
+    )
+    decision = models.CharField(max_length=20, choices=Decision.choices)
+    required_role = models.CharField(max_length=10, default="operator")
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name}"
+
+
+class Proposal(models.Model):
+    """A change an agent wants to make to the outside world, waiting for a decision."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="proposals")
+    agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="proposals")
+    run = models.ForeignKey(
+        "agents.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="proposals"
+    )
+    seq = models.PositiveIntegerField(help_text="The step of the run that proposed it.")
+    step = models.CharField(max_length=100)
+    effector = models.CharField(max_length=100)
+    target = models.CharField(max_length=300)
+    payload = models.JSONField()
+    payload_hash = models.CharField(max_length=64)
+    proposed_payload = models.JSONField(help_text="As the agent proposed it, before any edit.")
+    diff = models.JSONField(default=list)
+    risk = models.CharField(max_length=8, choices=Risk.choices)
+    rationale = models.TextField(blank=True)
+    sources = models.JSONField(default=list, blank=True)
+    facts = models.JSONField(default=dict, blank=True, help_text="What the policy looked at.")
+    status = models.CharField(
+        max_length=12, choices=ProposalStatus.choices, default=ProposalStatus.PENDING
+    )
+    decision = models.CharField(max_length=20, choices=Decision.choices)
+    decided_rule = models.JSONField(default=dict, help_text="The rule that decided, as it was.")
+    required_role = models.CharField(max_length=10, default="operator")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    edited = models.BooleanField(default=False)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    commit_attempts = models.PositiveIntegerField(default=0)
+    commit_started_at = models.DateTimeField(null=True, blank=True, help_text="Its lease.")
+    committed_at = models.DateTimeField(null=True, blank=True)
+    delivered = models.BooleanField(default=False, help_text="The run has heard the outcome.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "seq", "effector", "target"], name="proposal_once_per_step"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "status", "-created_at"]),
+            models.Index(fields=["workspace", "agent", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.effector} {self.target}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Sent with the commit to the outside world; from our id, never from model output."""
+        return f"aios-proposal-{self.pk}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class WebhookEndpoint(models.Model):
+    """Where `core.webhook` may POST for a workspace; its secret signs each body."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="webhooks")
+    name = models.SlugField(max_length=50)
+    url = models.URLField(max_length=500)
+    secret_encrypted = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="webhook_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.url}"
+
+    @property
+    def secret(self) -> str:
+        return crypto.decrypt(self.secret_encrypted)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = crypto.encrypt(value)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from approvals.models import AuditEntry
+from approvals.models import AuditEntry, Proposal
 
 
 def audit_list(
@@ -43,3 +43,23 @@ def audit_actions(*, workspace_id: int) -> list[str]:
         .values_list("action", flat=True)
         .distinct()
     )
+
+
+def proposal_list(
+    *,
+    workspace_id: int,
+    status: str | None = None,
+    agent: str | None = None,
+    risk: str | None = None,
+) -> QuerySet[Proposal]:
+    """Newest first, with what a card shows loaded in the same query."""
+    proposals = Proposal.objects.filter(workspace_id=workspace_id).select_related(
+        "agent", "decided_by"
+    )
+    if status:
+        proposals = proposals.filter(status=status)
+    if agent:
+        proposals = proposals.filter(agent__slug=agent)
+    if risk:
+        proposals = proposals.filter(risk=risk)
+    return proposals.order_by("-created_at", "-pk")

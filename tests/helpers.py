@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -35,3 +36,13 @@ def bitext_rows() -> Iterator[dict[str, str]]:
     path = SHARED_DATA / "customer-messages" / "bitext-customer-support-tagged.csv"
     with path.open(newline="", encoding="utf-8") as handle:
         yield from csv.DictReader(handle)
+
+
+def wait_until(condition, timeout: float = 60, interval: float = 0.1) -> None:
+    """Polls until `condition()` is true; fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"still not true after {timeout} s")

@@ -134,3 +134,25 @@ class Recall(Pipeline):
     def start(self, ctx):
         found = ctx.recall(ctx.input["query"], namespaces=ctx.input.get("namespaces"))
         return finish({"sources": [f"{r['namespace']}/{r['key']}@{r['version']}" for r in found]})
+
+
+@register
+class Propose(Pipeline):
+    """Proposes the change its input describes, waits for the decision, finishes with it."""
+
+    name = "demo.propose"
+
+    @step(proposes=True)
+    def start(self, ctx):
+        return ctx.propose(
+            ctx.input["effector"],
+            target=ctx.input.get("target", ""),
+            payload=ctx.input.get("payload", {}),
+            rationale=ctx.input.get("rationale", ""),
+            sources=ctx.input.get("sources"),
+            resume="done",
+        )
+
+    @step()
+    def done(self, ctx):
+        return finish(ctx.state["decision"])

@@ -213,6 +213,8 @@ AIOS_RUN_QUEUED_STALE_SECONDS = env.float("AIOS_RUN_QUEUED_STALE_SECONDS", defau
 AIOS_RUN_SLICE_SECONDS = env.float("AIOS_RUN_SLICE_SECONDS", default=30.0)
 AIOS_RUN_RETENTION_DAYS = env.int("AIOS_RUN_RETENTION_DAYS", default=30)
 AIOS_SWEEP_SECONDS = env.float("AIOS_SWEEP_SECONDS", default=5.0)
+# A proposal nobody decided within this many hours expires (and its run hears so).
+AIOS_PROPOSAL_TTL_HOURS = env.float("AIOS_PROPOSAL_TTL_HOURS", default=72.0)
 # An OTLP/HTTP collector (e.g. http://collector:4318); finished runs are exported to it.
 AIOS_OTEL_ENDPOINT = env("AIOS_OTEL_ENDPOINT", default="")
 # Housekeeping goes to the bulk queue; the sweeper must not wait behind long runs.
@@ -227,6 +229,11 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE = {
     "agents.runs_sweep": {
         "task": "agents.runs_sweep",
+        "schedule": AIOS_SWEEP_SECONDS,
+        "options": {"queue": "interactive", "expires": AIOS_SWEEP_SECONDS},
+    },
+    "approvals.sweep": {
+        "task": "approvals.sweep",
         "schedule": AIOS_SWEEP_SECONDS,
         "options": {"queue": "interactive", "expires": AIOS_SWEEP_SECONDS},
     },

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from memory.models import MemoryImport, MemoryItem
 from memory.services import memory_import_start
 from tests.agents.processes import start_beat, start_worker
+from tests.helpers import wait_until
 from tests.memory.test_memory import fact
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _until(condition, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def test_a_written_item_is_found_by_words_at_once_and_gets_its_vector_from_a_worker(workspace):
@@ -32,7 +22,7 @@ def test_a_written_item_is_found_by_words_at_once_and_gets_its_vector_from_a_wor
 
     worker = start_worker()
     try:
-        _until(lambda: MemoryItem.objects.filter(pk=item.pk, embedding__isnull=False).exists())
+        wait_until(lambda: MemoryItem.objects.filter(pk=item.pk, embedding__isnull=False).exists())
     finally:
         worker.stop()
 
@@ -56,12 +46,12 @@ def test_an_import_whose_worker_is_killed_is_resumed_and_writes_every_row_once(w
     first = start_worker()
     beat = start_beat()
     try:
-        _until(lambda: MemoryImport.objects.get(pk=job.pk).done >= 200)
+        wait_until(lambda: MemoryImport.objects.get(pk=job.pk).done >= 200)
         first.kill()  # SIGKILL mid-import: its message is never acknowledged
         stopped_at = MemoryImport.objects.get(pk=job.pk).done
         second = start_worker()
         try:
-            _until(lambda: MemoryImport.objects.get(pk=job.pk).status == "done", timeout=120)
+            wait_until(lambda: MemoryImport.objects.get(pk=job.pk).status == "done", timeout=120)
         finally:
             second.stop()
     finally:

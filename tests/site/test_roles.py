@@ -13,7 +13,7 @@ import redis
 from django.conf import settings
 
 from aios_site.celery import WORKER_KEY, live_worker_count
-from tests.helpers import served_database_url
+from tests.helpers import served_database_url, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -43,21 +43,12 @@ def _role(env: dict[str, str], *args: str) -> subprocess.Popen:
     )
 
 
-def _wait_until(condition, timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.3)
-    return False
-
-
 def test_a_worker_started_with_urls_counts_as_live_until_it_stops(role):
     client = redis.Redis.from_url(settings.REDIS_URL)
     before = set(client.scan_iter(match=WORKER_KEY.format("*")))
     worker = role("worker", "-Q", "default", "-c", "1")
     try:
-        assert _wait_until(lambda: set(client.scan_iter(match=WORKER_KEY.format("*"))) - before)
+        wait_until(lambda: set(client.scan_iter(match=WORKER_KEY.format("*"))) - before)
         [key] = set(client.scan_iter(match=WORKER_KEY.format("*"))) - before
         assert live_worker_count() >= 1
     finally:

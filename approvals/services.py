@@ -1,0 +1,491 @@
+"""Proposals from creation to commit: policy, approval bound to the payload's hash, exactly-once
+commit by a worker, rejection, undo, expiry, and the outcome delivered back to the run.
+
+Every state change is a conditional UPDATE on the proposal's status, so two operators, two
+tabs or a redelivered task can never take the same step twice; every one is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from agents.pipelines import PermanentError, TransientError
+from aios_site.errors import Conflict
+from approvals import policy
+from approvals.audit import Actor, audit_record, plain
+from approvals.effectors import get_effector
+from approvals.models import FINAL_STATUSES, PolicyRule, Proposal, ProposalStatus
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _audit(proposal: Proposal, actor: Actor, action: str, **change) -> None:
+    audit_record(
+        workspace_id=proposal.workspace_id,
+        actor=actor,
+        action=f"proposal.{action}",
+        object_type="proposal",
+        object_id=proposal.pk,
+        object_label=f"{proposal.effector} {proposal.target}"[:200],
+        **change,
+    )
+
+
+def _state(proposal: Proposal) -> dict[str, Any]:
+    return {"status": proposal.status, "payload_hash": proposal.payload_hash}
+
+
+# -- rules ----------------------------------------------------------------------------------
+
+
+def rules_for(*, workspace_id: int) -> list[dict[str, Any]]:
+    stored = list(
+        PolicyRule.objects.filter(workspace_id=workspace_id).values(
+            "name", "effector", "conditions", "decision", "required_role"
+        )
+    )
+    return stored or policy.DEFAULT_RULES
+
+
+@transaction.atomic
+def rules_set(*, workspace, rules: Any, actor: Actor) -> list[dict[str, Any]]:
+    clean = policy.rules_validate(rules)
+    before = rules_for(workspace_id=workspace.pk)
+    PolicyRule.objects.filter(workspace=workspace).delete()
+    PolicyRule.objects.bulk_create(
+        PolicyRule(workspace=workspace, position=n, **rule) for n, rule in enumerate(clean, 1)
+    )
+    audit_record(
+        workspace_id=workspace.pk,
+        actor=actor,
+        action="policy.update",
+        object_type="policy",
+        object_id="rules",
+        before=before,
+        after=clean,
+    )
+    return rules_for(workspace_id=workspace.pk)
+
+
+def _facts(effector, payload, *, agent, workspace) -> dict[str, Any]:
+    scalars = {
+        f"payload.{name}": value
+        for name, value in payload.items()
+        if isinstance(value, str | int | float | bool)
+    }
+    return {
+        **scalars,
+        **effector.facts(payload, workspace=workspace),
+        "effector": effector.name,
+        "risk": effector.risk(payload),
+        "agent": agent.slug,
+    }
+
+
+# -- creation -------------------------------------------------------------------------------
+
+
+def proposal_create(
+    *,
+    run,
+    seq: int,
+    step: str,
+    effector: str,
+    target: str,
+    payload: dict[str, Any],
+    rationale: str = "",
+    sources: list | None = None,
+) -> Proposal:
+    """A proposal from a run's step, decided by the workspace's policy at once. An effector
+    off the agent's allow-list is refused (and the refusal audited, whatever the caller's
+    transaction does next)."""
+    agent, workspace = run.agent, run.workspace
+    if effector not in (agent.allowed_effectors or []):
+        refused = {"effector": effector, "target": target, "seq": seq}
+        audit_record(
+            workspace_id=workspace.pk,
+            actor=Actor.of_run(run),
+            action="proposal.refused",
+            object_type="agent",
+            object_id=agent.slug,
+            after=refused,
+            reason=f"{effector!r} is not on the agent's allow-list",
+        )
+        raise PermanentError(f"agent {agent.slug!r} may not propose {effector!r}")
+    with transaction.atomic():
+        return _proposal_create(run, seq, step, effector, target, payload, rationale, sources)
+
+
+def _proposal_create(run, seq, step, effector, target, payload, rationale, sources) -> Proposal:
+    agent, workspace = run.agent, run.workspace
+    handler = get_effector(effector)
+    handler.validate(payload, workspace=workspace)
+    facts = _facts(handler, payload, agent=agent, workspace=workspace)
+    verdict = policy.decide(rules_for(workspace_id=workspace.pk), facts)
+    proposal = Proposal.objects.create(
+        workspace=workspace,
+        agent=agent,
+        run=run,
+        seq=seq,
+        step=step,
+        effector=effector,
+        target=target[:300],
+        payload=payload,
+        proposed_payload=payload,
+        payload_hash=payload_hash(payload),
+        diff=plain(handler.preview(payload, workspace=workspace)),
+        risk=facts["risk"],
+        rationale=rationale,
+        sources=plain(sources or []),
+        facts=plain(facts),
+        decision=verdict.decision,
+        decided_rule=plain(verdict.rule),
+        required_role=verdict.required_role,
+    )
+    actor = Actor.of_run(run)
+    _audit(
+        proposal,
+        actor,
+        "create",
+        after={"payload": payload, "decision": verdict.decision},
+        reason=f"rule: {verdict.rule['name']}",
+    )
+    if verdict.decision == "auto_approve":
+        _decide(
+            proposal,
+            ProposalStatus.APPROVED,
+            Actor.system("policy"),
+            f"auto-approved by rule {verdict.rule['name']!r}",
+        )
+    elif verdict.decision == "deny":
+        _decide(
+            proposal,
+            ProposalStatus.REJECTED,
+            Actor.system("policy"),
+            f"denied by rule {verdict.rule['name']!r}",
+        )
+    return proposal
+
+
+def _decide(proposal: Proposal, status: str, actor: Actor, reason: str, user=None) -> None:
+    """pending → approved or rejected, once: False when someone else decided first."""
+    decided = Proposal.objects.filter(pk=proposal.pk, status=ProposalStatus.PENDING).update(
+        status=status, decided_by=user, decided_at=timezone.now(), reason=reason
+    )
+    if not decided:
+        raise Conflict(f"proposal {proposal.pk} was decided already")
+    before = _state(proposal)
+    proposal.refresh_from_db()
+    action = "approve" if status == ProposalStatus.APPROVED else "reject"
+    _audit(proposal, actor, action, before=before, after=_state(proposal), reason=reason)
+    if status == ProposalStatus.APPROVED:
+        transaction.on_commit(lambda: _commit_soon(proposal.pk))
+    else:
+        transaction.on_commit(lambda: proposal_deliver(proposal_id=proposal.pk))
+
+
+def _commit_soon(proposal_id: int) -> None:
+    from approvals.tasks import proposal_commit
+
+    proposal_commit.delay(proposal_id)
+
+
+# -- deciding -------------------------------------------------------------------------------
+
+
+def _check_role(proposal: Proposal, membership) -> None:
+    if not membership.has_role(proposal.required_role):
+        raise PermissionDenied(f"this proposal needs the {proposal.required_role} to decide")
+
+
+@transaction.atomic
+def proposal_approve(
+    *, proposal: Proposal, membership, shown_hash: str, payload: dict[str, Any] | None = None
+) -> Proposal:
+    """Approves what the person saw (`shown_hash`), or their edit of it (checked and decided
+    by the policy again). Approving a proposal decided already returns it as it is."""
+    proposal = Proposal.objects.select_for_update().get(pk=proposal.pk)
+    if proposal.status != ProposalStatus.PENDING:
+        return proposal  # a double click, a second tab or a second operator: one commit
+    _check_role(proposal, membership)
+    if shown_hash != proposal.payload_hash:
+        raise Conflict("the proposal changed since it was shown: reload it and decide again")
+    if payload is not None and payload_hash(payload) != proposal.payload_hash:
+        _apply_edit(proposal, payload, membership)
+    _decide(
+        proposal,
+        ProposalStatus.APPROVED,
+        Actor.of_user(membership.user),
+        "approved",
+        user=membership.user,
+    )
+    proposal.refresh_from_db()
+    return proposal
+
+
+def _apply_edit(proposal: Proposal, payload: dict[str, Any], membership) -> None:
+    handler = get_effector(proposal.effector)
+    handler.validate(payload, workspace=proposal.workspace)
+    facts = _facts(handler, payload, agent=proposal.agent, workspace=proposal.workspace)
+    verdict = policy.decide(rules_for(workspace_id=proposal.workspace_id), facts)
+    if verdict.decision == "deny":
+        raise Conflict(f"the edited payload is denied by rule {verdict.rule['name']!r}")
+    before = {"payload": proposal.payload}
+    proposal.payload, proposal.payload_hash, proposal.edited = payload, payload_hash(payload), True
+    proposal.diff = plain(handler.preview(payload, workspace=proposal.workspace))
+    proposal.facts, proposal.risk = plain(facts), facts["risk"]
+    proposal.decided_rule, proposal.required_role = plain(verdict.rule), verdict.required_role
+    _check_role(proposal, membership)  # an edit can raise the bar (a bigger price change)
+    proposal.save(
+        update_fields=[
+            "payload",
+            "payload_hash",
+            "edited",
+            "diff",
+            "facts",
+            "risk",
+            "decided_rule",
+            "required_role",
+        ]
+    )
+    _audit(
+        proposal, Actor.of_user(membership.user), "edit", before=before, after={"payload": payload}
+    )
+
+
+@transaction.atomic
+def proposal_reject(*, proposal: Proposal, membership, reason: str) -> Proposal:
+    proposal = Proposal.objects.select_for_update().get(pk=proposal.pk)
+    if proposal.status != ProposalStatus.PENDING:
+        return proposal
+    _check_role(proposal, membership)
+    _decide(
+        proposal,
+        ProposalStatus.REJECTED,
+        Actor.of_user(membership.user),
+        reason or "rejected",
+        user=membership.user,
+    )
+    proposal.refresh_from_db()
+    return proposal
+
+
+def proposal_bulk(*, membership, action: str, items: list[tuple[int, str]], reason: str = ""):
+    """Decides many proposals of the membership's workspace, each against the hash shown."""
+    done, skipped = [], []
+    for proposal_id, shown_hash in items:
+        proposal = Proposal.objects.filter(workspace_id=membership.workspace_id, pk=proposal_id)
+        proposal = proposal.first()
+        if proposal is None:
+            skipped.append({"id": proposal_id, "reason": "not found"})
+            continue
+        try:
+            if action == "approve":
+                decided = proposal_approve(
+                    proposal=proposal, membership=membership, shown_hash=shown_hash
+                )
+            else:
+                if shown_hash != proposal.payload_hash:
+                    raise Conflict("the proposal changed since it was shown")
+                decided = proposal_reject(proposal=proposal, membership=membership, reason=reason)
+        except (Conflict, PermissionDenied, PermanentError) as error:
+            skipped.append({"id": proposal_id, "reason": str(error)})
+            continue
+        done.append(decided.pk)
+    return done, skipped
+
+
+# -- committing -----------------------------------------------------------------------------
+
+
+def proposal_commit(*, proposal_id: int) -> None:
+    """Applies an approved proposal through its effector. One worker at a time holds it (a
+    lease that a dead worker's successor may take over after AIOS_RUN_STALE_SECONDS); a
+    TransientError is raised for the task to retry with the same idempotency key; a
+    PermanentError marks it failed."""
+    now = timezone.now()
+    lease_over = now - timedelta(seconds=settings.AIOS_RUN_STALE_SECONDS)
+    claimed = Proposal.objects.filter(pk=proposal_id, status=ProposalStatus.APPROVED).filter(
+        Q(commit_started_at__isnull=True) | Q(commit_started_at__lt=lease_over)
+    )
+    if not claimed.update(commit_started_at=now, commit_attempts=F("commit_attempts") + 1):
+        return  # done already, or another worker holds it
+    proposal = Proposal.objects.select_related("workspace", "run__agent").get(pk=proposal_id)
+    handler = get_effector(proposal.effector)
+    try:
+        result = handler.commit(
+            proposal.payload,
+            proposal.idempotency_key,
+            workspace=proposal.workspace,
+            proposal=proposal,
+        )
+    except TransientError:
+        Proposal.objects.filter(pk=proposal_id).update(commit_started_at=None)  # retry may
+        raise
+    except PermanentError as error:
+        _finish(proposal, ProposalStatus.FAILED, error=str(error))
+        return
+    _finish(proposal, ProposalStatus.COMMITTED, result=plain(result))
+
+
+@transaction.atomic
+def _finish(proposal: Proposal, status: str, *, result=None, error: str = "") -> None:
+    done = Proposal.objects.filter(pk=proposal.pk, status=ProposalStatus.APPROVED).update(
+        status=status,
+        result=result,
+        error=error[:2000],
+        committed_at=timezone.now() if status == ProposalStatus.COMMITTED else None,
+    )
+    if not done:
+        return
+    action = "commit" if status == ProposalStatus.COMMITTED else "commit_failed"
+    _audit(
+        proposal,
+        Actor.system(f"effector {proposal.effector}"),
+        action,
+        before={"status": ProposalStatus.APPROVED},
+        after={"status": status, "result": result},
+        reason=error,
+    )
+    transaction.on_commit(lambda: proposal_deliver(proposal_id=proposal.pk))
+
+
+def proposal_commit_failed(*, proposal_id: int, error: str) -> None:
+    """The task gave up retrying: nothing was applied, as far as we know."""
+    proposal = Proposal.objects.get(pk=proposal_id)
+    _finish(proposal, ProposalStatus.FAILED, error=error)
+
+
+@transaction.atomic
+def proposal_undo(*, proposal: Proposal, membership) -> Proposal:
+    """Takes a committed change back through its effector; audited as a rollback."""
+    proposal = Proposal.objects.select_for_update().get(pk=proposal.pk)
+    if proposal.status != ProposalStatus.COMMITTED:
+        raise Conflict(f"proposal {proposal.pk} is {proposal.status}, not committed")
+    _check_role(proposal, membership)
+    undone = get_effector(proposal.effector).undo(
+        proposal.result or {}, workspace=proposal.workspace, proposal=proposal
+    )
+    proposal.status = ProposalStatus.ROLLED_BACK
+    proposal.save(update_fields=["status"])
+    _audit(
+        proposal,
+        Actor.of_user(membership.user),
+        "undo",
+        before={"status": "committed", "result": proposal.result},
+        after={"status": "rolled_back", "undo": plain(undone)},
+    )
+    return proposal
+
+
+# -- the run hears the outcome -------------------------------------------------------------
+
+
+def outcome(proposal: Proposal) -> dict[str, Any]:
+    """What lands in the run's state when the proposal is decided and done."""
+    return {
+        "proposal": proposal.pk,
+        "status": proposal.status,
+        "payload": proposal.payload,
+        "edited": proposal.edited,
+        "reason": proposal.reason,
+        "result": proposal.result,
+        "error": proposal.error,
+    }
+
+
+def proposal_deliver(*, proposal_id: int) -> bool:
+    """Resumes the run waiting for this proposal, if it waits for it and the proposal is
+    over; the sweep calls it again for any that could not be delivered yet."""
+    from agents.models import RunStatus
+    from agents.services import run_resume
+
+    with transaction.atomic():
+        proposal = (
+            Proposal.objects.select_for_update(of=("self",))
+            .select_related("run")
+            .get(pk=proposal_id)
+        )
+        run = proposal.run
+        if proposal.delivered or not proposal.is_final or run is None:
+            return False
+        waiting = run.waiting_for or {}
+        if run.status != RunStatus.WAITING or waiting.get("proposal") != proposal.pk:
+            return False
+        try:
+            run_resume(run=run, kind="proposal", data=outcome(proposal))
+        except Conflict:
+            return False
+        Proposal.objects.filter(pk=proposal.pk).update(delivered=True)
+    return True
+
+
+def proposals_sweep() -> dict[str, int]:
+    """Expires old pending proposals, re-queues commits that stalled, delivers outcomes."""
+    now = timezone.now()
+    expired = 0
+    cutoff = now - timedelta(hours=settings.AIOS_PROPOSAL_TTL_HOURS)
+    for proposal in Proposal.objects.filter(status=ProposalStatus.PENDING, created_at__lt=cutoff):
+        with transaction.atomic():
+            if Proposal.objects.filter(pk=proposal.pk, status=ProposalStatus.PENDING).update(
+                status=ProposalStatus.EXPIRED, decided_at=now, reason="expired"
+            ):
+                _audit(
+                    proposal,
+                    Actor.system("expiry"),
+                    "expire",
+                    before={"status": "pending"},
+                    after={"status": "expired"},
+                )
+                expired += 1
+    stale = now - timedelta(seconds=settings.AIOS_RUN_STALE_SECONDS)
+    stalled = Proposal.objects.filter(status=ProposalStatus.APPROVED, decided_at__lt=stale).filter(
+        Q(commit_started_at__isnull=True) | Q(commit_started_at__lt=stale)
+    )  # its message lost, or its worker dead: the lease decides who commits
+    for pk in stalled.values_list("pk", flat=True):
+        _commit_soon(pk)
+    undelivered = Proposal.objects.filter(
+        Q(status__in=FINAL_STATUSES), delivered=False, run__status="waiting"
+    ).values_list("pk", flat=True)
+    delivered = sum(proposal_deliver(proposal_id=pk) for pk in undelivered)
+    return {"expired": expired, "requeued": stalled.count(), "delivered": delivered}
+
+
+# -- webhook endpoints ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def webhook_endpoint_save(*, workspace, name: str, url: str, secret: str, actor: Actor):
+    from django.core.validators import URLValidator
+
+    from approvals.models import WebhookEndpoint
+
+    URLValidator(schemes=["http", "https"])(url)
+    endpoint = WebhookEndpoint.objects.filter(workspace=workspace, name=name).first()
+    before = {"url": endpoint.url} if endpoint else None
+    endpoint = endpoint or WebhookEndpoint(workspace=workspace, name=name)
+    endpoint.url, endpoint.secret = url, secret
+    endpoint.full_clean(exclude=["workspace", "secret_encrypted"])
+    endpoint.save()
+    audit_record(
+        workspace_id=workspace.pk,
+        actor=actor,
+        action="webhook_endpoint.save",
+        object_type="webhook_endpoint",
+        object_id=name,
+        before=before,
+        after={"url": url, "secret_changed": True},
+    )
+    return endpoint

@@ -1,0 +1,45 @@
+"""A local HTTP endpoint that receives what effectors send: it records every request and,
+like a careful external system, applies each Idempotency-Key once."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Receiver:
+    def __init__(self, status: int = 200, delay: float = 0.0) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.effects: dict[str, Any] = {}  # Idempotency-Key -> the body applied
+        self.status = status
+        self.delay = delay  # seconds between applying a request and answering it
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with receiver._lock:
+                    receiver.requests.append({"headers": headers, "body": raw})
+                    status = receiver.status
+                    if status < 300:
+                        receiver.effects.setdefault(headers.get("idempotency-key"), json.loads(raw))
+                time.sleep(receiver.delay)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
