@@ -12,6 +12,7 @@ from django.http import Http404
 from django.template.loader import render_to_string
 
 from aios_site.accounts.access import access_workspace
+from aios_site.accounts.models import Role
 
 CLOSE_NOT_ALLOWED = 4403
 
@@ -57,12 +58,23 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         if html:
             await self.send(text_data=html)
 
+    async def proposal_changed(self, event: dict) -> None:
+        """A proposal of the workspace was made or changed: its card on the board."""
+        from approvals.events import render_card
+
+        html = await database_sync_to_async(render_card)(
+            event["proposal_id"], created=event["created"], can_decide=self.can_decide
+        )
+        if html:
+            await self.send(text_data=html)
+
     @database_sync_to_async
     def _group(self, slug: str) -> str | None:
         try:
             membership = access_workspace(user=self.scope["user"], slug=slug)
         except Http404:
             return None
+        self.can_decide = membership.has_role(Role.OPERATOR)
         return workspace_group(membership.workspace_id)
 
 

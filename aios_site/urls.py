@@ -52,6 +52,11 @@ urlpatterns = [
         name="memory_import_progress",
     ),
     path(
+        "w/<slug:slug>/memory/key/<slug:namespace>/<str:key>/",
+        memory_views.memory_key_page,
+        name="memory_key",
+    ),
+    path(
         "w/<slug:slug>/memory/items/<int:item_id>/",
         memory_views.memory_item_page,
         name="memory_item",
@@ -62,6 +67,13 @@ urlpatterns = [
         name="memory_item_action",
     ),
     path("w/<slug:slug>/audit/", approval_views.audit_page, name="audit"),
+    path("w/<slug:slug>/board/", approval_views.board_page, name="board"),
+    path("w/<slug:slug>/board/approve-selected/", approval_views.board_bulk, name="board_bulk"),
+    path(
+        "w/<slug:slug>/board/<int:proposal_id>/<str:action>/",
+        approval_views.board_action,
+        name="board_action",
+    ),
     path("w/<slug:slug>/<slug:section>/", views.section_page, name="section"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

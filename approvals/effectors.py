@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import urllib.error
+import urllib.request
 from typing import Any, ClassVar
 
 from agents.pipelines import PermanentError, TransientError
@@ -142,8 +144,6 @@ class Webhook(Effector):
         return [{"field": f"POST {endpoint.url}", "before": None, "after": payload["body"]}]
 
     def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
-        import httpx
-
         endpoint = _endpoint(workspace, payload["endpoint"])
         body = json.dumps(payload["body"], sort_keys=True, separators=(",", ":")).encode()
         signature = hmac.new(endpoint.secret.encode(), body, hashlib.sha256).hexdigest()
@@ -153,15 +153,25 @@ class Webhook(Effector):
             "X-AIOS-Signature": f"sha256={signature}",
             "X-AIOS-Proposal": str(proposal.pk),
         }
-        try:
-            response = httpx.post(endpoint.url, content=body, headers=headers, timeout=15)
-        except httpx.HTTPError as error:
-            raise TransientError(f"{endpoint.url}: {error}") from error
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError(f"{endpoint.url} answered {response.status_code}")
-        if response.status_code >= 400:
-            raise PermanentError(f"{endpoint.url} refused it: {response.status_code}")
-        return {"status": response.status_code, "endpoint": endpoint.name}
+        status = _post(endpoint.url, body, headers)
+        return {"status": status, "endpoint": endpoint.name}
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float = 15) -> int:
+    """POSTs; a refusal (4xx) is permanent, a busy or broken server (429, 5xx, no answer) is
+    worth another try."""
+    if not url.startswith(("http://", "https://")):
+        raise PermanentError(f"not an HTTP URL: {url}")
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status
+    except urllib.error.HTTPError as error:
+        if error.code == 429 or error.code >= 500:
+            raise TransientError(f"{url} answered {error.code}") from error
+        raise PermanentError(f"{url} refused it: {error.code}") from error
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        raise TransientError(f"{url}: {error}") from error
 
 
 def _endpoint(workspace, name: str):

@@ -63,3 +63,101 @@ def proposal_list(
     if risk:
         proposals = proposals.filter(risk=risk)
     return proposals.order_by("-created_at", "-pk")
+
+
+# -- the board --------------------------------------------------------------------------------
+
+BOARD_TABS = ["pending", "approved", "committed", "rejected"]
+# What each tab shows: "committed" also holds the changes undone later, "rejected" the ones
+# that expired or failed, so nothing decided disappears from the board.
+TAB_STATUSES = {
+    "pending": ["pending"],
+    "approved": ["approved"],
+    "committed": ["committed", "rolled_back"],
+    "rejected": ["rejected", "expired", "failed"],
+}
+RISK_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+def board_counts(*, workspace_id: int) -> dict[str, int]:
+    """How many proposals each tab holds, in one query."""
+    from django.db.models import Count, Q
+
+    counts = Proposal.objects.filter(workspace_id=workspace_id).aggregate(
+        **{
+            tab: Count("pk", filter=Q(status__in=statuses))
+            for tab, statuses in TAB_STATUSES.items()
+        }
+    )
+    return counts
+
+
+def board_list(
+    *, workspace_id: int, tab: str, agent: str | None = None, risk: str | None = None
+) -> QuerySet[Proposal]:
+    """A tab's proposals grouped by agent, then risk (high first), newest first in a group."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    risk_rank = Case(
+        *[When(risk=name, then=Value(rank)) for name, rank in RISK_ORDER.items()],
+        output_field=IntegerField(),
+    )
+    proposals = Proposal.objects.filter(
+        workspace_id=workspace_id, status__in=TAB_STATUSES[tab]
+    ).select_related("agent", "decided_by", "workspace")
+    if agent:
+        proposals = proposals.filter(agent__slug=agent)
+    if risk:
+        proposals = proposals.filter(risk=risk)
+    return proposals.annotate(risk_rank=risk_rank).order_by(
+        "agent__slug", "risk_rank", "-created_at", "-pk"
+    )
+
+
+def board_cards(*, proposals=None, proposal_ids: list[int] | None = None) -> list[dict]:
+    """What a card shows: the proposal, and the model calls of the step that made it (tier,
+    model, cost), fetched for all the cards in one query."""
+    from agents.models import JournalEntry, JournalKind
+
+    if proposals is None:
+        proposals = Proposal.objects.filter(pk__in=proposal_ids or []).select_related(
+            "agent", "decided_by", "workspace"
+        )
+    proposals = list(proposals)
+    calls: dict[tuple[int, int], list[dict]] = {}
+    steps = {(p.run_id, p.seq) for p in proposals if p.run_id}
+    if steps:
+        entries = JournalEntry.objects.filter(
+            run_id__in={run for run, _ in steps}, kind=JournalKind.MODEL, ok=True
+        ).values("run_id", "seq", "response__tier", "response__model", "cost")
+        for entry in entries:
+            calls.setdefault((entry["run_id"], entry["seq"]), []).append(entry)
+    return [_card(p, calls.get((p.run_id, p.seq), [])) for p in proposals]
+
+
+def _card(proposal: Proposal, calls: list[dict]) -> dict:
+    from memory.selectors import word_diff
+
+    changes = []
+    for change in proposal.diff:
+        before, after = change.get("before"), change.get("after")
+        text = isinstance(after, str) and isinstance(before, str | None)
+        changes.append(
+            {
+                "field": change.get("field", ""),
+                "text": text,
+                "pieces": word_diff(before or "", after) if text and before else None,
+                "before": before,
+                "after": after,
+            }
+        )
+    return {
+        "proposal": proposal,
+        "changes": changes,
+        "models": [{"tier": c["response__tier"], "model": c["response__model"]} for c in calls],
+        "cost": sum((c["cost"] for c in calls), start=0),
+        "editable": [
+            {"name": name, "text": isinstance(value, str), "value": value}
+            for name, value in proposal.payload.items()
+        ],
+    }

@@ -23,6 +23,7 @@ from aios_site.errors import Conflict
 from approvals import policy
 from approvals.audit import Actor, audit_record, plain
 from approvals.effectors import get_effector
+from approvals.events import proposal_changed
 from approvals.models import FINAL_STATUSES, PolicyRule, Proposal, ProposalStatus
 
 
@@ -155,6 +156,7 @@ def _proposal_create(run, seq, step, effector, target, payload, rationale, sourc
         required_role=verdict.required_role,
     )
     actor = Actor.of_run(run)
+    proposal_changed(proposal, created=True)
     _audit(
         proposal,
         actor,
@@ -190,6 +192,7 @@ def _decide(proposal: Proposal, status: str, actor: Actor, reason: str, user=Non
     proposal.refresh_from_db()
     action = "approve" if status == ProposalStatus.APPROVED else "reject"
     _audit(proposal, actor, action, before=before, after=_state(proposal), reason=reason)
+    proposal_changed(proposal)
     if status == ProposalStatus.APPROVED:
         transaction.on_commit(lambda: _commit_soon(proposal.pk))
     else:
@@ -359,6 +362,7 @@ def _finish(proposal: Proposal, status: str, *, result=None, error: str = "") ->
         after={"status": status, "result": result},
         reason=error,
     )
+    proposal_changed(proposal)
     transaction.on_commit(lambda: proposal_deliver(proposal_id=proposal.pk))
 
 
@@ -380,6 +384,7 @@ def proposal_undo(*, proposal: Proposal, membership) -> Proposal:
     )
     proposal.status = ProposalStatus.ROLLED_BACK
     proposal.save(update_fields=["status"])
+    proposal_changed(proposal)
     _audit(
         proposal,
         Actor.of_user(membership.user),
@@ -449,6 +454,7 @@ def proposals_sweep() -> dict[str, int]:
                     before={"status": "pending"},
                     after={"status": "expired"},
                 )
+                proposal_changed(proposal)
                 expired += 1
     stale = now - timedelta(seconds=settings.AIOS_RUN_STALE_SECONDS)
     stalled = Proposal.objects.filter(status=ProposalStatus.APPROVED, decided_at__lt=stale).filter(

@@ -1,16 +1,29 @@
-"""The audit page. Thin."""
+"""The board (the shop owner's queue of proposals) and the audit page. Thin."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+import json
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from agents.models import Agent
+from agents.pipelines import PermanentError
+from aios_site.accounts.models import Role
+from aios_site.errors import Conflict, validation_detail
 from aios_site.pages import page_membership, query_without_page, render_page
-from approvals import selectors
+from approvals import selectors, services
+from approvals.access import access_proposal
 from approvals.audit import audit_verify
 
 PAGE_SIZE = 50
+BOARD_PAGE_SIZE = 50
 FILTERS = ("action", "object_type", "object_id", "actor")
 
 
@@ -35,3 +48,105 @@ def audit_page(request: HttpRequest, slug: str) -> HttpResponse:
     }
     partial = "audit-table" if request.htmx and request.htmx.target == "audit-table" else "content"
     return render_page(request, "approvals/audit.html", context, partial=partial)
+
+
+# -- the board --------------------------------------------------------------------------------
+
+
+@login_required
+def board_page(request: HttpRequest, slug: str) -> HttpResponse:
+    membership = page_membership(request, slug)
+    tab = request.GET.get("tab") if request.GET.get("tab") in selectors.BOARD_TABS else "pending"
+    agent, risk = request.GET.get("agent") or None, request.GET.get("risk") or None
+    proposals = selectors.board_list(
+        workspace_id=membership.workspace_id, tab=tab, agent=agent, risk=risk
+    )
+    page = Paginator(proposals, BOARD_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "membership": membership,
+        "section": "board",
+        "title": "Board",
+        "tab": tab,
+        "tabs": selectors.BOARD_TABS,
+        "counts": selectors.board_counts(workspace_id=membership.workspace_id),
+        "page": page,
+        "cards": selectors.board_cards(proposals=page.object_list),
+        "agents": Agent.objects.filter(workspace_id=membership.workspace_id).order_by("slug"),
+        "filters": {"agent": agent or "", "risk": risk or ""},
+        "query": query_without_page(request),
+        "can_decide": membership.has_role(Role.OPERATOR),
+    }
+    return render_page(request, "approvals/board.html", context)
+
+
+def _edited_payload(request: HttpRequest, proposal) -> dict | None:
+    """The payload as edited on the card, or None when nothing was edited."""
+    if request.POST.get("edit") != "1":
+        return None
+    payload = dict(proposal.payload)
+    for name in proposal.payload:
+        if f"field:{name}" in request.POST:
+            payload[name] = request.POST[f"field:{name}"].replace("\r\n", "\n")
+        elif f"json:{name}" in request.POST:
+            try:
+                payload[name] = json.loads(request.POST[f"json:{name}"])
+            except json.JSONDecodeError as error:
+                raise PermanentError(f"{name}: not JSON ({error.msg})") from error
+    return payload
+
+
+def _approve(request, membership, proposal):
+    return services.proposal_approve(
+        proposal=proposal,
+        membership=membership,
+        shown_hash=request.POST.get("payload_hash", ""),
+        payload=_edited_payload(request, proposal),
+    )
+
+
+# action -> what it does with (request, membership, proposal)
+BOARD_ACTIONS = {
+    "approve": _approve,
+    "reject": lambda r, m, p: services.proposal_reject(
+        proposal=p, membership=m, reason=r.POST.get("reason", "").strip()
+    ),
+    "undo": lambda r, m, p: services.proposal_undo(proposal=p, membership=m),
+}
+
+
+@login_required
+@require_POST
+def board_action(request: HttpRequest, slug: str, proposal_id: int, action: str) -> HttpResponse:
+    if action not in BOARD_ACTIONS:
+        raise Http404("No such action.")
+    membership = page_membership(request, slug, Role.OPERATOR)
+    proposal = access_proposal(membership=membership, proposal_id=proposal_id)
+    error = ""
+    try:
+        BOARD_ACTIONS[action](request, membership, proposal)
+    except (Conflict, PermissionDenied, PermanentError, ValidationError) as problem:
+        error = validation_detail(problem) if isinstance(problem, ValidationError) else str(problem)
+    if not request.htmx:
+        if error:
+            messages.error(request, f"Not done: {error}")
+        return redirect(reverse("board", args=[slug]) + f"#proposal-{proposal_id}")
+    [card] = selectors.board_cards(proposal_ids=[proposal_id])
+    context = {"card": card, "can_decide": True, "error": error, "membership": membership}
+    return render(request, "approvals/board.html#card", context)
+
+
+@login_required
+@require_POST
+def board_bulk(request: HttpRequest, slug: str) -> HttpResponse:
+    """Approves the selected cards, each against the hash it was shown with."""
+    membership = page_membership(request, slug, Role.OPERATOR)
+    items = []
+    for value in request.POST.getlist("selected"):
+        proposal_id, _, shown_hash = value.partition(":")
+        if proposal_id.isdigit():
+            items.append((int(proposal_id), shown_hash))
+    done, skipped = services.proposal_bulk(membership=membership, action="approve", items=items)
+    messages.success(request, f"Approved {len(done)}.")
+    for item in skipped:
+        messages.error(request, f"#{item['id']} not approved: {item['reason']}")
+    return redirect(reverse("board", args=[slug]) + (f"?{request.POST.get('back', '')}"))

@@ -19,7 +19,7 @@ from aios_site.errors import Conflict, validation_detail
 from aios_site.pages import page_membership, query_without_page, render_page
 from approvals.audit import Actor
 from memory import selectors, services
-from memory.access import access_memory_import, access_memory_item
+from memory.access import access_memory_import, access_memory_item, access_memory_key
 from memory.imports import TooLarge, schema_message
 from memory.models import Kind, SourceKind
 from memory.schemas import MemoryIn
@@ -231,3 +231,11 @@ def _reason(error: Exception) -> str:
     if isinstance(error, SchemaError):
         return schema_message(error)
     return str(error)
+
+
+@login_required
+def memory_key_page(request: HttpRequest, slug: str, namespace: str, key: str) -> HttpResponse:
+    """A key's page (its current version, else its newest): where cited sources link to."""
+    membership = page_membership(request, slug)
+    item = access_memory_key(membership=membership, namespace=namespace, key=key)
+    return redirect("memory_item", slug=slug, item_id=item.pk)

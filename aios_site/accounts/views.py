@@ -15,7 +15,6 @@ from aios_site.pages import page_membership, render_page
 
 # What each section will hold, shown while it is empty.
 SECTION_EMPTY = {
-    "board": "Nothing is waiting for approval. Proposals from agents appear here.",
     "catalog": "No store is connected. Products, orders and messages appear here.",
     "content": "No content yet. Briefs, drafts and scheduled posts appear here.",
     "metrics": "No outcomes recorded yet. Time saved and cost per outcome appear here.",
@@ -29,7 +28,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if not slugs:
         return render(request, "shell/no_workspace.html")
     slug = request.session.get(SESSION_WORKSPACE)
-    return redirect("section", slug=slug if slug in slugs else slugs[0], section="board")
+    return redirect("board", slug=slug if slug in slugs else slugs[0])
 
 
 @login_required
@@ -37,7 +36,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def workspace_switch(request: HttpRequest) -> HttpResponse:
     membership = access.access_workspace(user=request.user, slug=request.POST.get("slug", ""))
     request.session[SESSION_WORKSPACE] = membership.workspace.slug
-    return redirect("section", slug=membership.workspace.slug, section="board")
+    return redirect("board", slug=membership.workspace.slug)
 
 
 @login_required

@@ -1,0 +1,58 @@
+"""The board in Chromium: a pending card arrives live, the operator edits and approves it,
+and watches it turn committed without reloading."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from agents.services import run_start
+from approvals.audit import Actor
+from approvals.models import Proposal
+from approvals.services import rules_set
+from memory.models import MemoryItem
+from tests.agents.conftest import wait_for_run
+from tests.browser.test_shell import _log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_an_operator_edits_and_approves_a_card_and_watches_it_commit(
+    page, web_server, worker, operator, workspace, make_agent
+):
+    rules_set(
+        workspace=workspace,
+        rules=[{"name": "Everything waits", "effector": "*", "decision": "require_approval"}],
+        actor=Actor("user", "test"),
+    )
+    agent = make_agent("demo.propose", slug="proposer", allowed_effectors=["core.note"])
+    _log_in(page, web_server, "olivia@shop.example")
+    page.goto(f"{web_server}/w/alice/board/")
+    expect(page.locator("#live-status")).to_have_text("● live")
+
+    payload = {"namespace": "notes", "key": "supplier", "content": "Call the supplier on Monday."}
+    run, _ = run_start(
+        agent=agent,
+        input={
+            "effector": "core.note",
+            "payload": payload,
+            "target": "notes/supplier",
+            "rationale": "Orders are late <b>again</b>.",
+        },
+    )
+    wait_for_run(run.pk, "waiting")
+    proposal = Proposal.objects.get(run=run)
+    card = page.locator(f"#proposal-{proposal.pk}")
+    expect(card).to_contain_text("Call the supplier on Monday.")  # pushed, no reload
+    expect(card).to_contain_text("Orders are late <b>again</b>.")  # shown, never parsed
+
+    card.focus()
+    page.keyboard.press("e")  # opens the edit form
+    card.locator("textarea[name='field:content']").fill("Call the supplier on Tuesday.")
+    card.get_by_role("button", name="Approve as edited").click()
+
+    expect(card.locator(".badge.committed")).to_be_visible(timeout=30_000)
+    wait_for_run(run.pk, "succeeded")
+    assert MemoryItem.objects.get(key="supplier").content == "Call the supplier on Tuesday."
+    page.get_by_role("link", name="Committed").click()
+    expect(page.locator(f"#proposal-{proposal.pk}")).to_contain_text("edited before approval")
