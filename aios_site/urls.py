@@ -67,6 +67,12 @@ urlpatterns = [
         name="memory_item_action",
     ),
     path("w/<slug:slug>/audit/", approval_views.audit_page, name="audit"),
+    path("w/<slug:slug>/settings/policy/", approval_views.policy_page, name="approval_policy"),
+    path(
+        "w/<slug:slug>/settings/policy/<str:action>/",
+        approval_views.policy_action,
+        name="approval_policy_action",
+    ),
     path("w/<slug:slug>/board/", approval_views.board_page, name="board"),
     path("w/<slug:slug>/board/approve-selected/", approval_views.board_bulk, name="board_bulk"),
     path(

@@ -41,5 +41,14 @@ def render_card(proposal_id: int, *, created: bool, can_decide: bool) -> str:
     cards = board_cards(proposal_ids=[proposal_id])
     if not cards:
         return ""
-    context = {"card": cards[0], "created": created, "can_decide": can_decide, "oob": True}
+    from django.urls import reverse
+
+    card = cards[0]
+    context = {
+        "card": card,
+        "created": created,
+        "can_decide": can_decide,
+        "oob": True,
+        "board_url": reverse("board", args=[card["proposal"].workspace.slug]),
+    }
     return render_to_string("approvals/board.html#card-push", context)

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -479,6 +479,8 @@ def webhook_endpoint_save(*, workspace, name: str, url: str, secret: str, actor:
     from approvals.models import WebhookEndpoint
 
     URLValidator(schemes=["http", "https"])(url)
+    if len(secret) < 16:
+        raise ValidationError("the secret needs at least 16 characters")
     endpoint = WebhookEndpoint.objects.filter(workspace=workspace, name=name).first()
     before = {"url": endpoint.url} if endpoint else None
     endpoint = endpoint or WebhookEndpoint(workspace=workspace, name=name)

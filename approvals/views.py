@@ -20,7 +20,9 @@ from aios_site.errors import Conflict, validation_detail
 from aios_site.pages import page_membership, query_without_page, render_page
 from approvals import selectors, services
 from approvals.access import access_proposal
-from approvals.audit import audit_verify
+from approvals.audit import Actor, audit_verify
+from approvals.effectors import effector_names
+from approvals.models import PolicyRule, WebhookEndpoint
 
 PAGE_SIZE = 50
 BOARD_PAGE_SIZE = 50
@@ -75,6 +77,7 @@ def board_page(request: HttpRequest, slug: str) -> HttpResponse:
         "filters": {"agent": agent or "", "risk": risk or ""},
         "query": query_without_page(request),
         "can_decide": membership.has_role(Role.OPERATOR),
+        "board_url": reverse("board", args=[slug]),  # cards build their action URLs on it
     }
     return render_page(request, "approvals/board.html", context)
 
@@ -131,7 +134,13 @@ def board_action(request: HttpRequest, slug: str, proposal_id: int, action: str)
             messages.error(request, f"Not done: {error}")
         return redirect(reverse("board", args=[slug]) + f"#proposal-{proposal_id}")
     [card] = selectors.board_cards(proposal_ids=[proposal_id])
-    context = {"card": card, "can_decide": True, "error": error, "membership": membership}
+    context = {
+        "card": card,
+        "can_decide": True,
+        "error": error,
+        "membership": membership,
+        "board_url": reverse("board", args=[slug]),
+    }
     return render(request, "approvals/board.html#card", context)
 
 
@@ -150,3 +159,63 @@ def board_bulk(request: HttpRequest, slug: str) -> HttpResponse:
     for item in skipped:
         messages.error(request, f"#{item['id']} not approved: {item['reason']}")
     return redirect(reverse("board", args=[slug]) + (f"?{request.POST.get('back', '')}"))
+
+
+# -- approval policy settings -----------------------------------------------------------------
+
+
+@login_required
+def policy_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """The rules that decide proposals, and where webhooks may go (owners change them)."""
+    membership = page_membership(request, slug)
+    rules = services.rules_for(workspace_id=membership.workspace_id)
+    context = {
+        "membership": membership,
+        "section": "settings",
+        "title": "Approval policy",
+        "rules": rules,
+        "rules_json": request.POST.get("rules") or json.dumps(rules, indent=1),
+        "default": not PolicyRule.objects.filter(workspace_id=membership.workspace_id).exists(),
+        "effectors": effector_names(),
+        "endpoints": WebhookEndpoint.objects.filter(workspace_id=membership.workspace_id),
+        "is_owner": membership.has_role(Role.OWNER),
+    }
+    return render_page(request, "approvals/policy.html", context)
+
+
+def _rules_from_form(request, membership) -> None:
+    try:
+        rules = json.loads(request.POST.get("rules") or "[]")
+    except json.JSONDecodeError as error:
+        raise ValidationError(f"not JSON: {error.msg} (line {error.lineno})") from error
+    services.rules_set(
+        workspace=membership.workspace, rules=rules, actor=Actor.of_user(request.user)
+    )
+
+
+def _endpoint_from_form(request, membership) -> None:
+    services.webhook_endpoint_save(
+        workspace=membership.workspace,
+        name=request.POST.get("name", "").strip(),
+        url=request.POST.get("url", "").strip(),
+        secret=request.POST.get("secret", ""),
+        actor=Actor.of_user(request.user),
+    )
+
+
+POLICY_ACTIONS = {"rules": _rules_from_form, "endpoint": _endpoint_from_form}
+
+
+@login_required
+@require_POST
+def policy_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
+    if action not in POLICY_ACTIONS:
+        raise Http404("No such action.")
+    membership = page_membership(request, slug, Role.OWNER)
+    try:
+        POLICY_ACTIONS[action](request, membership)
+    except ValidationError as error:
+        messages.error(request, f"Not saved: {validation_detail(error)}")
+        return policy_page(request, slug)  # keeps what was typed
+    messages.success(request, "Saved.")
+    return redirect("approval_policy", slug=slug)

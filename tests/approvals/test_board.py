@@ -210,3 +210,49 @@ def test_a_new_proposal_reaches_the_board_over_the_websocket(operator, proposer,
     assert card.startswith('<div hx-swap-oob="afterbegin:#cards-new">')
     assert "Approve</button>" in card
     assert "<script>alert(1)" not in card and "&lt;script&gt;" in card
+
+
+def test_the_owner_edits_the_rules_on_the_policy_page_and_a_mistake_keeps_the_text(
+    client, owner, operator
+):
+    client.force_login(owner)
+    page = "/w/alice/settings/policy/"
+
+    shown = client.get(page).content.decode()
+    bad = client.post(f"{page}rules/", {"rules": '[{"name": "x", "decision": "later"}'})
+    saved = client.post(
+        f"{page}rules/",
+        {
+            "rules": '[{"name": "Only the owner", "effector": "*", '
+            '"decision": "require_approval", "required_role": "owner"}]'
+        },
+        follow=True,
+    )
+
+    assert "This workspace uses the shipped defaults." in shown
+    assert "Never sell below cost" in shown
+    assert "Not saved: not JSON" in bad.content.decode()
+    assert "[{&quot;name&quot;: &quot;x&quot;" in bad.content.decode()  # what was typed stays
+    assert "Only the owner" in saved.content.decode() and "require_approval (owner)" in (
+        saved.content.decode()
+    )
+    client.force_login(operator)
+    assert client.post(f"{page}rules/", {"rules": "[]"}).status_code == 403
+    assert "Save rules" not in client.get(page).content.decode()
+
+
+def test_a_webhook_endpoint_needs_an_http_url_and_a_long_secret(client, owner):
+    client.force_login(owner)
+
+    short = client.post(
+        "/w/alice/settings/policy/endpoint/",
+        {"name": "crm", "url": "https://crm.example/hook", "secret": "short"},
+    )
+    saved = client.post(
+        "/w/alice/settings/policy/endpoint/",
+        {"name": "crm", "url": "https://crm.example/hook", "secret": "s" * 20},
+        follow=True,
+    )
+
+    assert "Not saved: the secret needs at least 16 characters" in short.content.decode()
+    assert "https://crm.example/hook" in saved.content.decode()
