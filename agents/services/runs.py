@@ -80,6 +80,12 @@ DEMO_AGENTS = [
     {"slug": "noop", "name": "No-op (three empty steps)", "pipeline": "demo.noop"},
     {"slug": "try-model", "name": "Try a model capability", "pipeline": "demo.model_call"},
     {"slug": "ask-memory", "name": "Ask memory (recalls and cites)", "pipeline": "demo.recall"},
+    {
+        "slug": "proposer",
+        "name": "Proposer (proposes what its input says)",
+        "pipeline": "demo.propose",
+        "allowed_effectors": ["core.note", "core.webhook"],
+    },
 ]
 
 

@@ -74,6 +74,7 @@ def test_the_demo_command_adds_the_demo_agents_and_memory_once(db):
         ("ask-memory", "demo.recall"),
         ("echo", "demo.echo"),
         ("noop", "demo.noop"),
+        ("proposer", "demo.propose"),
         ("try-model", "demo.model_call"),
     ]
     demo_memory = MemoryItem.objects.filter(workspace__slug="demo")
