@@ -64,6 +64,12 @@ class Source:
         return self.kind == SourceKind.HUMAN
 
     @property
+    def is_authoritative(self) -> bool:
+        """A person, or the catalog sync writing the shop's own data (keyed by its ids):
+        what they write replaces the current version without review."""
+        return self.kind in (SourceKind.HUMAN, SourceKind.CATALOG)
+
+    @property
     def actor(self) -> Actor:
         if self.run is not None:
             return Actor.of_run(self.run)
@@ -146,9 +152,10 @@ def memory_write(
     """Writes a fact (a new version) or a note (edited in place); returns the row written,
     with `outcome` saying what happened: created, unchanged, edited or needs_review.
 
-    A fact from anyone but a person that says something else than the current version is
-    not applied: it waits as `needs_review` until someone accepts or rejects it. A caller
-    writing many items passes `embed_later=False` and enqueues one embedding batch itself.
+    A fact from anyone but a person or the catalog sync that says something else than the
+    current version is not applied: it waits as `needs_review` until someone accepts or
+    rejects it. A caller writing many items passes `embed_later=False` and enqueues one
+    embedding batch itself.
     """
     key = key or uuid.uuid4().hex[:12]
     _lock(workspace.pk, namespace, key)
@@ -167,7 +174,7 @@ def memory_write(
             transaction.on_commit(embed_soon)
         return note
     status = Status.CURRENT
-    if current and not source.is_human:
+    if current and not source.is_authoritative:
         status = Status.NEEDS_REVIEW
     row = {"workspace": workspace, "namespace": namespace, "key": key, "kind": kind}
     row.update(content=content, metadata=metadata, valid_until=valid_until, status=status)

@@ -1,0 +1,126 @@
+"""The store side: connections to Shopify-compatible shops, the webhook events they send,
+and the catalog those events keep up to date (authoritative data, mirrored into memory)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from aios_site import crypto
+from aios_site.accounts.models import Workspace
+
+
+class StoreConnection(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="stores")
+    shop_domain = models.CharField(max_length=255, unique=True)
+    api_base_url = models.URLField(max_length=500, help_text="The shop's origin.")
+    api_version = models.CharField(max_length=10, default="2026-01")
+    outbound_url = models.URLField(max_length=500, blank=True)
+    access_token_encrypted = models.TextField()
+    webhook_secrets_encrypted = models.JSONField(default=list, help_text="One or two (rotation).")
+    languages = models.JSONField(default=list)
+    brand_namespace = models.SlugField(max_length=50, default="brand")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.shop_domain
+
+    @property
+    def access_token(self) -> str:
+        return crypto.decrypt(self.access_token_encrypted)
+
+    @access_token.setter
+    def access_token(self, value: str) -> None:
+        self.access_token_encrypted = crypto.encrypt(value)
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        return [crypto.decrypt(secret) for secret in self.webhook_secrets_encrypted]
+
+    @webhook_secrets.setter
+    def webhook_secrets(self, values: list[str]) -> None:
+        self.webhook_secrets_encrypted = [crypto.encrypt(value) for value in values]
+
+
+class EventStatus(models.TextChoices):
+    RECEIVED = "received"  # stored, waiting for a worker
+    PROCESSED = "processed"
+    IGNORED = "ignored"  # a topic AIOS does not act on; kept as it came
+    STALE = "stale"  # older than what is stored: applied nothing
+    FAILED = "failed"
+
+
+class WebhookEvent(models.Model):
+    """A delivery as it arrived, stored before anything else happens to it."""
+
+    connection = models.ForeignKey(StoreConnection, on_delete=models.CASCADE, related_name="events")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    topic = models.CharField(max_length=100)
+    webhook_id = models.CharField(max_length=100)
+    event_id = models.CharField(max_length=100, blank=True)
+    triggered_at = models.DateTimeField(null=True, blank=True)
+    api_version = models.CharField(max_length=20, blank=True)
+    body = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=EventStatus.choices, default=EventStatus.RECEIVED
+    )
+    error = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "webhook_id"], name="webhook_event_once"),
+        ]
+        indexes = [models.Index(fields=["workspace", "-received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.webhook_id}"
+
+
+class Product(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="products")
+    connection = models.ForeignKey(StoreConnection, on_delete=models.CASCADE)
+    external_id = models.BigIntegerField()
+    title = models.CharField(max_length=500)
+    handle = models.CharField(max_length=255, blank=True)
+    body_html = models.TextField(blank=True)
+    vendor = models.CharField(max_length=255, blank=True)
+    product_type = models.CharField(max_length=255, blank=True)
+    tags = models.CharField(max_length=1000, blank=True)
+    status = models.CharField(max_length=20, blank=True)
+    source_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the shop last changed it (newest wins)."
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["title", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "external_id"], name="product_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Variant(models.Model):
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variants")
+    external_id = models.BigIntegerField()
+    title = models.CharField(max_length=255)
+    sku = models.CharField(max_length=255, blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True)
+    compare_at_price = models.DecimalField(max_digits=12, decimal_places=2, null=True)
+    inventory_item_id = models.BigIntegerField(null=True, blank=True)
+    inventory_quantity = models.IntegerField(null=True, blank=True)
+    position = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "external_id"], name="variant_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product} / {self.title}"

@@ -1,0 +1,73 @@
+"""What the catalog API takes and returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ninja import Field, Schema
+
+
+class StoreIn(Schema):
+    shop_domain: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,250}[a-z0-9]$")
+    api_base_url: str | None = Field(default=None, max_length=500)
+    access_token: str = Field(min_length=1, max_length=500)
+    webhook_secrets: list[str] = Field(min_length=1, max_length=2)
+    outbound_url: str | None = Field(default=None, max_length=500)
+    languages: list[str] = ["en"]
+
+
+class StoreOut(Schema):
+    id: int
+    shop_domain: str
+    api_base_url: str
+    api_version: str
+    outbound_url: str
+    languages: list[str]
+    webhook_secrets: int
+
+    @staticmethod
+    def resolve_webhook_secrets(store) -> int:
+        return len(store.webhook_secrets_encrypted)
+
+
+class WebhookEventOut(Schema):
+    id: int
+    shop_domain: str = Field(alias="connection.shop_domain")
+    topic: str
+    webhook_id: str
+    event_id: str
+    triggered_at: datetime | None
+    api_version: str
+    status: str
+    error: str
+    received_at: datetime
+    processed_at: datetime | None
+
+
+class VariantOut(Schema):
+    id: int = Field(alias="external_id")
+    title: str
+    sku: str
+    price: Decimal | None
+    compare_at_price: Decimal | None
+    inventory_quantity: int | None
+
+
+class ProductOut(Schema):
+    id: int = Field(alias="external_id")
+    shop_domain: str = Field(alias="connection.shop_domain")
+    title: str
+    handle: str
+    vendor: str
+    product_type: str
+    tags: str
+    status: str
+    body_html: str
+    source_updated_at: datetime | None
+    variants: list[VariantOut]
+
+    @staticmethod
+    def resolve_variants(product) -> list[Any]:
+        return list(product.variants.all())

@@ -1,0 +1,203 @@
+"""Shopify webhooks: HMAC (with rotation), durable storage, duplicates, bad input, stale
+deliveries, products upserted and mirrored into memory; tenancy of the reads."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from catalog.models import Product, WebhookEvent
+from catalog.services import webhook_process
+from memory.models import MemoryItem
+from tests.catalog.conftest import NEW_SECRET, OLD_SECRET, SHOP
+from tests.helpers import SHARED_DATA
+from tests.memory.test_api import Api
+
+pytestmark = pytest.mark.django_db
+
+HOOKS = SHARED_DATA / "shopify-webhooks"
+
+
+def _payload(name: str) -> dict:
+    return json.loads((HOOKS / name).read_text())
+
+
+def _deliver(
+    client,
+    topic: str,
+    body: dict | bytes,
+    *,
+    secret=NEW_SECRET,
+    webhook_id="w-1",
+    triggered_at: str | None = None,
+    shop=SHOP,
+):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    signature = base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
+    headers = {
+        "HTTP_X_SHOPIFY_TOPIC": topic,
+        "HTTP_X_SHOPIFY_HMAC_SHA256": signature,
+        "HTTP_X_SHOPIFY_SHOP_DOMAIN": shop,
+        "HTTP_X_SHOPIFY_WEBHOOK_ID": webhook_id,
+        "HTTP_X_SHOPIFY_API_VERSION": "2026-01",
+    }
+    if triggered_at:
+        headers["HTTP_X_SHOPIFY_TRIGGERED_AT"] = triggered_at
+    return client.post("/api/v1/webhooks/shopify", raw, content_type="application/json", **headers)
+
+
+def _process_all() -> None:
+    for pk in (
+        WebhookEvent.objects.filter(status="received").order_by("pk").values_list("pk", flat=True)
+    ):  # in the order they arrived
+        webhook_process(event_id=pk)
+
+
+def test_a_signed_product_webhook_is_stored_processed_and_mirrored_into_memory(client, store):
+    response = _deliver(client, "products/create", _payload("products-create.json"))
+
+    assert response.status_code == 200 and response.json() == {"detail": "received"}
+    event = WebhookEvent.objects.get()
+    assert (event.topic, event.webhook_id, event.api_version, event.status) == (
+        "products/create",
+        "w-1",
+        "2026-01",
+        "received",
+    )
+    _process_all()
+    product = Product.objects.get()
+    assert (product.title, product.variants.count()) == ("Example T-Shirt", 2)
+    fact = MemoryItem.objects.get(namespace="products", key=f"product:{product.external_id}")
+    assert fact.source_kind == "catalog" and "Example T-Shirt" in fact.content
+    assert "Small: 19.99" in fact.content
+
+
+def test_the_previous_secret_still_verifies_during_a_rotation(client, store):
+    assert (
+        _deliver(
+            client, "products/create", _payload("products-create.json"), secret=OLD_SECRET
+        ).status_code
+        == 200
+    )
+
+
+def test_a_bad_signature_is_401_and_nothing_is_stored(client, store):
+    response = _deliver(
+        client, "products/create", _payload("products-create.json"), secret="not-the-secret"
+    )
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "the webhook signature does not verify"}
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_an_unknown_shop_is_401(client, store):
+    response = _deliver(client, "products/create", {"id": 1}, shop="other.myshopify.com")
+
+    assert response.status_code == 401 and WebhookEvent.objects.count() == 0
+
+
+def test_a_repeated_webhook_id_is_acknowledged_and_dropped(client, store):
+    _deliver(client, "products/create", _payload("products-create.json"))
+
+    again = _deliver(client, "products/create", _payload("products-create.json"))
+
+    assert again.status_code == 200 and again.json() == {"detail": "already received"}
+    assert WebhookEvent.objects.count() == 1
+
+
+def test_malformed_json_is_400_and_an_oversized_body_413(client, store):
+    assert _deliver(client, "products/create", b"{not json").status_code == 400
+    big = _deliver(client, "products/create", b"{" + b" " * (3 * 1024 * 1024) + b"}")
+    assert big.status_code == 413
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_an_unknown_topic_is_stored_and_ignored_with_the_reason(client, store):
+    _deliver(client, "themes/publish", {"id": 5})
+    _process_all()
+
+    event = WebhookEvent.objects.get()
+    assert event.status == "ignored" and "does not act on 'themes/publish'" in event.error
+
+
+def test_an_older_delivery_never_overwrites_newer_data(client, store):
+    newer = _payload("products-update.json") | {"title": "Newest title"}
+    older = _payload("products-update.json") | {"title": "Older title"}
+    now = timezone.now()
+    _deliver(client, "products/update", newer, webhook_id="w-2", triggered_at=now.isoformat())
+    _deliver(
+        client,
+        "products/update",
+        older,
+        webhook_id="w-1",
+        triggered_at=(now - timedelta(minutes=5)).isoformat(),
+    )
+
+    _process_all()
+
+    assert Product.objects.get().title == "Newest title"
+    assert set(WebhookEvent.objects.values_list("webhook_id", "status")) == {
+        ("w-2", "processed"),
+        ("w-1", "stale"),
+    }
+
+
+def test_a_product_update_supersedes_its_memory_fact_without_review(client, store):
+    _deliver(client, "products/create", _payload("products-create.json"), webhook_id="w-1")
+    _deliver(
+        client,
+        "products/update",
+        _payload("products-update.json") | {"title": "Renamed T-Shirt"},
+        webhook_id="w-2",
+    )
+    _process_all()
+
+    versions = MemoryItem.objects.filter(namespace="products").order_by("version")
+    assert [(v.version, v.status) for v in versions] == [(1, "current"), (2, "current")]
+    assert versions[1].superseded_by is None and "Renamed T-Shirt" in versions[1].content
+
+
+def test_a_deleted_product_leaves_the_catalog_and_memory(client, store):
+    _deliver(client, "products/create", _payload("products-create.json"), webhook_id="w-1")
+    _deliver(client, "products/delete", _payload("products-delete.json"), webhook_id="w-2")
+    _process_all()
+
+    assert Product.objects.get().deleted_at is not None
+    assert not MemoryItem.objects.filter(namespace="products", deleted_at__isnull=True).exists()
+
+
+def test_products_and_events_are_read_per_workspace(client, store, operator, outsider):
+    _deliver(client, "products/create", _payload("products-create.json"))
+    _process_all()
+    mine, theirs = Api(client, operator), Api(client, outsider)
+
+    [product] = mine.get("/products").json()
+    assert product["title"] == "Example T-Shirt" and len(product["variants"]) == 2
+    assert mine.get(f"/products/{product['id']}").status_code == 200
+    assert [e["topic"] for e in mine.get("/webhook-events").json()] == ["products/create"]
+    assert theirs.get("/products").json() == [] and theirs.get("/webhook-events").json() == []
+    assert theirs.get(f"/products/{product['id']}").status_code == 404
+
+
+def test_only_an_owner_connects_a_store_and_a_shop_connects_once(client, owner, operator, store):
+    body = {
+        "shop_domain": "second.myshopify.com",
+        "access_token": "t",
+        "webhook_secrets": ["a-secret-long-enough"],
+    }
+
+    assert Api(client, operator).send("post", "/stores", body).status_code == 403
+    created = Api(client, owner).send("post", "/stores", body)
+    again = Api(client, owner).send("post", "/stores", body)
+
+    assert created.status_code == 201
+    assert created.json()["api_base_url"] == "https://second.myshopify.com"
+    assert created.json()["webhook_secrets"] == 1 and "a-secret" not in created.content.decode()
+    assert again.status_code == 409
