@@ -11,8 +11,8 @@ from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
 from approvals.audit import Actor
 from catalog import services
-from catalog.models import Product, StoreConnection, Variant, WebhookEvent
-from catalog.schemas import ProductOut, StoreIn, StoreOut, WebhookEventOut
+from catalog.models import Order, Product, StoreConnection, Variant, WebhookEvent
+from catalog.schemas import OrderOut, ProductOut, StoreIn, StoreOut, WebhookEventOut
 from catalog.webhooks import MAX_BODY, webhook_receive
 
 router = Router(tags=["catalog"])
@@ -87,3 +87,11 @@ def product_detail(request, product_id: int):
     if product is None:
         raise Http404("No such product.")
     return product
+
+
+@router.get("/orders", response=list[OrderOut])
+def order_list(request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)):
+    """Newest first."""
+    membership = request_workspace(request)
+    orders = Order.objects.filter(workspace_id=membership.workspace_id).select_related("connection")
+    return orders[offset : offset + limit]

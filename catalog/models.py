@@ -20,6 +20,7 @@ class StoreConnection(models.Model):
     languages = models.JSONField(default=list)
     brand_namespace = models.SlugField(max_length=50, default="brand")
     created_at = models.DateTimeField(auto_now_add=True)
+    uninstalled_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.shop_domain
@@ -114,6 +115,7 @@ class Variant(models.Model):
     compare_at_price = models.DecimalField(max_digits=12, decimal_places=2, null=True)
     inventory_item_id = models.BigIntegerField(null=True, blank=True)
     inventory_quantity = models.IntegerField(null=True, blank=True)
+    inventory_updated_at = models.DateTimeField(null=True, blank=True)
     position = models.PositiveIntegerField(default=1)
 
     class Meta:
@@ -124,3 +126,65 @@ class Variant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product} / {self.title}"
+
+
+class Customer(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="customers")
+    connection = models.ForeignKey(StoreConnection, on_delete=models.CASCADE)
+    external_id = models.BigIntegerField()
+    email = models.CharField(max_length=255, blank=True)
+    first_name = models.CharField(max_length=255, blank=True)
+    last_name = models.CharField(max_length=255, blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    locale = models.CharField(max_length=20, blank=True)
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    redacted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "external_id"], name="customer_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or f"customer {self.external_id}"
+
+
+class Order(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="orders")
+    connection = models.ForeignKey(StoreConnection, on_delete=models.CASCADE)
+    external_id = models.BigIntegerField()
+    name = models.CharField(max_length=50, blank=True, help_text="#1001, as customers see it.")
+    email = models.CharField(max_length=255, blank=True)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL)
+    financial_status = models.CharField(max_length=30, blank=True)
+    fulfillment_status = models.CharField(max_length=30, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    total_price = models.DecimalField(max_digits=12, decimal_places=2, null=True)
+    currency = models.CharField(max_length=3, blank=True)
+    line_items = models.JSONField(default=list)
+    placed_at = models.DateTimeField(null=True, blank=True)
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    redacted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "external_id"], name="order_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"order {self.external_id}"
+
+
+class DataExport(models.Model):
+    """What AIOS holds about a customer, gathered for a `customers/data_request`: the shop
+    owner sends it on to the customer."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey(StoreConnection, on_delete=models.CASCADE)
+    customer_external_id = models.BigIntegerField()
+    data = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"data of customer {self.customer_external_id}"

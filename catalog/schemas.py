@@ -71,3 +71,22 @@ class ProductOut(Schema):
     @staticmethod
     def resolve_variants(product) -> list[Any]:
         return list(product.variants.all())
+
+
+class OrderOut(Schema):
+    id: int = Field(alias="external_id")
+    shop_domain: str = Field(alias="connection.shop_domain")
+    name: str
+    email: str
+    financial_status: str
+    fulfillment_status: str
+    cancelled_at: datetime | None
+    total_price: Decimal | None
+    currency: str
+    line_items: list[dict[str, Any]]
+    placed_at: datetime | None
+    redacted: bool
+
+    @staticmethod
+    def resolve_redacted(order) -> bool:
+        return order.redacted_at is not None

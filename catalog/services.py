@@ -14,11 +14,21 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from approvals.audit import Actor, audit_record
-from catalog.models import EventStatus, Product, StoreConnection, Variant, WebhookEvent
+from approvals.audit import Actor, audit_record, plain
+from catalog.models import (
+    Customer,
+    DataExport,
+    EventStatus,
+    Order,
+    Product,
+    StoreConnection,
+    Variant,
+    WebhookEvent,
+)
 from memory.services import Source, memory_forget, memory_write
 
 PRODUCT_NAMESPACE = "products"
@@ -85,7 +95,7 @@ def webhook_process(*, event_id: int) -> None:
         else:
             event.status = handler(event)
         event.processed_at = timezone.now()
-        event.save(update_fields=["status", "error", "processed_at"])
+        event.save(update_fields=["status", "error", "processed_at", "body"])
 
 
 def _changed_at(event: WebhookEvent) -> datetime | None:
@@ -93,6 +103,11 @@ def _changed_at(event: WebhookEvent) -> datetime | None:
         return event.triggered_at
     value = event.body.get("updated_at")
     return parse_datetime(value) if isinstance(value, str) else None
+
+
+def _older(changed_at: datetime | None, stored_at: datetime | None) -> bool:
+    """An event from before what is stored: applying it would bring old data back."""
+    return bool(changed_at and stored_at and changed_at < stored_at)
 
 
 def _source(event: WebhookEvent) -> Source:
@@ -107,12 +122,7 @@ def _product_upsert(event: WebhookEvent) -> str:
         .filter(connection=connection, external_id=data["id"])
         .first()
     )
-    if (
-        product
-        and product.source_updated_at
-        and changed_at
-        and changed_at < product.source_updated_at
-    ):
+    if product and _older(changed_at, product.source_updated_at):
         return EventStatus.STALE
     product = product or Product(
         workspace=connection.workspace, connection=connection, external_id=data["id"]
@@ -200,8 +210,203 @@ def product_fact(product: Product) -> str:
     return "\n".join(lines)
 
 
+# -- inventory, customers, orders --------------------------------------------------------
+
+
+def _inventory_update(event: WebhookEvent) -> str:
+    data, changed_at = event.body, _changed_at(event)
+    variant = (
+        Variant.objects.select_for_update()
+        .filter(product__connection=event.connection, inventory_item_id=data["inventory_item_id"])
+        .first()
+    )
+    if variant is None:
+        event.error = f"no variant holds inventory item {data['inventory_item_id']}"
+        return EventStatus.IGNORED
+    if _older(changed_at, variant.inventory_updated_at):
+        return EventStatus.STALE
+    variant.inventory_quantity = data.get("available")
+    variant.inventory_updated_at = changed_at or timezone.now()
+    variant.save(update_fields=["inventory_quantity", "inventory_updated_at"])
+    return EventStatus.PROCESSED
+
+
+def _customer_upsert(event: WebhookEvent) -> str:
+    _, stale = _customer_from(event.connection, event.body, _changed_at(event))
+    return EventStatus.STALE if stale else EventStatus.PROCESSED
+
+
+def _customer_from(connection, data: dict, changed_at) -> tuple[Customer | None, bool]:
+    if not data or not data.get("id"):
+        return None, False
+    customer = (
+        Customer.objects.select_for_update()
+        .filter(connection=connection, external_id=data["id"])
+        .first()
+    )
+    if customer and customer.redacted_at:
+        return customer, False  # redacted stays redacted
+    if customer and _older(changed_at, customer.source_updated_at):
+        return customer, True
+    customer = customer or Customer(
+        workspace=connection.workspace, connection=connection, external_id=data["id"]
+    )
+    customer.email = str(data.get("email") or "")[:255]
+    customer.first_name = str(data.get("first_name") or "")[:255]
+    customer.last_name = str(data.get("last_name") or "")[:255]
+    customer.phone = str(data.get("phone") or "")[:50]
+    customer.locale = str(data.get("locale") or "")[:20]
+    customer.source_updated_at = changed_at
+    customer.save()
+    return customer, False
+
+
+def _order_upsert(event: WebhookEvent) -> str:
+    data, connection, changed_at = event.body, event.connection, _changed_at(event)
+    order = (
+        Order.objects.select_for_update()
+        .filter(connection=connection, external_id=data["id"])
+        .first()
+    )
+    if order and _older(changed_at, order.source_updated_at):
+        return EventStatus.STALE
+    if order and order.redacted_at:
+        return EventStatus.PROCESSED
+    customer, _ = _customer_from(connection, data.get("customer") or {}, None)
+    order = order or Order(
+        workspace=connection.workspace, connection=connection, external_id=data["id"]
+    )
+    order.name = str(data.get("name") or "")[:50]
+    order.email = str(data.get("email") or data.get("contact_email") or "")[:255]
+    order.customer = customer
+    order.financial_status = str(data.get("financial_status") or "")[:30]
+    order.fulfillment_status = str(data.get("fulfillment_status") or "")[:30]
+    order.cancelled_at = _datetime(data.get("cancelled_at"))
+    order.total_price = _money(data.get("current_total_price") or data.get("total_price"))
+    order.currency = str(data.get("currency") or "")[:3]
+    order.line_items = [
+        {key: item.get(key) for key in ("title", "variant_title", "sku", "quantity", "price")}
+        for item in data.get("line_items") or []
+    ]
+    order.placed_at = _datetime(data.get("created_at"))
+    order.source_updated_at = changed_at
+    order.save()
+    return EventStatus.PROCESSED
+
+
+def _datetime(value: Any) -> datetime | None:
+    return parse_datetime(value) if isinstance(value, str) and value else None
+
+
+# -- compliance: what Shopify requires of every app ---------------------------------------
+
+
+def _customers_data_request(event: WebhookEvent) -> str:
+    """Gathers what AIOS holds about the customer for the shop owner to send on."""
+    connection, data = event.connection, event.body
+    customer_id = (data.get("customer") or {}).get("id")
+    customer = Customer.objects.filter(connection=connection, external_id=customer_id).first()
+    orders = Order.objects.filter(connection=connection, customer=customer) if customer else []
+    export = {
+        "customer": _customer_export(customer),
+        "orders": [
+            {
+                "name": o.name,
+                "placed_at": o.placed_at,
+                "total_price": o.total_price,
+                "currency": o.currency,
+                "line_items": o.line_items,
+                "email": o.email,
+            }
+            for o in orders
+        ],
+    }
+    DataExport.objects.create(
+        workspace=connection.workspace,
+        connection=connection,
+        customer_external_id=customer_id or 0,
+        data=plain(export),
+    )
+    return EventStatus.PROCESSED
+
+
+def _customer_export(customer: Customer | None) -> dict | None:
+    if customer is None:
+        return None
+    fields = ("email", "first_name", "last_name", "phone", "locale")
+    return {name: getattr(customer, name) for name in fields}
+
+
+def _customers_redact(event: WebhookEvent) -> str:
+    """Erases the customer's personal data: their row, the listed orders, and the stored
+    webhook bodies that carried them."""
+    connection, data = event.connection, event.body
+    customer_id = (data.get("customer") or {}).get("id")
+    order_ids = [int(i) for i in data.get("orders_to_redact") or []]
+    now = timezone.now()
+    Customer.objects.filter(connection=connection, external_id=customer_id).update(
+        email="", first_name="", last_name="", phone="", locale="", redacted_at=now
+    )
+    orders = Order.objects.filter(connection=connection).filter(
+        Q(external_id__in=order_ids) | Q(customer__external_id=customer_id)
+    )
+    redacted_orders = list(orders.values_list("external_id", flat=True))
+    orders.update(email="", redacted_at=now)
+    _redact_event_bodies(connection, customer_id, redacted_orders)
+    event.body = {"redacted": True, "customer": {"id": customer_id}, "orders_to_redact": order_ids}
+    event.save(update_fields=["body"])
+    return EventStatus.PROCESSED
+
+
+def _redact_event_bodies(connection, customer_id, order_ids: list[int]) -> None:
+    stored = WebhookEvent.objects.filter(connection=connection).filter(
+        Q(topic__startswith="customers/", body__id=customer_id)
+        | Q(topic__startswith="customers/", body__customer__id=customer_id)
+        | Q(topic__startswith="orders/", body__id__in=order_ids)
+        | Q(topic__startswith="orders/", body__customer__id=customer_id)
+    )
+    stored.update(body={"redacted": True})
+
+
+def _shop_redact(event: WebhookEvent) -> str:
+    """Erases everything AIOS holds for the shop: customers, orders, products (and their
+    memory), and the stored webhook bodies."""
+    connection = event.connection
+    Customer.objects.filter(connection=connection).delete()
+    Order.objects.filter(connection=connection).delete()
+    DataExport.objects.filter(connection=connection).delete()
+    actor = _source(event).actor
+    for product in Product.objects.filter(connection=connection):
+        memory_forget(
+            workspace=connection.workspace,
+            namespace=PRODUCT_NAMESPACE,
+            key=f"product:{product.external_id}",
+            actor=actor,
+        )
+    Product.objects.filter(connection=connection).delete()
+    WebhookEvent.objects.filter(connection=connection).update(body={"redacted": True})
+    event.body = {"redacted": True}
+    return EventStatus.PROCESSED
+
+
+def _app_uninstalled(event: WebhookEvent) -> str:
+    """The shop removed the app: nothing more goes to it (its redaction request follows)."""
+    StoreConnection.objects.filter(pk=event.connection_id).update(uninstalled_at=timezone.now())
+    return EventStatus.PROCESSED
+
+
 HANDLERS = {
     "products/create": _product_upsert,
     "products/update": _product_upsert,
     "products/delete": _product_delete,
+    "inventory_levels/update": _inventory_update,
+    "customers/create": _customer_upsert,
+    "customers/update": _customer_upsert,
+    "orders/create": _order_upsert,
+    "orders/updated": _order_upsert,
+    "orders/cancelled": _order_upsert,
+    "customers/data_request": _customers_data_request,
+    "customers/redact": _customers_redact,
+    "shop/redact": _shop_redact,
+    "app/uninstalled": _app_uninstalled,
 }

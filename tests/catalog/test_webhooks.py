@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from catalog.models import Product, WebhookEvent
+from catalog.models import Customer, DataExport, Order, Product, WebhookEvent
 from catalog.services import webhook_process
 from memory.models import MemoryItem
 from tests.catalog.conftest import NEW_SECRET, OLD_SECRET, SHOP
@@ -201,3 +201,100 @@ def test_only_an_owner_connects_a_store_and_a_shop_connects_once(client, owner, 
     assert created.json()["api_base_url"] == "https://second.myshopify.com"
     assert created.json()["webhook_secrets"] == 1 and "a-secret" not in created.content.decode()
     assert again.status_code == 409
+
+
+# -- inventory, customers, orders, compliance ---------------------------------------------
+
+
+def test_inventory_updates_reach_the_variant_and_an_older_one_is_stale(client, store):
+    created = _payload("products-create.json")
+    created["variants"][0]["inventory_item_id"] = 271878346596884000
+    _deliver(client, "products/create", created, webhook_id="w-1")
+    level = _payload("inventory_levels-update.json") | {"available": 3}
+    now = timezone.now()
+    _deliver(
+        client, "inventory_levels/update", level, webhook_id="w-2", triggered_at=now.isoformat()
+    )
+    _deliver(
+        client,
+        "inventory_levels/update",
+        level | {"available": 40},
+        webhook_id="w-3",
+        triggered_at=(now - timedelta(minutes=1)).isoformat(),
+    )
+    _process_all()
+
+    variant = Product.objects.get().variants.get(inventory_item_id=271878346596884000)
+    assert variant.inventory_quantity == 3
+    assert WebhookEvent.objects.get(webhook_id="w-3").status == "stale"
+
+
+def test_orders_and_their_customer_are_stored_and_a_cancellation_updates_the_order(
+    client, store, operator
+):
+    order = _payload("orders-create.json") | {
+        "cancelled_at": None,
+        "updated_at": "2026-01-01T10:00:00Z",
+    }
+    _deliver(client, "orders/create", order, webhook_id="w-1")
+    _deliver(
+        client,
+        "orders/cancelled",
+        _payload("orders-cancelled.json") | {"updated_at": "2026-01-02T10:00:00Z"},
+        webhook_id="w-2",
+    )
+    _process_all()
+
+    stored = Order.objects.get()
+    assert stored.name == order["name"] and stored.total_price is not None
+    [listed] = Api(client, operator).get("/orders").json()
+    assert (listed["name"], listed["cancelled_at"] is not None) == (order["name"], True)
+    assert stored.cancelled_at is not None and len(stored.line_items) == len(order["line_items"])
+    assert stored.customer is not None and stored.customer.email
+
+
+def test_a_customer_redaction_erases_their_data_and_the_bodies_that_carried_it(client, store):
+    order = _payload("orders-create.json")
+    customer = _payload("customers-create.json") | {"id": order["customer"]["id"]}
+    _deliver(client, "customers/create", customer, webhook_id="w-1")
+    _deliver(client, "orders/create", order, webhook_id="w-2")
+    redact = _payload("customers-redact.json")
+    redact["customer"]["id"] = customer["id"]
+    redact["orders_to_redact"] = [order["id"]]
+    _deliver(client, "customers/redact", redact, webhook_id="w-3")
+    _process_all()
+
+    stored = Customer.objects.get()
+    assert (stored.email, stored.first_name, stored.phone) == ("", "", "")
+    assert stored.redacted_at is not None and Order.objects.get().email == ""
+    personal = [value for value in (customer["email"], order.get("email")) if value]
+    for event in WebhookEvent.objects.all():
+        assert not any(value in json.dumps(event.body) for value in personal)
+
+
+def test_a_data_request_gathers_what_aios_holds_about_the_customer(client, store):
+    order = _payload("orders-create.json")
+    _deliver(client, "orders/create", order, webhook_id="w-1")
+    request = _payload("customers-data_request.json")
+    request["customer"]["id"] = order["customer"]["id"]
+    _deliver(client, "customers/data_request", request, webhook_id="w-2")
+    _process_all()
+
+    export = DataExport.objects.get()
+    assert export.customer_external_id == order["customer"]["id"]
+    assert [o["name"] for o in export.data["orders"]] == [order["name"]]
+
+
+def test_a_shop_redaction_erases_the_shop_and_uninstall_is_recorded(client, store):
+    _deliver(client, "products/create", _payload("products-create.json"), webhook_id="w-1")
+    _deliver(client, "orders/create", _payload("orders-create.json"), webhook_id="w-2")
+    _deliver(client, "app/uninstalled", _payload("app-uninstalled.json"), webhook_id="w-3")
+    _deliver(client, "shop/redact", _payload("shop-redact.json"), webhook_id="w-4")
+    _process_all()
+
+    store.refresh_from_db()
+    assert store.uninstalled_at is not None
+    assert not Product.objects.exists() and not Order.objects.exists()
+    assert not Customer.objects.exists()
+    assert not MemoryItem.objects.filter(namespace="products", deleted_at__isnull=True).exists()
+    assert {json.dumps(e.body) for e in WebhookEvent.objects.all()} == {'{"redacted": true}'}
