@@ -11,8 +11,16 @@ from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
 from approvals.audit import Actor
 from catalog import services
-from catalog.models import Order, Product, StoreConnection, Variant, WebhookEvent
-from catalog.schemas import OrderOut, ProductOut, StoreIn, StoreOut, WebhookEventOut
+from catalog.models import Message, Order, Product, StoreConnection, Variant, WebhookEvent
+from catalog.schemas import (
+    MessageIn,
+    MessageOut,
+    OrderOut,
+    ProductOut,
+    StoreIn,
+    StoreOut,
+    WebhookEventOut,
+)
 from catalog.webhooks import MAX_BODY, webhook_receive
 
 router = Router(tags=["catalog"])
@@ -95,3 +103,19 @@ def order_list(request, limit: int = Query(50, ge=1, le=200), offset: int = Quer
     membership = request_workspace(request)
     orders = Order.objects.filter(workspace_id=membership.workspace_id).select_related("connection")
     return orders[offset : offset + limit]
+
+
+@router.post("/messages", response={201: MessageOut, 200: MessageOut})
+def message_create(request, body: MessageIn):
+    """A customer's message from a helpdesk or email connector; a repeated `external_id`
+    answers 200 with the message already stored."""
+    membership = request_workspace(request, role=Role.OPERATOR)
+    message, created = services.message_receive(workspace=membership.workspace, **body.dict())
+    return Status(201 if created else 200, message)
+
+
+@router.get("/messages", response=list[MessageOut])
+def message_list(request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)):
+    membership = request_workspace(request)
+    messages = Message.objects.filter(workspace_id=membership.workspace_id)
+    return messages.select_related("connection")[offset : offset + limit]

@@ -188,3 +188,31 @@ class DataExport(models.Model):
 
     def __str__(self) -> str:
         return f"data of customer {self.customer_external_id}"
+
+
+class Message(models.Model):
+    """A customer's message from a helpdesk, email or chat connector."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="messages")
+    connection = models.ForeignKey(StoreConnection, on_delete=models.CASCADE)
+    external_id = models.CharField(max_length=200, blank=True)
+    customer_email = models.CharField(max_length=255)
+    customer_name = models.CharField(max_length=255, blank=True)
+    channel = models.CharField(max_length=30, default="email")
+    subject = models.CharField(max_length=500, blank=True)
+    body = models.TextField()
+    order_ref = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="message_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_email}: {self.subject or self.body[:40]}"

@@ -90,3 +90,27 @@ class OrderOut(Schema):
     @staticmethod
     def resolve_redacted(order) -> bool:
         return order.redacted_at is not None
+
+
+class MessageIn(Schema):
+    store: str = Field(min_length=1, max_length=255, description="The shop domain.")
+    customer_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=255)
+    customer_name: str = Field(default="", max_length=255)
+    channel: str = Field(default="email", pattern=r"^[a-z_]{1,30}$")
+    subject: str = Field(default="", max_length=500)
+    body: str = Field(min_length=1, max_length=20_000)
+    order_ref: str = Field(default="", max_length=100)
+    external_id: str = Field(default="", max_length=200)
+
+
+class MessageOut(Schema):
+    id: int
+    shop_domain: str = Field(alias="connection.shop_domain")
+    external_id: str
+    customer_email: str
+    customer_name: str
+    channel: str
+    subject: str
+    body: str
+    order_ref: str
+    received_at: datetime

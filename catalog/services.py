@@ -13,16 +13,18 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from agents.pipelines import PermanentError
 from approvals.audit import Actor, audit_record, plain
 from catalog.models import (
     Customer,
     DataExport,
     EventStatus,
+    Message,
     Order,
     Product,
     StoreConnection,
@@ -139,15 +141,7 @@ def _product_upsert(event: WebhookEvent) -> str:
     product.raw = data
     product.save()
     _variants_upsert(product, data.get("variants") or [])
-    memory_write(
-        workspace=connection.workspace,
-        namespace=PRODUCT_NAMESPACE,
-        key=f"product:{product.external_id}",
-        kind="fact",
-        content=product_fact(product),
-        metadata={"product_id": product.external_id, "handle": product.handle},
-        source=_source(event),
-    )
+    product_remember(product, source=_source(event))
     return EventStatus.PROCESSED
 
 
@@ -160,8 +154,8 @@ def _variants_upsert(product: Product, variants: list[dict[str, Any]]) -> None:
             defaults={
                 "title": str(data.get("title") or "")[:255],
                 "sku": str(data.get("sku") or "")[:255],
-                "price": _money(data.get("price")),
-                "compare_at_price": _money(data.get("compare_at_price")),
+                "price": decimal_or_none(data.get("price")),
+                "compare_at_price": decimal_or_none(data.get("compare_at_price")),
                 "inventory_item_id": data.get("inventory_item_id"),
                 "inventory_quantity": data.get("inventory_quantity"),
                 "position": data.get("position") or 1,
@@ -171,7 +165,7 @@ def _variants_upsert(product: Product, variants: list[dict[str, Any]]) -> None:
     product.variants.exclude(pk__in=seen).delete()
 
 
-def _money(value: Any) -> Decimal | None:
+def decimal_or_none(value: Any) -> Decimal | None:
     try:
         return Decimal(str(value)) if value not in (None, "") else None
     except InvalidOperation:
@@ -192,6 +186,20 @@ def _product_delete(event: WebhookEvent) -> str:
         actor=_source(event).actor,
     )
     return EventStatus.PROCESSED
+
+
+def product_remember(product: Product, *, source: Source, embed_later: bool = True) -> None:
+    """The product as a fact in memory (`products/product:<id>`), a new version if it changed."""
+    memory_write(
+        workspace=product.workspace,
+        namespace=PRODUCT_NAMESPACE,
+        key=f"product:{product.external_id}",
+        kind="fact",
+        content=product_fact(product),
+        metadata={"product_id": product.external_id, "handle": product.handle},
+        source=source,
+        embed_later=embed_later,
+    )
 
 
 def product_fact(product: Product) -> str:
@@ -282,7 +290,7 @@ def _order_upsert(event: WebhookEvent) -> str:
     order.financial_status = str(data.get("financial_status") or "")[:30]
     order.fulfillment_status = str(data.get("fulfillment_status") or "")[:30]
     order.cancelled_at = _datetime(data.get("cancelled_at"))
-    order.total_price = _money(data.get("current_total_price") or data.get("total_price"))
+    order.total_price = decimal_or_none(data.get("current_total_price") or data.get("total_price"))
     order.currency = str(data.get("currency") or "")[:3]
     order.line_items = [
         {key: item.get(key) for key in ("title", "variant_title", "sku", "quantity", "price")}
@@ -410,3 +418,29 @@ HANDLERS = {
     "shop/redact": _shop_redact,
     "app/uninstalled": _app_uninstalled,
 }
+
+
+# -- customer messages ----------------------------------------------------------------------
+
+
+def message_receive(
+    *, workspace, store: str, external_id: str = "", **fields
+) -> tuple[Message, bool]:
+    """Stores a customer's message; a repeated external id returns the first (False)."""
+    connection = StoreConnection.objects.filter(
+        workspace=workspace, shop_domain=store.strip().lower()
+    ).first()
+    if connection is None:
+        raise PermanentError(f"no store {store!r} is connected to this workspace")
+    if external_id:
+        existing = Message.objects.filter(connection=connection, external_id=external_id).first()
+        if existing:
+            return existing, False
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                workspace=workspace, connection=connection, external_id=external_id, **fields
+            )
+    except IntegrityError:  # the same message, delivered twice at once
+        return Message.objects.get(connection=connection, external_id=external_id), False
+    return message, True
