@@ -298,3 +298,30 @@ def test_a_shop_redaction_erases_the_shop_and_uninstall_is_recorded(client, stor
     assert not Customer.objects.exists()
     assert not MemoryItem.objects.filter(namespace="products", deleted_at__isnull=True).exists()
     assert {json.dumps(e.body) for e in WebhookEvent.objects.all()} == {'{"redacted": true}'}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_deliveries_of_one_webhook_store_one_event(store):
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    statuses = []
+
+    def deliver() -> None:
+        statuses.append(
+            _deliver(
+                Client(), "products/create", _payload("products-create.json"), webhook_id="same"
+            ).status_code
+        )
+        connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses == [200] * 10
+    assert WebhookEvent.objects.count() == 1
