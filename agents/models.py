@@ -315,13 +315,7 @@ class Provider(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.base_url})"
 
-    @property
-    def api_key(self) -> str:
-        return crypto.decrypt(self.api_key_encrypted)
-
-    @api_key.setter
-    def api_key(self, value: str) -> None:
-        self.api_key_encrypted = crypto.encrypt(value)
+    api_key = crypto.encrypted("api_key_encrypted")
 
 
 class IntentExample(models.Model):

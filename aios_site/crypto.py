@@ -8,6 +8,7 @@ told to enter the secret again rather than given garbage.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 
 from django.conf import settings
@@ -18,9 +19,13 @@ class UnreadableSecret(Exception):
 
 
 def _fernet():
+    return _fernet_for(settings.AIOS_ENCRYPTION_KEY or settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet_for(material: str):
     from cryptography.fernet import Fernet
 
-    material = settings.AIOS_ENCRYPTION_KEY or settings.SECRET_KEY
     digest = hashlib.sha256(f"aios-secrets:{material}".encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
@@ -45,3 +50,15 @@ def decrypt(token: str) -> str:
 def hint(plaintext: str) -> str:
     """What the UI may show of a secret: its last four characters."""
     return f"…{plaintext[-4:]}" if len(plaintext) >= 8 else "set" if plaintext else ""
+
+
+def encrypted(field: str) -> property:
+    """A model attribute that reads and writes the secret kept encrypted in `field`."""
+
+    def read(instance) -> str:
+        return decrypt(getattr(instance, field))
+
+    def write(instance, value: str) -> None:
+        setattr(instance, field, encrypt(value))
+
+    return property(read, write, doc=f"the secret stored encrypted in {field}")

@@ -187,10 +187,4 @@ class WebhookEndpoint(models.Model):
     def __str__(self) -> str:
         return f"{self.name} → {self.url}"
 
-    @property
-    def secret(self) -> str:
-        return crypto.decrypt(self.secret_encrypted)
-
-    @secret.setter
-    def secret(self, value: str) -> None:
-        self.secret_encrypted = crypto.encrypt(value)
+    secret = crypto.encrypted("secret_encrypted")

@@ -25,13 +25,7 @@ class StoreConnection(models.Model):
     def __str__(self) -> str:
         return self.shop_domain
 
-    @property
-    def access_token(self) -> str:
-        return crypto.decrypt(self.access_token_encrypted)
-
-    @access_token.setter
-    def access_token(self, value: str) -> None:
-        self.access_token_encrypted = crypto.encrypt(value)
+    access_token = crypto.encrypted("access_token_encrypted")
 
     @property
     def webhook_secrets(self) -> list[str]:
