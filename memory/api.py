@@ -45,15 +45,7 @@ def memory_write(request, payload: MemoryIn):
     item = services.memory_write(
         workspace=membership.workspace, source=Source.human(membership.user), **payload.dict()
     )
-    written = _reloaded(membership, item)
-    return Status(200 if item.outcome == "unchanged" else 201, written)
-
-
-def _reloaded(membership, item):
-    """The row as the API shows it (with `embedded`), keeping what the write said."""
-    fresh = access_memory_item(membership=membership, item_id=item.pk)
-    fresh.outcome = item.outcome
-    return fresh
+    return Status(200 if item.outcome == "unchanged" else 201, item)
 
 
 @router.get("/memory", response=MemoryPage)
@@ -196,10 +188,9 @@ def memory_update(request, namespace: str, key: str, payload: MemoryPatch):
     """A fact gets a new version; a note is edited in place. Omitted fields carry over."""
     membership = request_workspace(request, role=Role.OPERATOR)
     item = access_memory_key(membership=membership, namespace=namespace, key=key)
-    written = services.memory_update(
+    return services.memory_update(
         item=item, source=Source.human(membership.user), **payload.dict(exclude_unset=True)
     )
-    return _reloaded(membership, written)
 
 
 @router.delete(KEY_PATH, response={204: None})
@@ -220,16 +211,16 @@ def memory_delete(request, namespace: str, key: str):
 def memory_expire(request, namespace: str, key: str):
     membership = request_workspace(request, role=Role.OPERATOR)
     item = access_memory_key(membership=membership, namespace=namespace, key=key)
-    services.memory_expire(item=item, actor=Actor.of_user(membership.user))
-    return access_memory_item(membership=membership, item_id=item.pk)
+    return services.memory_expire(item=item, actor=Actor.of_user(membership.user))
 
 
 @router.post(KEY_PATH + "/pin", response=MemoryOut)
 def memory_pin(request, namespace: str, key: str, payload: PinIn):
     membership = request_workspace(request, role=Role.OPERATOR)
     item = access_memory_key(membership=membership, namespace=namespace, key=key)
-    services.memory_pin(item=item, pinned=payload.pinned, actor=Actor.of_user(membership.user))
-    return access_memory_item(membership=membership, item_id=item.pk)
+    return services.memory_pin(
+        item=item, pinned=payload.pinned, actor=Actor.of_user(membership.user)
+    )
 
 
 @router.post("/memory/items/{int:item_id}/review", response=MemoryOut)
@@ -237,5 +228,6 @@ def memory_review(request, item_id: int, payload: ReviewIn):
     """Accepts (it becomes current) or rejects a version waiting for review."""
     membership = request_workspace(request, role=Role.OPERATOR)
     item = access_memory_item(membership=membership, item_id=item_id)
-    services.memory_review(item=item, accept=payload.accept, actor=Actor.of_user(membership.user))
-    return access_memory_item(membership=membership, item_id=item.pk)
+    return services.memory_review(
+        item=item, accept=payload.accept, actor=Actor.of_user(membership.user)
+    )

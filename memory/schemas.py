@@ -61,7 +61,10 @@ class MemoryOut(Schema):
 
     @staticmethod
     def resolve_embedded(item) -> bool:
-        return item.embedding is not None
+        # Read from the selectors' annotation where there is one: they defer the vector, and
+        # touching it would load it, one query per item.
+        embedded = getattr(item, "embedded", None)
+        return item.embedding is not None if embedded is None else embedded
 
 
 class MemoryPage(Schema):

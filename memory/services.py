@@ -313,16 +313,19 @@ def embed_pending(*, limit: int = 10_000) -> int:
     return done
 
 
+KEEP = object()  # memory_update: "as it is now"
+
+
 def memory_update(
     *,
     item: MemoryItem,
     source: Source,
     content: str | None = None,
     metadata: dict | None = None,
-    valid_until: datetime | None = None,
+    valid_until: datetime | object | None = KEEP,
 ) -> MemoryItem:
     """A change to the current item of a key: a new version of a fact, an edit of a note.
-    What the change leaves out is carried over."""
+    What the change leaves out is carried over (`valid_until=None` says "never expires")."""
     return memory_write(
         workspace=item.workspace,
         namespace=item.namespace,
@@ -330,7 +333,7 @@ def memory_update(
         kind=item.kind,
         content=item.content if content is None else content,
         metadata=item.metadata if metadata is None else metadata,
-        valid_until=valid_until,
+        valid_until=item.valid_until if valid_until is KEEP else valid_until,
         language=item.language or None,
         source=source,
     )

@@ -327,3 +327,36 @@ def test_used_by_lists_the_runs_that_recalled_the_key(api, workspace, make_agent
 
     assert [(u["run"], u["seq"]) for u in used.json()] == [(run.pk, 1)]
     assert api.get("/memory/policies/nothing/used-by").status_code == 404
+
+
+def test_listing_costs_the_same_queries_for_3_items_as_for_30(api, workspace):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get("/memory", state="all").status_code == 200
+        return len(captured)
+
+    for i in range(3):
+        fact(workspace, f"Fact {i}.", key=f"k{i}")
+    embed_pending()
+    queries()  # the token's first use records itself
+    few = queries()
+    for i in range(3, 30):
+        fact(workspace, f"Fact {i}.", key=f"k{i}")
+    embed_pending()
+
+    assert queries() == few
+    assert all(item["embedded"] for item in api.get("/memory").json()["items"])
+
+
+def test_patching_a_notes_content_keeps_its_expiry(api):
+    until = "2030-01-01T00:00:00Z"
+    _write(api, namespace="notes", kind="note", key="sale", content="Sale on.", valid_until=until)
+
+    patched = api.send("patch", "/memory/notes/sale", {"content": "Sale on, 20% off."})
+    cleared = api.send("patch", "/memory/notes/sale", {"content": "Sale on.", "valid_until": None})
+
+    assert patched.json()["valid_until"] == "2030-01-01T00:00:00Z"
+    assert cleared.json()["valid_until"] is None
