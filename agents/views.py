@@ -26,7 +26,7 @@ from agents.models import Priority, RunStatus
 from agents.pipelines import PermanentError, pipeline_names
 from agents.services import models as model_services
 from aios_site.accounts.models import Role
-from aios_site.errors import validation_detail
+from aios_site.errors import error_detail
 from aios_site.pages import page_membership, render_page
 from approvals.audit import Actor
 
@@ -323,9 +323,5 @@ def model_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
         perform(request, membership)
         messages.success(request, "Saved.")
     except (ValueError, PolicyError, ValidationError, IntegrityError) as error:
-        messages.error(request, f"Not saved: {_reason(error)}")
+        messages.error(request, f"Not saved: {error_detail(error)}")
     return redirect("models", slug=slug)
-
-
-def _reason(error: Exception) -> str:
-    return validation_detail(error) if isinstance(error, ValidationError) else str(error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from pydantic import ValidationError as SchemaError
 
 
 class Conflict(Exception):
@@ -37,3 +38,21 @@ def validation_detail(error: ValidationError) -> str:
             f"{field}: {' '.join(texts)}" for field, texts in error.message_dict.items()
         )
     return " ".join(error.messages)
+
+
+def schema_message(error: SchemaError) -> str:
+    """A schema's (pydantic's) validation error as one line: "field: message; …"."""
+    parts = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "row"
+        parts.append(f"{where}: {problem['msg']}")
+    return "; ".join(parts)
+
+
+def error_detail(error: Exception) -> str:
+    """Why something was refused, in one line a person can act on (pages and messages)."""
+    if isinstance(error, ValidationError):
+        return validation_detail(error)
+    if isinstance(error, SchemaError):
+        return schema_message(error)
+    return str(error)

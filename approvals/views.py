@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from agents.models import Agent
 from agents.pipelines import PermanentError
 from aios_site.accounts.models import Role
-from aios_site.errors import Conflict, validation_detail
+from aios_site.errors import Conflict, error_detail
 from aios_site.pages import page_membership, query_without_page, render_page
 from approvals import selectors, services
 from approvals.access import access_proposal
@@ -128,7 +128,7 @@ def board_action(request: HttpRequest, slug: str, proposal_id: int, action: str)
     try:
         BOARD_ACTIONS[action](request, membership, proposal)
     except (Conflict, PermissionDenied, PermanentError, ValidationError) as problem:
-        error = validation_detail(problem) if isinstance(problem, ValidationError) else str(problem)
+        error = error_detail(problem)
     if not request.htmx:
         if error:
             messages.error(request, f"Not done: {error}")
@@ -215,7 +215,7 @@ def policy_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
     try:
         POLICY_ACTIONS[action](request, membership)
     except ValidationError as error:
-        messages.error(request, f"Not saved: {validation_detail(error)}")
+        messages.error(request, f"Not saved: {error_detail(error)}")
         return policy_page(request, slug)  # keeps what was typed
     messages.success(request, "Saved.")
     return redirect("approval_policy", slug=slug)

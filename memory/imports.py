@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from pydantic import ValidationError as SchemaError
 
+from aios_site.errors import schema_message
 from memory.schemas import MemoryIn
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -107,14 +108,6 @@ def _csv_item(row: dict[str, str]) -> dict[str, Any] | str:
     if extra:
         item["metadata"] = {**extra, **item.get("metadata", {})}
     return item
-
-
-def schema_message(error: SchemaError) -> str:
-    parts = []
-    for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "row"
-        parts.append(f"{where}: {problem['msg']}")
-    return "; ".join(parts)
 
 
 def _raise_if(errors: list[str]) -> None:

@@ -15,12 +15,12 @@ from django.views.decorators.http import require_POST
 from pydantic import ValidationError as SchemaError
 
 from aios_site.accounts.models import Role
-from aios_site.errors import Conflict, validation_detail
+from aios_site.errors import Conflict, error_detail
 from aios_site.pages import page_membership, query_without_page, render_page
 from approvals.audit import Actor
 from memory import selectors, services
 from memory.access import access_memory_import, access_memory_item, access_memory_key
-from memory.imports import TooLarge, schema_message
+from memory.imports import TooLarge
 from memory.models import Kind, SourceKind
 from memory.schemas import MemoryIn
 from memory.services import Source
@@ -137,7 +137,7 @@ def memory_item_action(request: HttpRequest, slug: str, item_id: int, action: st
         target = getattr(written, "pk", target)
         messages.success(request, _done_message(action, written))
     except (Conflict, SchemaError) as error:
-        messages.error(request, f"Not changed: {_reason(error)}")
+        messages.error(request, f"Not changed: {error_detail(error)}")
     return redirect("memory_item", slug=slug, item_id=target)
 
 
@@ -163,7 +163,7 @@ def memory_create(request: HttpRequest, slug: str) -> HttpResponse:
             workspace=membership.workspace, source=Source.human(request.user), **row.dict()
         )
     except (Conflict, SchemaError) as error:
-        messages.error(request, f"Not saved: {_reason(error)}")
+        messages.error(request, f"Not saved: {error_detail(error)}")
         return redirect("memory", slug=slug)
     messages.success(request, f"Saved {item}.")
     return redirect("memory_item", slug=slug, item_id=item.pk)
@@ -210,7 +210,7 @@ def memory_import(request: HttpRequest, slug: str) -> HttpResponse:
             kind=request.POST.get("kind", "").strip(),
         )
     except (TooLarge, ValidationError) as error:
-        messages.error(request, f"Not imported: {_reason(error)}")
+        messages.error(request, f"Not imported: {error_detail(error)}")
         return redirect("memory", slug=slug)
     messages.success(request, f"Importing {job.total} items from {job.filename}.")
     return redirect("memory", slug=slug)
@@ -223,14 +223,6 @@ def memory_import_progress(request: HttpRequest, slug: str, import_id: int) -> H
     job = access_memory_import(membership=membership, import_id=import_id)
     # A finished import renders without the polling trigger, which ends the polling.
     return render(request, "memory/memory.html#import-row", {"membership": membership, "job": job})
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return validation_detail(error)
-    if isinstance(error, SchemaError):
-        return schema_message(error)
-    return str(error)
 
 
 @login_required
