@@ -69,15 +69,17 @@ def plain(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
-def entry_hash(fields: dict[str, Any]) -> str:
+def digest(value: Any) -> str:
+    """SHA-256 of the value's canonical JSON (sorted keys, no spaces): equal values, equal
+    digests, whatever order their keys were built in."""
     canonical = json.dumps(
-        {name: fields[name] for name in HASHED},
-        cls=DjangoJSONEncoder,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+        value, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def entry_hash(fields: dict[str, Any]) -> str:
+    return digest({name: fields[name] for name in HASHED})
 
 
 def _fields(entry: AuditEntry) -> dict[str, Any]:

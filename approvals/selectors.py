@@ -52,17 +52,24 @@ def proposal_list(
     agent: str | None = None,
     risk: str | None = None,
 ) -> QuerySet[Proposal]:
-    """Newest first, with what a card shows loaded in the same query."""
-    proposals = Proposal.objects.filter(workspace_id=workspace_id).select_related(
-        "agent", "decided_by"
-    )
+    """Newest first."""
+    proposals = _proposals(workspace_id=workspace_id, agent=agent, risk=risk)
     if status:
         proposals = proposals.filter(status=status)
+    return proposals.order_by("-created_at", "-pk")
+
+
+def _proposals(*, workspace_id: int, agent: str | None, risk: str | None) -> QuerySet[Proposal]:
+    """A workspace's proposals, of one agent or risk if asked, with what a card or the API
+    shows of them loaded in the same query."""
+    proposals = Proposal.objects.filter(workspace_id=workspace_id).select_related(
+        "agent", "decided_by", "workspace"
+    )
     if agent:
         proposals = proposals.filter(agent__slug=agent)
     if risk:
         proposals = proposals.filter(risk=risk)
-    return proposals.order_by("-created_at", "-pk")
+    return proposals
 
 
 # -- the board --------------------------------------------------------------------------------
@@ -102,13 +109,9 @@ def board_list(
         *[When(risk=name, then=Value(rank)) for name, rank in RISK_ORDER.items()],
         output_field=IntegerField(),
     )
-    proposals = Proposal.objects.filter(
-        workspace_id=workspace_id, status__in=TAB_STATUSES[tab]
-    ).select_related("agent", "decided_by", "workspace")
-    if agent:
-        proposals = proposals.filter(agent__slug=agent)
-    if risk:
-        proposals = proposals.filter(risk=risk)
+    proposals = _proposals(workspace_id=workspace_id, agent=agent, risk=risk).filter(
+        status__in=TAB_STATUSES[tab]
+    )
     return proposals.annotate(risk_rank=risk_rank).order_by(
         "agent__slug", "risk_rank", "-created_at", "-pk"
     )

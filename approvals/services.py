@@ -7,8 +7,6 @@ tabs or a redelivered task can never take the same step twice; every one is audi
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -21,15 +19,14 @@ from django.utils import timezone
 from agents.pipelines import PermanentError, TransientError
 from aios_site.errors import Conflict
 from approvals import policy
-from approvals.audit import Actor, audit_record, plain
+from approvals.audit import Actor, audit_record, digest, plain
 from approvals.effectors import get_effector
 from approvals.events import proposal_changed
 from approvals.models import FINAL_STATUSES, PolicyRule, Proposal, ProposalStatus
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return digest(payload)
 
 
 def _audit(proposal: Proposal, actor: Actor, action: str, **change) -> None:
@@ -182,7 +179,8 @@ def _proposal_create(run, seq, step, effector, target, payload, rationale, sourc
 
 
 def _decide(proposal: Proposal, status: str, actor: Actor, reason: str, user=None) -> None:
-    """pending → approved or rejected, once: False when someone else decided first."""
+    """pending → approved or rejected, once (Conflict when someone else decided first); the
+    proposal is refreshed to its new state."""
     decided = Proposal.objects.filter(pk=proposal.pk, status=ProposalStatus.PENDING).update(
         status=status, decided_by=user, decided_at=timezone.now(), reason=reason
     )
@@ -208,6 +206,11 @@ def _commit_soon(proposal_id: int) -> None:
 # -- deciding -------------------------------------------------------------------------------
 
 
+def _check_shown(proposal: Proposal, shown_hash: str) -> None:
+    if shown_hash != proposal.payload_hash:
+        raise Conflict("the proposal changed since it was shown: reload it and decide again")
+
+
 def _check_role(proposal: Proposal, membership) -> None:
     if not membership.has_role(proposal.required_role):
         raise PermissionDenied(f"this proposal needs the {proposal.required_role} to decide")
@@ -223,8 +226,7 @@ def proposal_approve(
     if proposal.status != ProposalStatus.PENDING:
         return proposal  # a double click, a second tab or a second operator: one commit
     _check_role(proposal, membership)
-    if shown_hash != proposal.payload_hash:
-        raise Conflict("the proposal changed since it was shown: reload it and decide again")
+    _check_shown(proposal, shown_hash)
     if payload is not None and payload_hash(payload) != proposal.payload_hash:
         _apply_edit(proposal, payload, membership)
     _decide(
@@ -234,7 +236,6 @@ def proposal_approve(
         "approved",
         user=membership.user,
     )
-    proposal.refresh_from_db()
     return proposal
 
 
@@ -281,7 +282,6 @@ def proposal_reject(*, proposal: Proposal, membership, reason: str) -> Proposal:
         reason or "rejected",
         user=membership.user,
     )
-    proposal.refresh_from_db()
     return proposal
 
 
@@ -300,8 +300,7 @@ def proposal_bulk(*, membership, action: str, items: list[tuple[int, str]], reas
                     proposal=proposal, membership=membership, shown_hash=shown_hash
                 )
             else:
-                if shown_hash != proposal.payload_hash:
-                    raise Conflict("the proposal changed since it was shown")
+                _check_shown(proposal, shown_hash)
                 decided = proposal_reject(proposal=proposal, membership=membership, reason=reason)
         except (Conflict, PermissionDenied, PermanentError) as error:
             skipped.append({"id": proposal_id, "reason": str(error)})
@@ -460,13 +459,14 @@ def proposals_sweep() -> dict[str, int]:
     stalled = Proposal.objects.filter(status=ProposalStatus.APPROVED, decided_at__lt=stale).filter(
         Q(commit_started_at__isnull=True) | Q(commit_started_at__lt=stale)
     )  # its message lost, or its worker dead: the lease decides who commits
-    for pk in stalled.values_list("pk", flat=True):
+    requeued = list(stalled.values_list("pk", flat=True))
+    for pk in requeued:
         _commit_soon(pk)
     undelivered = Proposal.objects.filter(
         Q(status__in=FINAL_STATUSES), delivered=False, run__status="waiting"
     ).values_list("pk", flat=True)
     delivered = sum(proposal_deliver(proposal_id=pk) for pk in undelivered)
-    return {"expired": expired, "requeued": stalled.count(), "delivered": delivered}
+    return {"expired": expired, "requeued": len(requeued), "delivered": delivered}
 
 
 # -- webhook endpoints ---------------------------------------------------------------------
