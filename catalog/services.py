@@ -16,7 +16,6 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from agents.pipelines import PermanentError
 from approvals.audit import Actor, audit_record, plain
@@ -31,6 +30,7 @@ from catalog.models import (
     Variant,
     WebhookEvent,
 )
+from catalog.webhooks import parse_time
 from memory.services import Source, memory_forget, memory_write
 
 PRODUCT_NAMESPACE = "products"
@@ -90,21 +90,29 @@ def webhook_process(*, event_id: int) -> None:
         )
         if event is None:
             return
-        handler = HANDLERS.get(event.topic)
-        if handler is None:
-            event.status = EventStatus.IGNORED
-            event.error = f"AIOS does not act on {event.topic!r} (yet); the event is kept"
-        else:
-            event.status = handler(event)
+        event.status = _apply(event)
         event.processed_at = timezone.now()
-        event.save(update_fields=["status", "error", "processed_at", "body"])
+        # The body is kept as it came; only the redaction handlers change it, themselves.
+        event.save(update_fields=["status", "error", "processed_at"])
+
+
+def _apply(event: WebhookEvent) -> str:
+    handler = HANDLERS.get(event.topic)
+    if handler is None:
+        event.error = f"AIOS does not act on {event.topic!r} (yet); the event is kept"
+        return EventStatus.IGNORED
+    try:
+        with transaction.atomic():  # a payload it cannot read leaves nothing half-applied
+            return handler(event)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        event.error = f"the payload could not be applied: {type(error).__name__}: {error}"
+        return EventStatus.FAILED
 
 
 def _changed_at(event: WebhookEvent) -> datetime | None:
     if event.triggered_at:
         return event.triggered_at
-    value = event.body.get("updated_at")
-    return parse_datetime(value) if isinstance(value, str) else None
+    return parse_time(event.body.get("updated_at"))
 
 
 def _older(changed_at: datetime | None, stored_at: datetime | None) -> bool:
@@ -289,21 +297,17 @@ def _order_upsert(event: WebhookEvent) -> str:
     order.customer = customer
     order.financial_status = str(data.get("financial_status") or "")[:30]
     order.fulfillment_status = str(data.get("fulfillment_status") or "")[:30]
-    order.cancelled_at = _datetime(data.get("cancelled_at"))
+    order.cancelled_at = parse_time(data.get("cancelled_at"))
     order.total_price = decimal_or_none(data.get("current_total_price") or data.get("total_price"))
     order.currency = str(data.get("currency") or "")[:3]
     order.line_items = [
         {key: item.get(key) for key in ("title", "variant_title", "sku", "quantity", "price")}
         for item in data.get("line_items") or []
     ]
-    order.placed_at = _datetime(data.get("created_at"))
+    order.placed_at = parse_time(data.get("created_at"))
     order.source_updated_at = changed_at
     order.save()
     return EventStatus.PROCESSED
-
-
-def _datetime(value: Any) -> datetime | None:
-    return parse_datetime(value) if isinstance(value, str) and value else None
 
 
 # -- compliance: what Shopify requires of every app ---------------------------------------
@@ -393,7 +397,6 @@ def _shop_redact(event: WebhookEvent) -> str:
         )
     Product.objects.filter(connection=connection).delete()
     WebhookEvent.objects.filter(connection=connection).update(body={"redacted": True})
-    event.body = {"redacted": True}
     return EventStatus.PROCESSED
 
 

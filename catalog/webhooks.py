@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
@@ -63,9 +65,7 @@ def webhook_receive(*, headers: dict[str, str], body: bytes) -> Receipt:
                 topic=topic[:100],
                 webhook_id=webhook_id[:100],
                 event_id=headers.get("x-shopify-event-id", "")[:100],
-                triggered_at=parse_datetime(headers.get("x-shopify-triggered-at", "") or "")
-                if _is_datetime(headers.get("x-shopify-triggered-at", ""))
-                else None,
+                triggered_at=parse_time(headers.get("x-shopify-triggered-at")),
                 api_version=headers.get("x-shopify-api-version", "")[:20],
                 body=payload,
             )
@@ -75,11 +75,14 @@ def webhook_receive(*, headers: dict[str, str], body: bytes) -> Receipt:
     return Receipt(200, "received", event)
 
 
-def _is_datetime(value: str) -> bool:
+def parse_time(value: Any) -> datetime | None:
+    """A timestamp from a header or a payload; None when absent or not a valid one."""
+    if not isinstance(value, str) or not value:
+        return None
     try:
-        return bool(value) and parse_datetime(value) is not None
-    except ValueError:
-        return False
+        return parse_datetime(value)
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        return None
 
 
 def _process_soon(event_id: int) -> None:

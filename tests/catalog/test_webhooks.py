@@ -325,3 +325,22 @@ def test_ten_concurrent_deliveries_of_one_webhook_store_one_event(store):
 
     assert statuses == [200] * 10
     assert WebhookEvent.objects.count() == 1
+
+
+def test_a_payload_that_cannot_be_applied_is_marked_failed_with_the_reason(client, store):
+    _deliver(client, "products/update", {"title": "No id"}, webhook_id="w-1")
+    _deliver(
+        client,
+        "orders/create",
+        _payload("orders-create.json") | {"created_at": "2026-13-45T00:00:00Z"},
+        webhook_id="w-2",
+    )
+
+    _process_all()
+
+    failed = WebhookEvent.objects.get(webhook_id="w-1")
+    assert failed.status == "failed"
+    assert failed.error == "the payload could not be applied: KeyError: 'id'"
+    assert not Product.objects.exists()
+    assert WebhookEvent.objects.get(webhook_id="w-2").status == "processed"  # bad date: none
+    assert Order.objects.get().placed_at is None
