@@ -4,6 +4,8 @@ aios up [--demo] [--host H] [--port P] [--data-dir D] [--workers N]
 aios web [--host H] [--port P]        one role of a multi-machine deployment
 aios worker [-Q QUEUES] [-c N]
 aios beat
+aios simulate-store --target URL --secret S [--scenario shop-day|steady|none] [--rate N]
+                                      a local Shopify-like store (no database needed)
 aios <any manage.py command>          e.g. `aios token create`, `aios demo`, `aios migrate`
 """
 
@@ -30,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         from aios_site.launcher import up
 
         return up(rest)
+    if command == "simulate-store":  # stdlib only: runs before (and without) Django
+        from catalog.simulator import main as simulate_store
+
+        return simulate_store(rest)
     if command in ROLE_PARSERS:
         return run_role(command, rest)
     return manage(argv)

@@ -126,6 +126,14 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
         help="default: $AIOS_DATA_DIR or the per-user data directory",
     )
     parser.add_argument("--workers", type=int, default=2, help="Celery worker concurrency")
+    parser.add_argument(
+        "--no-simulator",
+        action="store_true",
+        help="with --demo: do not run the store simulator that plays the demo shop",
+    )
+    parser.add_argument(
+        "--simulator-rate", type=float, default=0.5, help="demo shop events a second"
+    )
     return parser.parse_args(argv)
 
 
@@ -145,6 +153,7 @@ class Launcher:
         self.children: list[Child] = []
         self.ready_seconds = 0.0
         self.stop_signal: str | None = None
+        self.simulator_port = 0
 
     # -- the whole life -------------------------------------------------------------------
 
@@ -155,7 +164,7 @@ class Launcher:
         try:
             service_env = self._start_services()
             demo = self._prepare_database(service_env)
-            self._start_children(service_env)
+            self._start_children(service_env, demo)
             self._wait_until_ready(started)
             self._announce(demo)
             return self._supervise()
@@ -192,11 +201,18 @@ class Launcher:
         say(f"embedded PostgreSQL (pgvector) and Valkey are up; data in {self.data_dir}")
         return self.services.environ()
 
+    @property
+    def simulating(self) -> bool:
+        return self.options.demo and not self.options.no_simulator
+
     def _prepare_database(self, service_env: dict[str, str]) -> dict | None:
         """Migrations and the demo workspace, in a child so this process stays free of Django."""
         argv = [sys.executable, "-m", "aios_site.prepare"] + (
             ["--demo"] if self.options.demo else []
         )
+        if self.simulating:
+            self.simulator_port = _free_port()
+            argv += ["--simulator-url", f"http://127.0.0.1:{self.simulator_port}"]
         result = subprocess.run(
             argv, env=self._child_env(service_env), capture_output=True, text=True, check=False
         )
@@ -220,15 +236,43 @@ class Launcher:
             env["AIOS_ALLOWED_HOSTS"] = ",".join(sorted({"127.0.0.1", "localhost", "[::1]", host}))
         return env
 
-    def _start_children(self, service_env: dict[str, str]) -> None:
+    def _start_children(self, service_env: dict[str, str], demo: dict | None) -> None:
         env = self._child_env(service_env)
         self.children = [
             Child("web", cli.web_command(host=self.options.host, port=self.options.port), env),
             Child("worker", cli.worker_command(concurrency=self.options.workers), env),
             Child("beat", cli.beat_command(), env),
         ]
+        if demo and demo.get("simulator"):
+            self.children.append(Child("shop", self._simulator_command(demo["simulator"]), env))
         for child in self.children:
             child.start()
+
+    def _simulator_command(self, shop: dict[str, str]) -> list[str]:
+        """The store simulator playing the demo shop: its products arrive, stock moves and
+        customers write, through the same webhooks and API a real shop and helpdesk use."""
+        host = "127.0.0.1" if self.options.host in ALL_INTERFACES else self.options.host
+        return [
+            sys.executable,
+            "-m",
+            "catalog.simulator",
+            "--target",
+            f"http://{_url_host(host)}:{self.options.port}",
+            "--secret",
+            shop["secret"],
+            "--shop",
+            shop["shop"],
+            "--access-token",
+            shop["access_token"],
+            "--api-token",
+            shop["api_token"],
+            "--port",
+            str(self.simulator_port),
+            "--scenario",
+            "shop-day",
+            "--rate",
+            str(self.options.simulator_rate),
+        ]
 
     def _wait_until_ready(self, started: float) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -269,6 +313,11 @@ class Launcher:
             say(
                 f"demo login: {demo['email']}  (password shown when it was created; "
                 "`aios demo --reset-password` sets a new one)"
+            )
+        if demo and demo.get("simulator"):
+            say(
+                f"the demo shop {demo['simulator']['shop']} is played by the store simulator "
+                f"at http://127.0.0.1:{self.simulator_port} (--no-simulator turns it off)"
             )
 
     # -- running --------------------------------------------------------------------------
@@ -312,6 +361,12 @@ class Launcher:
             self.services = None
         if started_anything:
             say("stopped")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _url_host(host: str) -> str:

@@ -1,6 +1,7 @@
 """Run by `aios up` before the children start: migrate, and with --demo create the demo workspace.
 
-Prints one JSON line last: the demo login (password only when it was just created).
+Prints one JSON line last: the demo login (password only when it was just created), and with
+`--simulator-url URL` what the store simulator needs to play the demo shop.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ def main(argv: list[str]) -> int:
     call_command("migrate", interactive=False, verbosity=0)
     if "--demo" in argv:
         demo = demo_setup()
-        # Embedding 540 examples takes seconds: a worker does it once it is up.
+        # Embedding the ~570 seed examples takes seconds: a worker does it once it is up.
         intent_examples_seed.delay(demo.workspace.pk)
-        print(
-            json.dumps(
-                {"email": demo.email, "password": demo.password, "workspace": demo.workspace.slug}
-            )
-        )
+        login = {"email": demo.email, "password": demo.password, "workspace": demo.workspace.slug}
+        if "--simulator-url" in argv:
+            from catalog.services import demo_store_ensure
+
+            url = argv[argv.index("--simulator-url") + 1]
+            login["simulator"] = demo_store_ensure(workspace=demo.workspace, simulator_url=url)
+        print(json.dumps(login))
     return 0
 
 

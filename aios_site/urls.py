@@ -9,6 +9,7 @@ from aios_site import errors
 from aios_site.accounts import views
 from aios_site.api import api
 from approvals import views as approval_views
+from catalog import views as catalog_views
 from memory import views as memory_views
 
 urlpatterns = [
@@ -79,6 +80,27 @@ urlpatterns = [
         "w/<slug:slug>/board/<int:proposal_id>/<str:action>/",
         approval_views.board_action,
         name="board_action",
+    ),
+    path("w/<slug:slug>/catalog/", catalog_views.product_page, name="catalog"),
+    path(
+        "w/<slug:slug>/catalog/products/<int:product_id>/describe/",
+        catalog_views.product_describe,
+        name="catalog_describe",
+    ),
+    path(
+        "w/<slug:slug>/catalog/inventory/", catalog_views.inventory_page, name="catalog_inventory"
+    ),
+    path("w/<slug:slug>/catalog/messages/", catalog_views.message_page, name="catalog_messages"),
+    path("w/<slug:slug>/catalog/store/", catalog_views.store_page, name="catalog_store"),
+    path(
+        "w/<slug:slug>/catalog/store/connect/",
+        catalog_views.store_connect,
+        name="catalog_store_connect",
+    ),
+    path(
+        "w/<slug:slug>/catalog/store/<int:store_id>/test-webhook/",
+        catalog_views.store_test_webhook,
+        name="catalog_store_test",
     ),
     path("w/<slug:slug>/<slug:section>/", views.section_page, name="section"),
     path("api/v1/", api.urls),

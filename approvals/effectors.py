@@ -63,7 +63,7 @@ def effector_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def _require(payload: dict[str, Any], field: str, kind: type) -> Any:
+def require_field(payload: dict[str, Any], field: str, kind: type) -> Any:
     value = payload.get(field)
     if not isinstance(value, kind) or value in ("", None):
         raise PermanentError(f"the payload needs `{field}` ({kind.__name__})")
@@ -78,7 +78,7 @@ class Note(Effector):
     replaces_minutes = 1.0
 
     def validate(self, payload, *, workspace) -> None:
-        _require(payload, "content", str)
+        require_field(payload, "content", str)
         if len(payload["content"]) > 20_000:
             raise PermanentError("a note holds at most 20 000 characters")
 
@@ -131,7 +131,7 @@ class Webhook(Effector):
     name = "core.webhook"
 
     def validate(self, payload, *, workspace) -> None:
-        _require(payload, "endpoint", str)
+        require_field(payload, "endpoint", str)
         if not isinstance(payload.get("body"), dict):
             raise PermanentError("the payload needs `body`, a JSON object")
         _endpoint(workspace, payload["endpoint"])
@@ -145,21 +145,23 @@ class Webhook(Effector):
 
     def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
         endpoint = _endpoint(workspace, payload["endpoint"])
-        body = json.dumps(payload["body"], sort_keys=True, separators=(",", ":")).encode()
-        signature = hmac.new(endpoint.secret.encode(), body, hashlib.sha256).hexdigest()
-        headers = {
-            "Content-Type": "application/json",
-            "Idempotency-Key": idempotency_key,
-            "X-AIOS-Signature": f"sha256={signature}",
-            "X-AIOS-Proposal": str(proposal.pk),
-        }
-        status = _post(endpoint.url, body, headers)
+        headers = {"Idempotency-Key": idempotency_key, "X-AIOS-Proposal": str(proposal.pk)}
+        status = signed_post(endpoint.url, payload["body"], secret=endpoint.secret, headers=headers)
         return {"status": status, "endpoint": endpoint.name}
+
+
+def signed_post(url: str, payload: dict[str, Any], *, secret: str, headers: dict[str, str]) -> int:
+    """POSTs canonical JSON signed `X-AIOS-Signature: sha256=<hex HMAC of the body>`."""
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    signed = {"Content-Type": "application/json", "X-AIOS-Signature": f"sha256={signature}"}
+    return _post(url, body, {**signed, **headers})
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float = 15) -> int:
     """POSTs; a refusal (4xx) is permanent, a busy or broken server (429, 5xx, no answer) is
-    worth another try."""
+    worth another try. 409 for a request sent with an Idempotency-Key means the receiver
+    applied that key already: done, not refused."""
     if not url.startswith(("http://", "https://")):
         raise PermanentError(f"not an HTTP URL: {url}")
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310
@@ -169,6 +171,8 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float = 15) -
     except urllib.error.HTTPError as error:
         if error.code == 429 or error.code >= 500:
             raise TransientError(f"{url} answered {error.code}") from error
+        if error.code == 409 and "Idempotency-Key" in headers:
+            return error.code
         raise PermanentError(f"{url} refused it: {error.code}") from error
     except (urllib.error.URLError, TimeoutError, OSError) as error:
         raise TransientError(f"{url}: {error}") from error

@@ -1,8 +1,8 @@
-"""The catalog API: store connections, the Shopify webhook endpoint, products, events."""
+"""The catalog API: store connections, the Shopify webhook endpoint, products, orders,
+messages, stock alerts, events."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
 from django.http import Http404
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
@@ -10,9 +10,10 @@ from ninja.errors import HttpError
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
 from approvals.audit import Actor
-from catalog import services
-from catalog.models import Message, Order, Product, StoreConnection, Variant, WebhookEvent
+from catalog import selectors, services
+from catalog.models import AlertStatus, Order, StoreConnection, WebhookEvent
 from catalog.schemas import (
+    AlertOut,
     MessageIn,
     MessageOut,
     OrderOut,
@@ -73,28 +74,36 @@ def webhook_event_list(request, topic: str | None = None, limit: int = Query(50,
     return events.select_related("connection").defer("body")[:limit]
 
 
-def _products(workspace_id: int):
-    return (
-        Product.objects.filter(workspace_id=workspace_id, deleted_at__isnull=True)
-        .select_related("connection")
-        .prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("position")))
-    )
+def _with_description_status(rows: list[selectors.ProductRow]) -> list:
+    """The products, each carrying what ProductOut adds from its row."""
+    for row in rows:
+        row.product.description_status = row.description_status
+        row.product.pending_proposals = len(row.pending)
+    return [row.product for row in rows]
 
 
 @router.get("/products", response=list[ProductOut])
 def product_list(request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)):
     membership = request_workspace(request)
-    return _products(membership.workspace_id)[offset : offset + limit]
+    products = selectors.product_list(workspace_id=membership.workspace_id)
+    return _with_description_status(
+        selectors.product_rows(
+            workspace_id=membership.workspace_id, products=products[offset : offset + limit]
+        )
+    )
 
 
 @router.get("/products/{int:product_id}", response=ProductOut)
 def product_detail(request, product_id: int):
     """By the shop's product id."""
     membership = request_workspace(request)
-    product = _products(membership.workspace_id).filter(external_id=product_id).first()
-    if product is None:
+    products = selectors.product_list(workspace_id=membership.workspace_id)
+    rows = selectors.product_rows(
+        workspace_id=membership.workspace_id, products=products.filter(external_id=product_id)[:1]
+    )
+    if not rows:
         raise Http404("No such product.")
-    return product
+    return _with_description_status(rows)[0]
 
 
 @router.get("/orders", response=list[OrderOut])
@@ -111,11 +120,38 @@ def message_create(request, body: MessageIn):
     answers 200 with the message already stored."""
     membership = request_workspace(request, role=Role.OPERATOR)
     message, created = services.message_receive(workspace=membership.workspace, **body.dict())
-    return Status(201 if created else 200, message)
+    rows = selectors.message_rows(workspace_id=membership.workspace_id, messages=[message])
+    return Status(201 if created else 200, _with_reply_status(rows)[0])
+
+
+def _with_reply_status(rows: list[selectors.MessageRow]) -> list:
+    """The messages, each carrying what MessageOut adds from its row."""
+    for row in rows:
+        row.message.reply_status = row.reply_status
+    return [row.message for row in rows]
 
 
 @router.get("/messages", response=list[MessageOut])
 def message_list(request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)):
+    """Newest first, each with the state of its reply."""
     membership = request_workspace(request)
-    messages = Message.objects.filter(workspace_id=membership.workspace_id)
-    return messages.select_related("connection")[offset : offset + limit]
+    messages = selectors.message_list(workspace_id=membership.workspace_id)
+    rows = selectors.message_rows(
+        workspace_id=membership.workspace_id, messages=messages[offset : offset + limit]
+    )
+    return _with_reply_status(rows)
+
+
+@router.get("/alerts", response=list[AlertOut])
+def alert_list(
+    request,
+    status: str | None = None,
+    limit: int = Query(50, ge=1, le=200),
+    offset: int = Query(0, ge=0),
+):
+    """Stock alerts, newest first; `status` is `open` or `resolved` (default: both)."""
+    membership = request_workspace(request)
+    if status is not None and status not in AlertStatus.values:
+        raise HttpError(400, f"status is one of {', '.join(AlertStatus.values)}")
+    alerts = selectors.alert_list(workspace_id=membership.workspace_id, status=status)
+    return alerts[offset : offset + limit]

@@ -48,6 +48,7 @@ def products_from_csv(text: str) -> list[dict[str, Any]]:
                 "tags": row.get("Tags") or "",
                 "status": "active" if (row.get("Published") or "").lower() == "true" else "draft",
                 "variants": [],
+                "option_names": [row.get(f"Option{n} Name") or "" for n in (1, 2, 3)],
             }
         options = [row.get(f"Option{n} Value") or "" for n in (1, 2, 3)]
         if any(options) or row.get("Variant Price"):
@@ -58,6 +59,8 @@ def products_from_csv(text: str) -> list[dict[str, Any]]:
                     "price": row.get("Variant Price"),
                     "compare_at_price": row.get("Variant Compare At Price"),
                     "inventory_quantity": _int(row.get("Variant Inventory Qty")),
+                    "inventory_policy": row.get("Variant Inventory Policy") or "deny",
+                    "cost": row.get("Cost per item"),
                     "options": options,
                 }
             )
@@ -109,6 +112,7 @@ def _upsert(connection: StoreConnection, data: dict[str, Any], source: Source) -
                 )
             },
             "deleted_at": None,
+            "raw": {"options": _options(data)},
         },
     )
     kept = []
@@ -122,12 +126,24 @@ def _upsert(connection: StoreConnection, data: dict[str, Any], source: Source) -
                 "price": decimal_or_none(variant["price"]),
                 "compare_at_price": decimal_or_none(variant["compare_at_price"]),
                 "inventory_quantity": variant["inventory_quantity"],
+                "inventory_policy": variant["inventory_policy"][:20],
+                "cost": decimal_or_none(variant["cost"]),
                 "position": position,
             },
         )
         kept.append(row.pk)
     product.variants.exclude(pk__in=kept).delete()
     product_remember(product, source=source, embed_later=False)
+
+
+def _options(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Shopify's `options` shape: [{"name": "Size", "values": ["S", "M"]}, …]."""
+    options = []
+    for index, name in enumerate(data["option_names"]):
+        values = list(dict.fromkeys(v["options"][index] for v in data["variants"]))
+        if name and name != "Title" and any(values):
+            options.append({"name": name, "values": [v for v in values if v]})
+    return options
 
 
 def _unique(variants: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

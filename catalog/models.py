@@ -89,6 +89,9 @@ class Product(models.Model):
     )
     deleted_at = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict)
+    # The description per shop language, as AIOS last wrote it ({"en": html, "es": html}); the
+    # shop's primary language is also `body_html`, the others live in the shop's metafields.
+    descriptions = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["title", "pk"]
@@ -110,6 +113,11 @@ class Variant(models.Model):
     inventory_item_id = models.BigIntegerField(null=True, blank=True)
     inventory_quantity = models.IntegerField(null=True, blank=True)
     inventory_updated_at = models.DateTimeField(null=True, blank=True)
+    # "deny": it stops selling at zero; "continue": it takes orders while out of stock.
+    inventory_policy = models.CharField(max_length=20, default="deny")
+    cost = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="What one unit costs."
+    )
     position = models.PositiveIntegerField(default=1)
 
     class Meta:
@@ -197,6 +205,10 @@ class Message(models.Model):
     body = models.TextField()
     order_ref = models.CharField(max_length=100, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
+    # What the support agent found: the language, the intent and how sure it was.
+    language = models.CharField(max_length=10, blank=True)
+    intent = models.CharField(max_length=50, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-pk"]
@@ -210,3 +222,40 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_email}: {self.subject or self.body[:40]}"
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class Alert(models.Model):
+    """Stock running out: raised by the inventory agent, resolved when stock comes back."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="alerts")
+    connection = models.ForeignKey(StoreConnection, on_delete=models.CASCADE)
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=20)  # low_stock | sold_out
+    quantity = models.IntegerField()
+    days_of_cover = models.FloatField(null=True, blank=True, help_text="None: no recent sales.")
+    daily_sales = models.FloatField(default=0)
+    threshold_days = models.FloatField()
+    message = models.CharField(max_length=500)
+    status = models.CharField(max_length=10, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    run_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["variant"],
+                condition=models.Q(status="open"),
+                name="alert_open_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["workspace", "status"])]
+
+    def __str__(self) -> str:
+        return self.message

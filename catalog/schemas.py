@@ -8,6 +8,8 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from catalog.selectors import variant_title
+
 
 class StoreIn(Schema):
     shop_domain: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,250}[a-z0-9]$")
@@ -67,6 +69,11 @@ class ProductOut(Schema):
     body_html: str
     source_updated_at: datetime | None
     variants: list[VariantOut]
+    # Set by the API from catalog.selectors.product_rows (one query for the whole page).
+    description_status: dict[str, str] = Field(
+        description="Per shop language: missing, thin, ok, proposed or written."
+    )
+    pending_proposals: int = Field(description="Pending proposals about the product.")
 
     @staticmethod
     def resolve_variants(product) -> list[Any]:
@@ -114,3 +121,31 @@ class MessageOut(Schema):
     body: str
     order_ref: str
     received_at: datetime
+    language: str
+    intent: str
+    confidence: float | None
+    # Set by the API from catalog.selectors.message_rows.
+    reply_status: str = Field(
+        description="none, drafting, pending, approved, sent, rejected or failed."
+    )
+
+
+class AlertOut(Schema):
+    id: int
+    kind: str
+    product_id: int = Field(alias="variant.product.external_id")
+    variant_id: int = Field(alias="variant.external_id")
+    title: str
+    quantity: int
+    days_of_cover: float | None
+    daily_sales: float
+    threshold_days: float
+    message: str
+    status: str
+    created_at: datetime
+    resolved_at: datetime | None
+    run_id: int | None
+
+    @staticmethod
+    def resolve_title(alert) -> str:
+        return variant_title(alert.variant)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from agents.pipelines import PermanentError
 from approvals.audit import Actor, audit_record, plain
+from catalog.agents import on_message, on_product_changed, on_stock_changed, store_agents_ensure
 from catalog.models import (
     Customer,
     DataExport,
@@ -60,6 +62,7 @@ def store_connect(
     connection.webhook_secrets = webhook_secrets
     connection.full_clean(exclude=["workspace", "access_token_encrypted"])
     connection.save()
+    store_agents_ensure(workspace=workspace, actor=actor)
     audit_record(
         workspace_id=workspace.pk,
         actor=actor,
@@ -120,6 +123,10 @@ def _older(changed_at: datetime | None, stored_at: datetime | None) -> bool:
     return bool(changed_at and stored_at and changed_at < stored_at)
 
 
+def _event_ref(event: WebhookEvent) -> str:
+    return f"{event.topic} {event.webhook_id}"
+
+
 def _source(event: WebhookEvent) -> Source:
     return Source("catalog", ref=f"{event.connection.shop_domain} {event.topic} {event.webhook_id}")
 
@@ -150,6 +157,7 @@ def _product_upsert(event: WebhookEvent) -> str:
     product.save()
     _variants_upsert(product, data.get("variants") or [])
     product_remember(product, source=_source(event))
+    on_product_changed(product, event_ref=_event_ref(event))
     return EventStatus.PROCESSED
 
 
@@ -166,7 +174,11 @@ def _variants_upsert(product: Product, variants: list[dict[str, Any]]) -> None:
                 "compare_at_price": decimal_or_none(data.get("compare_at_price")),
                 "inventory_item_id": data.get("inventory_item_id"),
                 "inventory_quantity": data.get("inventory_quantity"),
+                "inventory_policy": str(data.get("inventory_policy") or "deny")[:20],
                 "position": data.get("position") or 1,
+                # Shopify keeps a unit's cost on its inventory item, not in this payload: a
+                # cost known from elsewhere (a CSV, the owner) is kept unless one is sent.
+                **({"cost": decimal_or_none(data["cost"])} if "cost" in data else {}),
             },
         )
         seen.append(variant.pk)
@@ -232,7 +244,8 @@ def product_fact(product: Product) -> str:
 def _inventory_update(event: WebhookEvent) -> str:
     data, changed_at = event.body, _changed_at(event)
     variant = (
-        Variant.objects.select_for_update()
+        Variant.objects.select_for_update(of=("self",))
+        .select_related("product")
         .filter(product__connection=event.connection, inventory_item_id=data["inventory_item_id"])
         .first()
     )
@@ -244,6 +257,7 @@ def _inventory_update(event: WebhookEvent) -> str:
     variant.inventory_quantity = data.get("available")
     variant.inventory_updated_at = changed_at or timezone.now()
     variant.save(update_fields=["inventory_quantity", "inventory_updated_at"])
+    on_stock_changed(variant, event_ref=_event_ref(event))
     return EventStatus.PROCESSED
 
 
@@ -277,6 +291,17 @@ def _customer_from(connection, data: dict, changed_at) -> tuple[Customer | None,
     return customer, False
 
 
+LINE_ITEM_FIELDS = (
+    "product_id",
+    "variant_id",
+    "title",
+    "variant_title",
+    "sku",
+    "quantity",
+    "price",
+)
+
+
 def _order_upsert(event: WebhookEvent) -> str:
     data, connection, changed_at = event.body, event.connection, _changed_at(event)
     order = (
@@ -301,8 +326,7 @@ def _order_upsert(event: WebhookEvent) -> str:
     order.total_price = decimal_or_none(data.get("current_total_price") or data.get("total_price"))
     order.currency = str(data.get("currency") or "")[:3]
     order.line_items = [
-        {key: item.get(key) for key in ("title", "variant_title", "sku", "quantity", "price")}
-        for item in data.get("line_items") or []
+        {key: item.get(key) for key in LINE_ITEM_FIELDS} for item in data.get("line_items") or []
     ]
     order.placed_at = parse_time(data.get("created_at"))
     order.source_updated_at = changed_at
@@ -444,6 +468,51 @@ def message_receive(
             message = Message.objects.create(
                 workspace=workspace, connection=connection, external_id=external_id, **fields
             )
+            on_message(message)
     except IntegrityError:  # the same message, delivered twice at once
         return Message.objects.get(connection=connection, external_id=external_id), False
     return message, True
+
+
+# -- the demo shop ---------------------------------------------------------------------------
+
+DEMO_SHOP = "demo-shop.myshopify.com"
+DEMO_ACCESS_TOKEN = "shpat_simulator"  # noqa: S105 - the simulator's, not a real shop's
+SIMULATOR_TOKEN_NAME = "store simulator"  # noqa: S105 - a label, not a secret
+
+
+def demo_store_ensure(*, workspace, simulator_url: str) -> dict[str, str]:
+    """The demo workspace's shop, served by the store simulator at `simulator_url` (its port
+    may change between starts), and what the simulator needs to play it: the webhook secret
+    and a fresh API token for customer messages (the previous one is revoked)."""
+    from aios_site.accounts.models import Membership, Role
+    from aios_site.accounts.services import token_create, token_revoke
+    from approvals.audit import SETUP
+
+    simulator_url = simulator_url.rstrip("/")
+    connection = StoreConnection.objects.filter(shop_domain=DEMO_SHOP).first()
+    if connection is None:
+        connection = store_connect(
+            workspace=workspace,
+            shop_domain=DEMO_SHOP,
+            access_token=DEMO_ACCESS_TOKEN,
+            webhook_secrets=[secrets.token_urlsafe(24)],
+            actor=SETUP,
+            api_base_url=simulator_url,
+            outbound_url=f"{simulator_url}/outbound/replies",
+            languages=["en", "es"],
+        )
+    elif connection.api_base_url != simulator_url:
+        connection.api_base_url = simulator_url
+        connection.outbound_url = f"{simulator_url}/outbound/replies"
+        connection.save(update_fields=["api_base_url", "outbound_url"])
+    owner = Membership.objects.filter(workspace=workspace, role=Role.OWNER).first()
+    for old in owner.tokens.filter(name=SIMULATOR_TOKEN_NAME, revoked_at__isnull=True):
+        token_revoke(token=old)
+    _, raw = token_create(membership=owner, name=SIMULATOR_TOKEN_NAME)
+    return {
+        "shop": DEMO_SHOP,
+        "secret": connection.webhook_secrets[0],
+        "access_token": connection.access_token,
+        "api_token": raw,
+    }

@@ -12,3 +12,10 @@ def webhook_process(event_id: int) -> None:
     from catalog.services import webhook_process as process
 
     process(event_id=event_id)
+
+
+@shared_task(name="catalog.stock_sweep", ignore_result=True)
+def stock_sweep() -> None:
+    from catalog.agents import stock_sweep as sweep
+
+    sweep()

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,12 +32,12 @@ class Receipt:
     event: WebhookEvent | None = None
 
 
+def sign(body: bytes, secret: str) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
 def signature_valid(body: bytes, signature: str, secrets: list[str]) -> bool:
-    for secret in secrets:
-        expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
-        if hmac.compare_digest(expected, signature.encode()):
-            return True
-    return False
+    return any(hmac.compare_digest(sign(body, secret), signature) for secret in secrets)
 
 
 def webhook_receive(*, headers: dict[str, str], body: bytes) -> Receipt:
@@ -89,3 +90,67 @@ def _process_soon(event_id: int) -> None:
     from catalog.tasks import webhook_process
 
     webhook_process.delay(event_id)
+
+
+# -- the Store page's "send test webhook" --------------------------------------------------
+
+TEST_NOTE = "a test delivery from the Store page: verified and stored, not applied"
+
+
+def test_delivery_receive(store: StoreConnection) -> Receipt:
+    """A signed `products/update` through the real endpoint's code, so the owner sees that
+    verification and storage work. Marked ignored in the same transaction, so the worker it
+    is queued for finds it done: a test must not rewrite the catalog or start the writer."""
+    from django.utils import timezone
+
+    from catalog.models import EventStatus
+
+    headers, body = _test_delivery(store)
+    with transaction.atomic():
+        receipt = webhook_receive(headers=headers, body=body)
+        if receipt.event is not None:
+            WebhookEvent.objects.filter(pk=receipt.event.pk).update(
+                status=EventStatus.IGNORED, error=TEST_NOTE, processed_at=timezone.now()
+            )
+    return receipt
+
+
+def _test_delivery(store: StoreConnection) -> tuple[dict[str, str], bytes]:
+    """Headers (lower-case names) and body of a signed `products/update` for one of the
+    store's products, or for a sample product when it has none."""
+    from django.utils import timezone
+
+    from catalog.models import Product
+
+    product = (
+        Product.objects.filter(connection=store, deleted_at__isnull=True)
+        .prefetch_related("variants")
+        .first()
+    )
+    now = timezone.now().isoformat()
+    body = json.dumps({**_product_payload(product), "updated_at": now}).encode()
+    headers = {
+        "x-shopify-topic": "products/update",
+        "x-shopify-hmac-sha256": sign(body, store.webhook_secrets[0]),
+        "x-shopify-shop-domain": store.shop_domain,
+        "x-shopify-webhook-id": f"aios-test-{uuid.uuid4()}",
+        "x-shopify-triggered-at": now,
+        "x-shopify-api-version": store.api_version,
+    }
+    return headers, body
+
+
+def _product_payload(product) -> dict[str, Any]:
+    if product is None:
+        return {"id": 1, "title": "AIOS test product", "status": "draft", "variants": []}
+    return {
+        "id": product.external_id,
+        "title": product.title,
+        "handle": product.handle,
+        "body_html": product.body_html,
+        "status": product.status,
+        "variants": [
+            {"id": v.external_id, "title": v.title, "price": str(v.price or "")}
+            for v in product.variants.all()
+        ],
+    }

@@ -160,10 +160,17 @@ def _generate(capability, route: Route, run, request, cache_allowed, on_delta) -
     if capability == "classify":
         request = _classify_request(run, request)
     reasons: list[str] = []
-    for tier in _fallback_tiers(capability, route):
+    # A request with a template and nothing for a model asks for the template itself.
+    template_only = (
+        bool(request.get("template"))
+        and "messages" not in request
+        and "template" in routing.CAPABILITIES[capability].tiers
+    )
+    tiers = ["template"] if template_only else _fallback_tiers(capability, route)
+    for tier in tiers:
         answer = _TIERS[tier](route, run, request, cache_allowed, on_delta, reasons)
         if answer is not None:
-            if tier != route.tier:
+            if tier != route.tier and not template_only:
                 answer["fallback"] = {"from": route.tier, "reasons": reasons}
             if capability == "classify":
                 answer["results"] = _classifications(answer, request)

@@ -69,6 +69,9 @@ def _unit(vector: list[float]) -> tuple[float, ...]:
 # -- a workspace's intents, from its labelled examples in pgvector ------------------------------
 
 SEED_FILE = Path(__file__).parent / "data" / "intent-examples.csv"
+# Our own examples in the shop languages besides English, so that a Spanish, French or
+# German "where is my order?" finds its intent from the first day.
+SHOP_SEED_FILE = Path(__file__).parent / "data" / "intent-examples-shop.csv"
 _workspace_models: dict[int, tuple[tuple, IntentModel | None]] = {}
 
 
@@ -105,9 +108,13 @@ def workspace_model(workspace_id: int) -> IntentModel | None:
 
 
 def seed_rows() -> list[tuple[str, str]]:
-    """The shipped examples: (text, intent) from Bitext's e-commerce support data."""
-    with SEED_FILE.open(newline="", encoding="utf-8") as handle:
-        return [(row["text"], row["intent"]) for row in csv.DictReader(handle)]
+    """The shipped examples: (text, intent) from Bitext's e-commerce support data, and ours
+    in Spanish, French and German."""
+    rows = []
+    for path in (SEED_FILE, SHOP_SEED_FILE):
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows += [(row["text"], row["intent"]) for row in csv.DictReader(handle)]
+    return rows
 
 
 def examples_add(*, workspace_id: int, examples: Iterable[tuple[str, str]], source: str) -> int:

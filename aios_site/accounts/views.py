@@ -15,7 +15,6 @@ from aios_site.pages import page_membership, render_page
 
 # What each section will hold, shown while it is empty.
 SECTION_EMPTY = {
-    "catalog": "No store is connected. Products, orders and messages appear here.",
     "content": "No content yet. Briefs, drafts and scheduled posts appear here.",
     "metrics": "No outcomes recorded yet. Time saved and cost per outcome appear here.",
 }

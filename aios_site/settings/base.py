@@ -217,6 +217,10 @@ AIOS_SWEEP_SECONDS = env.float("AIOS_SWEEP_SECONDS", default=5.0)
 AIOS_PROPOSAL_TTL_HOURS = env.float("AIOS_PROPOSAL_TTL_HOURS", default=72.0)
 # An OTLP/HTTP collector (e.g. http://collector:4318); finished runs are exported to it.
 AIOS_OTEL_ENDPOINT = env("AIOS_OTEL_ENDPOINT", default="")
+# How often the inventory agent looks at every variant's days of cover (besides on each
+# inventory webhook), and below how many days it raises an alert.
+AIOS_STOCK_SWEEP_SECONDS = env.float("AIOS_STOCK_SWEEP_SECONDS", default=3600.0)
+AIOS_STOCK_COVER_DAYS = env.float("AIOS_STOCK_COVER_DAYS", default=7.0)
 # Housekeeping goes to the bulk queue; the sweeper must not wait behind long runs.
 CELERY_TASK_ROUTES = {
     "agents.runs_sweep": {"queue": "interactive"},
@@ -246,6 +250,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "agents.runs_prune",
         "schedule": 3600.0,
         "options": {"queue": "bulk"},
+    },
+    "catalog.stock_sweep": {
+        "task": "catalog.stock_sweep",
+        "schedule": AIOS_STOCK_SWEEP_SECONDS,
+        "options": {"queue": "bulk", "expires": AIOS_STOCK_SWEEP_SECONDS},
     },
 }
 CELERY_TIMEZONE = TIME_ZONE

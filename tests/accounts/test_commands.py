@@ -78,5 +78,5 @@ def test_the_demo_command_adds_the_demo_agents_and_memory_once(db):
         ("try-model", "demo.model_call"),
     ]
     demo_memory = MemoryItem.objects.filter(workspace__slug="demo")
-    assert demo_memory.count() == 8 and set(demo_memory.values_list("version", flat=True)) == {1}
+    assert demo_memory.count() == 9 and set(demo_memory.values_list("version", flat=True)) == {1}
     assert demo_memory.get(key="devoluciones").search_config == "spanish"

@@ -20,3 +20,23 @@ def store(workspace):
         webhook_secrets=[NEW_SECRET, OLD_SECRET],
         actor=Actor("user", "test"),
     )
+
+
+@pytest.fixture
+def simulator():
+    """A store simulator for SHOP on a free port, with the demo catalog, the store's access
+    token and its newest webhook secret."""
+    from catalog.simulator import StoreSimulator
+
+    with StoreSimulator(
+        shop_domain=SHOP, webhook_secret=NEW_SECRET, access_token="shpat_x"
+    ) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def simulated_store(store, simulator):
+    """`store`, its Admin API being the simulator's."""
+    store.api_base_url = simulator.base_url
+    store.save(update_fields=["api_base_url"])
+    return store

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from agents.models import Run
 from catalog.models import Customer, DataExport, Order, Product, WebhookEvent
 from catalog.services import webhook_process
 from memory.models import MemoryItem
@@ -301,7 +302,7 @@ def test_a_shop_redaction_erases_the_shop_and_uninstall_is_recorded(client, stor
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ten_concurrent_deliveries_of_one_webhook_store_one_event(store):
+def test_ten_concurrent_deliveries_of_one_webhook_store_one_event_and_start_one_run(store):
     import threading
 
     from django.db import connection
@@ -325,6 +326,21 @@ def test_ten_concurrent_deliveries_of_one_webhook_store_one_event(store):
 
     assert statuses == [200] * 10
     assert WebhookEvent.objects.count() == 1
+
+    # Ten workers handed the same event (a redelivered task) apply it once: one run.
+    event_id = WebhookEvent.objects.get().pk
+
+    def process() -> None:
+        webhook_process(event_id=event_id)
+        connection.close()
+
+    threads = [threading.Thread(target=process) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert WebhookEvent.objects.get().status == "processed"
+    assert Run.objects.filter(agent__slug="catalog-writer").count() == 1
 
 
 def test_a_payload_that_cannot_be_applied_is_marked_failed_with_the_reason(client, store):

@@ -34,10 +34,10 @@ def held_out(per_intent: int = 6) -> list[tuple[str, str]]:
 
 
 def test_the_seed_gives_27_intents_once_and_classifies_held_out_messages(make_agent, workspace):
-    assert model_services.intent_examples_seed(workspace=workspace) == 540
+    assert model_services.intent_examples_seed(workspace=workspace) == len(intents.seed_rows())
     assert model_services.intent_examples_seed(workspace=workspace) == 0
     intent_examples_seed_task(workspace.pk)  # what `aios up --demo` enqueues: a no-op now
-    assert IntentExample.objects.filter(workspace=workspace).count() == 540
+    assert IntentExample.objects.filter(workspace=workspace).count() == len(intents.seed_rows())
     rows = held_out()
     seeded = {text for text, _ in intents.seed_rows()}
     assert not seeded & {text for text, _ in rows}

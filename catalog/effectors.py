@@ -1,0 +1,347 @@
+"""The catalog's effectors: what agents may propose to change in a shop.
+
+Product writes go through the Admin API connector (catalog/connector.py) with the proposal's
+idempotency key; a reply goes to the store's outbound URL, signed, or by email. After a
+write the local catalog is brought up to date at once, without waiting for the shop's
+`products/update` webhook (which, arriving later, changes nothing more).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+
+from agents.pipelines import PermanentError
+from approvals.effectors import Effector, register, require_field, signed_post
+from catalog import html
+from catalog.checks import failed
+from catalog.models import Message, Product, Variant
+from catalog.tools import found
+
+PRODUCT_STATUSES = ("active", "draft", "archived")
+MAX_DESCRIPTION = 20_000
+MAX_REPLY = 10_000
+
+
+def _product(workspace, payload: dict[str, Any]) -> Product:
+    product_id = require_field(payload, "product_id", int)
+    products = Product.objects.filter(
+        workspace=workspace, external_id=product_id, deleted_at__isnull=True
+    )
+    return found(products.select_related("connection"), "product", product_id)
+
+
+def _variant(workspace, payload: dict[str, Any]) -> Variant:
+    variant_id = require_field(payload, "variant_id", int)
+    variants = Variant.objects.filter(product__workspace=workspace, external_id=variant_id)
+    return found(variants.select_related("product__connection"), "variant", variant_id)
+
+
+def _connector(connection):
+    from catalog.connector import ShopifyConnector
+
+    if connection.uninstalled_at:
+        raise PermanentError(
+            f"{connection.shop_domain} uninstalled the app: nothing more goes to it"
+        )
+    return ShopifyConnector(connection)
+
+
+@register
+class UpdateDescription(Effector):
+    """A product's description in one or more shop languages: the primary language is the
+    product's `body_html`, the others the metafields `aios.description_<lang>`. The HTML is
+    sanitized before it leaves (catalog/html.py)."""
+
+    name = "catalog.update_description"
+    replaces_minutes = 15.0
+
+    def validate(self, payload, *, workspace) -> None:
+        _product(workspace, payload)
+        descriptions = payload.get("descriptions")
+        if not isinstance(descriptions, dict) or not descriptions:
+            raise PermanentError("the payload needs `descriptions`: {language: html}")
+        for language, text in descriptions.items():
+            if not isinstance(text, str) or not html.visible_text(text):
+                raise PermanentError(f"the {language} description is empty")
+            if len(text) > MAX_DESCRIPTION:
+                raise PermanentError(
+                    f"the {language} description is over {MAX_DESCRIPTION} characters"
+                )
+
+    def risk(self, payload) -> str:
+        return "high" if failed(payload.get("checks") or []) else "medium"
+
+    def facts(self, payload, *, workspace) -> dict[str, Any]:
+        return {
+            "product_id": payload["product_id"],
+            "languages": sorted(payload["descriptions"]),
+            "checks_failed": len(failed(payload.get("checks") or [])),
+        }
+
+    def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
+        product = _product(workspace, payload)
+        changes = [
+            {
+                "field": f"description ({language})",
+                "before": html.visible_text(_current(product, language)) or None,
+                "after": html.visible_text(html.sanitize(text)),
+            }
+            for language, text in sorted(payload["descriptions"].items())
+        ]
+        changes += [
+            {
+                "field": f"check failed: {c['check']} ({c['language']})",
+                "before": None,
+                "after": c["detail"],
+            }
+            for c in failed(payload.get("checks") or [])
+        ]
+        return changes
+
+    def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
+        product = _product(workspace, payload)
+        clean = {lang: html.sanitize(text) for lang, text in payload["descriptions"].items()}
+        before = {lang: _current(product, lang) for lang in clean}
+        _connector(product.connection).product_update(
+            product.external_id,
+            _description_fields(product, clean),
+            idempotency_key=idempotency_key,
+        )
+        _store_descriptions(product, clean)
+        return {"product_id": product.external_id, "languages": sorted(clean), "before": before}
+
+    def undo(self, result, *, workspace, proposal) -> dict[str, Any]:
+        product = _product(workspace, {"product_id": result["product_id"]})
+        before = dict(result["before"])
+        _connector(product.connection).product_update(
+            product.external_id,
+            _description_fields(product, before),
+            idempotency_key=f"{proposal.idempotency_key}-undo",
+        )
+        _store_descriptions(product, before)
+        return {"restored": sorted(before)}
+
+
+def _primary(product: Product) -> str:
+    return (product.connection.languages or ["en"])[0]
+
+
+def _current(product: Product, language: str) -> str:
+    if language == _primary(product):
+        return product.body_html
+    return (product.descriptions or {}).get(language, "")
+
+
+def _description_fields(product: Product, descriptions: dict[str, str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    primary = _primary(product)
+    if primary in descriptions:
+        fields["body_html"] = descriptions[primary]
+    others = sorted(lang for lang in descriptions if lang != primary)
+    if others:
+        fields["metafields"] = [
+            {
+                "namespace": "aios",
+                "key": f"description_{lang}",
+                "type": "multi_line_text_field",
+                "value": descriptions[lang],
+            }
+            for lang in others
+        ]
+    return fields
+
+
+def _store_descriptions(product: Product, descriptions: dict[str, str]) -> None:
+    product.descriptions = {**(product.descriptions or {}), **descriptions}
+    primary = _primary(product)
+    if primary in descriptions:
+        product.body_html = descriptions[primary]
+    product.save(update_fields=["descriptions", "body_html"])
+
+
+def _price(payload: dict[str, Any]) -> Decimal:
+    try:
+        price = Decimal(str(payload.get("price")))
+    except InvalidOperation as error:
+        raise PermanentError("the payload needs `price`, a number") from error
+    if not price.is_finite() or price < 0 or price > Decimal("1000000"):
+        raise PermanentError("a price is a number from 0 to 1 000 000")
+    return price.quantize(Decimal("0.01"))
+
+
+@register
+class ChangePrice(Effector):
+    """A variant's price. Facts for the policy: `price`, `old_price`, `cost` (when known) and
+    `price_change_pct` (the size of the change, up or down)."""
+
+    name = "catalog.change_price"
+    replaces_minutes = 5.0
+
+    def validate(self, payload, *, workspace) -> None:
+        _variant(workspace, payload)
+        _price(payload)
+
+    def risk(self, payload) -> str:
+        return "high"
+
+    def facts(self, payload, *, workspace) -> dict[str, Any]:
+        variant, price = _variant(workspace, payload), _price(payload)
+        facts: dict[str, Any] = {"price": float(price), "variant_id": variant.external_id}
+        if variant.cost is not None:
+            facts["cost"] = float(variant.cost)
+        if variant.price:
+            facts["old_price"] = float(variant.price)
+            facts["price_change_pct"] = round(
+                abs(float((price - variant.price) / variant.price * 100)), 2
+            )
+        return facts
+
+    def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
+        variant, price = _variant(workspace, payload), _price(payload)
+        change = ""
+        if variant.price:
+            change = f" ({(price - variant.price) / variant.price * 100:+.1f}%)"
+        return [
+            {
+                "field": f"price of {variant.product.title} / {variant.title}{change}",
+                "before": str(variant.price) if variant.price is not None else None,
+                "after": str(price),
+            }
+        ]
+
+    def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
+        variant, price = _variant(workspace, payload), _price(payload)
+        old = variant.price
+        _connector(variant.product.connection).variant_update(
+            variant.external_id, {"price": str(price)}, idempotency_key=idempotency_key
+        )
+        Variant.objects.filter(pk=variant.pk).update(price=price)
+        return {"variant_id": variant.external_id, "price": str(price), "old_price": str(old)}
+
+    def undo(self, result, *, workspace, proposal) -> dict[str, Any]:
+        variant = _variant(workspace, {"variant_id": result["variant_id"]})
+        _connector(variant.product.connection).variant_update(
+            variant.external_id,
+            {"price": result["old_price"]},
+            idempotency_key=f"{proposal.idempotency_key}-undo",
+        )
+        Variant.objects.filter(pk=variant.pk).update(price=Decimal(result["old_price"]))
+        return {"price": result["old_price"]}
+
+
+@register
+class SetProductStatus(Effector):
+    """Shows (`active`) or hides (`draft`, `archived`) a product in the shop."""
+
+    name = "catalog.set_product_status"
+    replaces_minutes = 3.0
+
+    def validate(self, payload, *, workspace) -> None:
+        _product(workspace, payload)
+        if payload.get("status") not in PRODUCT_STATUSES:
+            raise PermanentError(f"status must be one of {', '.join(PRODUCT_STATUSES)}")
+
+    def risk(self, payload) -> str:
+        return "medium"
+
+    def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
+        product = _product(workspace, payload)
+        return [
+            {
+                "field": f"status of {product.title}",
+                "before": product.status or None,
+                "after": payload["status"],
+            }
+        ]
+
+    def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
+        product = _product(workspace, payload)
+        old = product.status
+        _connector(product.connection).product_update(
+            product.external_id, {"status": payload["status"]}, idempotency_key=idempotency_key
+        )
+        Product.objects.filter(pk=product.pk).update(status=payload["status"])
+        return {"product_id": product.external_id, "status": payload["status"], "old_status": old}
+
+    def undo(self, result, *, workspace, proposal) -> dict[str, Any]:
+        product = _product(workspace, {"product_id": result["product_id"]})
+        _connector(product.connection).product_update(
+            product.external_id,
+            {"status": result["old_status"]},
+            idempotency_key=f"{proposal.idempotency_key}-undo",
+        )
+        Product.objects.filter(pk=product.pk).update(status=result["old_status"])
+        return {"status": result["old_status"]}
+
+
+@register
+class SendReply(Effector):
+    """A reply to a customer's message: POSTed, signed with the store's webhook secret, to the
+    store's outbound URL (a helpdesk), or else sent by email. Facts for the policy: `intent`,
+    `tier` (template, local, remote) and `language`."""
+
+    name = "catalog.send_reply"
+    replaces_minutes = 6.0
+
+    def validate(self, payload, *, workspace) -> None:
+        _message(workspace, payload)
+        body = require_field(payload, "body", str)
+        if len(body) > MAX_REPLY:
+            raise PermanentError(f"a reply holds at most {MAX_REPLY} characters")
+
+    def risk(self, payload) -> str:
+        return "low" if payload.get("tier") == "template" else "medium"
+
+    def facts(self, payload, *, workspace) -> dict[str, Any]:
+        return {key: payload[key] for key in ("intent", "tier", "language") if key in payload}
+
+    def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
+        message = _message(workspace, payload)
+        return [
+            {
+                "field": f"reply to {message.customer_email}",
+                "before": None,
+                "after": payload["body"],
+            }
+        ]
+
+    def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
+        message = _message(workspace, payload)
+        subject = payload.get("subject") or f"Re: {message.subject or 'your message'}"
+        connection = message.connection
+        if connection.outbound_url:
+            reply = {
+                "message_id": message.pk,
+                "external_id": message.external_id,
+                "to": message.customer_email,
+                "subject": subject,
+                "body": payload["body"],
+                "language": payload.get("language", ""),
+                "shop": connection.shop_domain,
+            }
+            status = signed_post(
+                connection.outbound_url,
+                reply,
+                secret=connection.webhook_secrets[0],
+                headers={"Idempotency-Key": idempotency_key},
+            )
+            return {"via": "http", "status": status, "message_id": message.pk}
+        email = EmailMessage(
+            subject=subject,
+            body=payload["body"],
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[message.customer_email],
+            headers={"Message-ID": f"<{idempotency_key}@aios>"},
+        )
+        email.send()
+        return {"via": "email", "message_id": message.pk}
+
+
+def _message(workspace, payload: dict[str, Any]) -> Message:
+    message_id = require_field(payload, "message_id", int)
+    messages = Message.objects.filter(workspace=workspace, pk=message_id)
+    return found(messages.select_related("connection"), "message", message_id)

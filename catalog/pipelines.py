@@ -1,0 +1,453 @@
+"""The three commerce pipelines: product descriptions, stock alerts and customer replies.
+
+Each reads the shop through journaled tools (catalog/tools.py), asks models only through
+`ctx.model`, and changes nothing itself: its last word is a proposal (`ctx.propose`) that a
+person or the workspace's policy decides. Whatever a customer or a webhook wrote reaches a
+model only as a data block (agents/llm/untrusted.py), and the agents' allow-lists hold only
+the effector each pipeline needs, so an instruction hidden in a message can at most shape
+the text of a reply that someone still approves.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+from typing import Any
+
+from agents.llm import untrusted
+from agents.pipelines import Pipeline, finish, goto, register, step
+from catalog import checks, html
+from catalog import tools as _tools  # noqa: F401 - registers the catalog tools
+
+LANGUAGE_NAMES = {
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+}
+DEFAULT_COVER_DAYS = 7.0
+
+
+def _source(found: dict[str, Any]) -> str:
+    return f"{found['namespace']}/{found['key']}@{found['version']}"
+
+
+def _compact(found: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [
+        {"source": _source(item), "key": item["key"], "content": item["content"]} for item in found
+    ]
+
+
+# -- 1. product descriptions ----------------------------------------------------------------
+
+
+@register
+class DescribeProduct(Pipeline):
+    """Brand voice and product facts from memory → a draft in each shop language → checks
+    against the facts → a `catalog.update_description` proposal, sources per paragraph."""
+
+    name = "catalog.describe_product"
+    minutes_saved = 15.0
+
+    @step(attempts=3, backoff=0.5)
+    def start(self, ctx):
+        product = ctx.tool(
+            "catalog.product", workspace_id=ctx.workspace_id, product_id=ctx.input["product_id"]
+        )
+        brand = ctx.recall(
+            f"brand voice, tone and words to avoid for {product['title']}",
+            namespaces=[product["brand_namespace"]],
+            k=6,
+        )
+        facts = ctx.recall(product["title"], namespaces=["products"], k=4)
+        own = [f for f in facts if f["key"] == f"product:{product['product_id']}"]
+        return goto("draft", product=product, brand=_compact(brand), product_memory=_compact(own))
+
+    @step(attempts=3, backoff=1.0, max_backoff=20.0)
+    def draft(self, ctx):
+        product, brand = ctx.state["product"], ctx.state["brand"]
+        drafts = {}
+        for language in ctx.input.get("languages") or product["languages"]:
+            answer = ctx.model(
+                "draft",
+                messages=_description_messages(product, brand, language),
+                template="description.attributes",
+                context=_template_context(product),
+                language=language,
+                max_tokens=500,
+            )
+            drafts[language] = {
+                "html": html.from_text(answer["content"]),
+                "tier": answer["tier"],
+                "model": answer["model"],
+                "fallback": bool(answer.get("fallback")),
+            }
+        return goto("check", drafts=drafts)
+
+    @step()
+    def check(self, ctx):
+        product, drafts = ctx.state["product"], ctx.state["drafts"]
+        facts = "\n".join([product["facts"]] + [m["content"] for m in ctx.state["product_memory"]])
+        results = []
+        for language, draft in sorted(drafts.items()):
+            results += checks.check_description(
+                text=html.visible_text(draft["html"]),
+                language=language,
+                facts=facts,
+                prices=[Decimal(price) for price in product["prices"]],
+                banned=_banned_words(ctx.state["brand"]),
+            )
+        return goto("propose", checks=results)
+
+    @step(proposes=True)
+    def propose(self, ctx):
+        product, drafts, results = ctx.state["product"], ctx.state["drafts"], ctx.state["checks"]
+        cited = ctx.state["product_memory"] + ctx.state["brand"]
+        sources = [
+            {**_parts(item["source"]), "language": language, "paragraph": number}
+            for language, draft in sorted(drafts.items())
+            for number, paragraph in enumerate(html.paragraphs(draft["html"]), start=1)
+            for item in _supporting(paragraph, cited)
+        ]
+        return ctx.propose(
+            "catalog.update_description",
+            target=f"product:{product['product_id']}",
+            payload={
+                "product_id": product["product_id"],
+                "descriptions": {lang: d["html"] for lang, d in drafts.items()},
+                "checks": results,
+            },
+            rationale=_description_rationale(product, drafts, results),
+            sources=sources,
+            resume="done",
+        )
+
+    @step()
+    def done(self, ctx):
+        return finish(_decided(ctx.state["decision"]))
+
+
+def _description_messages(product, brand, language) -> list[dict[str, str]]:
+    name = LANGUAGE_NAMES.get(language, language)
+    return untrusted.data_messages(
+        instructions=(
+            f"You write product descriptions for the online shop {product['shop_name']}. "
+            f"Write in {name}. Use only the product facts given: never add a material, colour, "
+            "size, measurement, price or claim they do not state. Follow the brand voice. "
+            "Write two or three short paragraphs of plain text (no HTML, no headings, no "
+            "lists), 40 to 120 words in all."
+        ),
+        data={
+            "product facts": product["facts"],
+            "brand voice": "\n".join(item["content"] for item in brand) or "(none given)",
+        },
+        task=f"Write the description of {product['title']} in {name}.",
+    )
+
+
+def _template_context(product) -> dict[str, Any]:
+    prices = product["prices"]
+    return {
+        "title": product["title"],
+        "vendor": product["vendor"],
+        "product_type": product["product_type"],
+        "options": product["options"],
+        "tags": product["tags"],
+        **({"price_min": prices[0], "price_max": prices[-1]} if prices else {}),
+    }
+
+
+def _banned_words(brand: list[dict[str, str]]) -> list[str]:
+    """The brand's own list (`brand/banned-words`: "...: a, b, c.") over the default one."""
+    for item in brand:
+        if item["key"] == "banned-words":
+            listed = item["content"].split(":", 1)[-1]
+            words = [w.strip(" .") for w in listed.split(",") if w.strip(" .")]
+            return sorted(set(words) | set(checks.DEFAULT_BANNED))
+    return checks.DEFAULT_BANNED
+
+
+def _parts(source: str) -> dict[str, Any]:
+    path, version = source.rsplit("@", 1)
+    namespace, key = path.split("/", 1)
+    return {"namespace": namespace, "key": key, "version": int(version)}
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[^\W\d_]{4,}", text.lower())}
+
+
+def _supporting(paragraph: str, cited: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The memory a paragraph draws on: items sharing at least two content words with it;
+    the product's own facts when nothing does (every paragraph rests on them)."""
+    words = _content_words(paragraph)
+    found = [item for item in cited if len(words & _content_words(item["content"])) >= 2]
+    return found or [item for item in cited if item["key"].startswith("product:")][:1]
+
+
+def _description_rationale(product, drafts, results) -> str:
+    made_by = ", ".join(
+        f"{lang}: {d['tier']} ({d['model']})" + (", fallback" if d["fallback"] else "")
+        for lang, d in sorted(drafts.items())
+    )
+    words = len(product["body_text"].split())
+    failures = checks.failed(results)
+    verdict = (
+        "All checks passed."
+        if not failures
+        else "Checks FAILED: "
+        + "; ".join(f"{c['language']} {c['check']}: {c['detail']}" for c in failures)
+    )
+    return f"The description has {words} words. Drafted by {made_by}. {verdict}"
+
+
+def _decided(decision: dict[str, Any]) -> dict[str, Any]:
+    return {key: decision.get(key) for key in ("proposal", "status", "reason", "error", "edited")}
+
+
+# -- 2. stock alerts ----------------------------------------------------------------------------
+
+
+@register
+class InventoryAlert(Pipeline):
+    """Days of cover from the last 30 days of orders; below the threshold (or sold out): an
+    alert on the Catalog page and a proposal: hide a sold-out product that does not sell out
+    of stock, otherwise a restock note for the owner."""
+
+    name = "catalog.inventory_alert"
+    minutes_saved = 4.0
+
+    @step(attempts=3, backoff=0.5)
+    def start(self, ctx):
+        stock = ctx.tool(
+            "catalog.stock", workspace_id=ctx.workspace_id, variant_id=ctx.input["variant_id"]
+        )
+        threshold = float(ctx.input.get("threshold_days", DEFAULT_COVER_DAYS))
+        quantity, cover = stock["quantity"], stock["days_of_cover"]
+        if quantity is None or (quantity > 0 and (cover is None or cover >= threshold)):
+            return finish({"alert": None, "quantity": quantity, "days_of_cover": cover})
+        kind = "sold_out" if quantity <= 0 else "low_stock"
+        alert = ctx.tool(
+            "catalog.alert_raise",
+            workspace_id=ctx.workspace_id,
+            variant_id=stock["variant_id"],
+            run_id=ctx.run.pk,
+            kind=kind,
+            quantity=quantity,
+            days_of_cover=cover,
+            daily_sales=stock["daily_sales"],
+            threshold=threshold,
+            message=_alert_message(stock, kind),
+        )
+        return goto("propose", stock=stock, kind=kind, alert=alert, threshold=threshold)
+
+    @step(proposes=True)
+    def propose(self, ctx):
+        stock, kind = ctx.state["stock"], ctx.state["kind"]
+        rationale = _alert_message(stock, kind)
+        if (
+            kind == "sold_out"
+            and not stock["continues_selling"]
+            and stock["product_status"] == "active"
+        ):
+            return ctx.propose(
+                "catalog.set_product_status",
+                target=f"product:{stock['product_id']}",
+                payload={"product_id": stock["product_id"], "status": "draft"},
+                rationale=rationale
+                + " It does not sell when out of stock: hide it until it is back.",
+                resume="done",
+            )
+        return ctx.propose(
+            "core.note",
+            target=f"variant:{stock['variant_id']}",
+            payload={
+                "namespace": "inventory",
+                "key": f"restock-{stock['variant_id']}",
+                "content": _restock_note(stock, ctx.state["threshold"]),
+            },
+            rationale=rationale,
+            resume="done",
+        )
+
+    @step()
+    def done(self, ctx):
+        return finish(
+            {
+                "alert": ctx.state["alert"],
+                "kind": ctx.state["kind"],
+                **_decided(ctx.state["decision"]),
+            }
+        )
+
+
+def _alert_message(stock, kind) -> str:
+    if kind == "sold_out":
+        return f"{stock['title']} is sold out."
+    return (
+        f"{stock['title']}: {stock['quantity']} left, about {stock['days_of_cover']:g} days of "
+        f"cover at {stock['daily_sales']:g} sold a day."
+    )
+
+
+def _restock_note(stock, threshold: float) -> str:
+    """What to reorder: enough for 30 days at the recent pace, beyond what is left."""
+    wanted = math.ceil(stock["daily_sales"] * 30) - max(stock["quantity"] or 0, 0)
+    pace = f"{stock['daily_sales']:g} a day over the last 30 days"
+    if wanted <= 0:
+        return f"Restock {stock['title']}: {stock['quantity']} left ({pace})."
+    return (
+        f"Restock {stock['title']}: {stock['quantity']} left, selling {pace}; order about "
+        f"{wanted} to cover the next 30 days (alert threshold {threshold:g} days of cover)."
+    )
+
+
+# -- 3. customer replies ---------------------------------------------------------------------
+
+
+# intent → (template, what it needs to be safe to send as is)
+TEMPLATED = {
+    "track_order": ("reply.order_status", "order"),
+    "delivery_period": ("reply.shipping", "shipping"),
+}
+
+
+@register
+class ReplyToCustomer(Pipeline):
+    """Detect the language → classify the intent (local) → a templated reply where the facts
+    are known, else a draft grounded in the shop's policies → a `catalog.send_reply` proposal."""
+
+    name = "catalog.reply_to_customer"
+    minutes_saved = 6.0
+
+    @step(attempts=3, backoff=0.5)
+    def start(self, ctx):
+        message = ctx.tool(
+            "catalog.message", workspace_id=ctx.workspace_id, message_id=ctx.input["message_id"]
+        )
+        text = f"{message['subject']}\n{message['body']}".strip()
+        detected = ctx.model(
+            "detect_language", texts=[message["body"]], default=message["languages"][0]
+        )
+        intent = ctx.model("classify", texts=[text])["results"][0]
+        language = detected["results"][0]["language"]
+        ctx.tool(
+            "catalog.message_annotate",
+            workspace_id=ctx.workspace_id,
+            message_id=message["message_id"],
+            language=language,
+            intent=intent["intent"],
+            confidence=intent.get("confidence"),
+        )
+        return goto("compose", message=message, language=language, intent=intent)
+
+    @step(attempts=3, backoff=1.0, max_backoff=20.0)
+    def compose(self, ctx):
+        message, language, intent = ctx.state["message"], ctx.state["language"], ctx.state["intent"]
+        templated = _templated(message, intent["intent"])
+        if templated is not None:
+            template, context, sources = templated
+            answer = ctx.model("draft", template=template, context=context, language=language)
+        else:
+            found = ctx.recall(message["body"], namespaces=["policies"], k=4)
+            sources = [_source(item) for item in found]
+            answer = ctx.model(
+                "draft",
+                messages=_reply_messages(message, found, language),
+                template="reply.acknowledge",
+                context=_greeting(message),
+                language=language,
+                max_tokens=400,
+            )
+        reply = {
+            "body": answer["content"].strip(),
+            "tier": answer["tier"],
+            "model": answer["model"],
+        }
+        return goto("propose", reply=reply, sources=sources)
+
+    @step(proposes=True)
+    def propose(self, ctx):
+        message, reply, intent = ctx.state["message"], ctx.state["reply"], ctx.state["intent"]
+        language, confidence = ctx.state["language"], intent.get("confidence")
+        return ctx.propose(
+            "catalog.send_reply",
+            target=f"message:{message['message_id']}",
+            payload={
+                "message_id": message["message_id"],
+                "subject": f"Re: {message['subject']}" if message["subject"] else "",
+                "body": reply["body"],
+                "language": language,
+                "intent": intent["intent"],
+                "tier": reply["tier"],
+            },
+            rationale=(
+                f"Customer wrote in {LANGUAGE_NAMES.get(language, language)}, "
+                f"intent {intent['intent']}"
+                + (f" ({confidence:.0%} sure)" if isinstance(confidence, int | float) else "")
+                + f"; reply by {reply['tier']} ({reply['model']})."
+            ),
+            sources=ctx.state["sources"],
+            resume="done",
+        )
+
+    @step()
+    def done(self, ctx):
+        return finish(_decided(ctx.state["decision"]))
+
+
+def _greeting(message) -> dict[str, Any]:
+    context = {"shop_name": message["shop_name"], "customer_name": message["customer_name"]}
+    if message["order"]:
+        context["order_name"] = message["order"]["name"]
+    return context
+
+
+def _templated(message, intent: str) -> tuple[str, dict[str, Any], list[str]] | None:
+    """The template, its context and its sources, when the intent has one and the facts it
+    needs are known; None sends the message to a drafted reply."""
+    if intent not in TEMPLATED:
+        return None
+    template, needs = TEMPLATED[intent]
+    context = _greeting(message)
+    if needs == "order":
+        if not message["order"]:
+            return None
+        return template, {**context, "status": message["order"]["status"]}, []
+    shipping = message["policies"].get("shipping")
+    numbers = (shipping or {}).get("metadata") or {}
+    if not {"delivery_days_min", "delivery_days_max"} <= set(numbers):
+        return None
+    keys = ("delivery_days_min", "delivery_days_max", "free_shipping_over", "currency")
+    return (
+        template,
+        {**context, **{k: numbers[k] for k in keys if k in numbers}},
+        [shipping["source"]],
+    )
+
+
+def _reply_messages(message, policies, language) -> list[dict[str, str]]:
+    name = LANGUAGE_NAMES.get(language, language)
+    order = message["order"]
+    data = {"customer message": f"{message['subject']}\n{message['body']}".strip()}
+    data["shop policies"] = "\n".join(f"- {p['content']}" for p in policies) or "(none found)"
+    if order:
+        data["the customer's order"] = (
+            f"{order['name']}: {order['status']}, placed {order['placed_at']}, "
+            f"{order['total_price']} {order['currency']}"
+        )
+    return untrusted.data_messages(
+        instructions=(
+            f"You answer customers of the online shop {message['shop_name']} by email. Write in "
+            f"{name}. Be warm and brief. Use only the shop policies and order details given; if "
+            "they do not answer the question, say a person from the shop will follow up. Never "
+            "promise refunds, discounts, price changes or anything the policies do not state, "
+            "whatever the message asks. Sign as the shop."
+        ),
+        data=data,
+        task=f"Write the reply to {message['customer_name'] or 'the customer'} in {name}.",
+    )
