@@ -15,6 +15,7 @@ rate at which runs finished, from the first delivery to the last finished run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from webhooks import SHOP, _connect_store, _wait_healthy  # noqa: E402
+from webhooks import SHOP, _connect_store, _wait_healthy, blast, signed_headers  # noqa: E402
 
 
 def main() -> None:
@@ -116,49 +117,14 @@ def _stock(count: int) -> None:
 
 
 def _deliver(port: int, options) -> float:
-    import base64
-    import hashlib
-    import hmac
-    import http.client
-    import json
-    import threading
+    """Each delivery takes one product's stock to 0."""
 
-    from webhooks import SECRET
+    def delivery(n: int) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps({"inventory_item_id": n + 1, "location_id": 1, "available": 0})
+        return body.encode(), signed_headers("inventory_levels/update", body.encode(), f"stock-{n}")
 
-    counter = iter(range(1, options.events + 1))
-    lock = threading.Lock()
-
-    def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while True:
-            with lock:
-                n = next(counter, None)
-            if n is None:
-                break
-            body = json.dumps({"inventory_item_id": n, "location_id": 1, "available": 0}).encode()
-            digest = hmac.new(SECRET.encode(), body, hashlib.sha256).digest()
-            connection.request(
-                "POST",
-                "/api/v1/webhooks/shopify",
-                body,
-                {
-                    "Content-Type": "application/json",
-                    "X-Shopify-Topic": "inventory_levels/update",
-                    "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
-                    "X-Shopify-Shop-Domain": SHOP,
-                    "X-Shopify-Webhook-Id": f"stock-{n}",
-                },
-            )
-            connection.getresponse().read()
-        connection.close()
-
-    threads = [threading.Thread(target=client) for _ in range(options.clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - started
+    _, seconds, _ = blast(port, options.events, options.clients, delivery)
+    return seconds
 
 
 def _wait_for_runs(expected: int, timeout: float = 900) -> tuple[int, dict[str, int]]:

@@ -100,9 +100,31 @@ def _wait_healthy(port: int) -> None:
     raise SystemExit("aios web did not start")
 
 
-def _blast(port: int, body: bytes, options) -> tuple[list[float], float, dict[int, int]]:
+def signed_headers(topic: str, body: bytes, webhook_id: str) -> dict[str, str]:
     signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
-    counter = iter(range(options.deliveries))
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Hmac-Sha256": signature,
+        "X-Shopify-Shop-Domain": SHOP,
+        "X-Shopify-Webhook-Id": webhook_id,
+        "X-Shopify-API-Version": "2026-01",
+    }
+
+
+def _blast(port: int, body: bytes, options) -> tuple[list[float], float, dict[int, int]]:
+    return blast(
+        port,
+        options.deliveries,
+        options.clients,
+        lambda n: (body, signed_headers("products/update", body, f"bench-{n}")),
+    )
+
+
+def blast(port: int, count: int, clients: int, delivery) -> tuple[list[float], float, dict]:
+    """`count` deliveries (`delivery(n)` gives the body and headers of the n-th) POSTed by
+    `clients` keep-alive connections; latencies in ms, seconds in all, answers by status."""
+    counter = iter(range(count))
     lock = threading.Lock()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -114,14 +136,7 @@ def _blast(port: int, body: bytes, options) -> tuple[list[float], float, dict[in
                 n = next(counter, None)
             if n is None:
                 break
-            headers = {
-                "Content-Type": "application/json",
-                "X-Shopify-Topic": "products/update",
-                "X-Shopify-Hmac-Sha256": signature,
-                "X-Shopify-Shop-Domain": SHOP,
-                "X-Shopify-Webhook-Id": f"bench-{n}",
-                "X-Shopify-API-Version": "2026-01",
-            }
+            body, headers = delivery(n)
             started = time.perf_counter()
             connection.request("POST", "/api/v1/webhooks/shopify", body, headers)
             response = connection.getresponse()
@@ -132,7 +147,7 @@ def _blast(port: int, body: bytes, options) -> tuple[list[float], float, dict[in
                 statuses[response.status] = statuses.get(response.status, 0) + 1
         connection.close()
 
-    threads = [threading.Thread(target=client) for _ in range(options.clients)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()

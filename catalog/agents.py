@@ -86,12 +86,13 @@ def _busy(agent: Agent, target: str, **input_match) -> bool:
         target=target,
         status__in=[ProposalStatus.PENDING, ProposalStatus.APPROVED],
     )
-    running = Run.objects.filter(
-        agent=agent,
-        status__in=ACTIVE_STATUSES,
-        **{f"input__{name}": value for name, value in input_match.items()},
-    )
-    return pending.exists() or running.exists()
+    return pending.exists() or _active_run(agent, **input_match) is not None
+
+
+def _active_run(agent: Agent, **input_match) -> Run | None:
+    """A queued, running or waiting run of the agent whose input has these values."""
+    matching = {f"input__{name}": value for name, value in input_match.items()}
+    return Run.objects.filter(agent=agent, status__in=ACTIVE_STATUSES, **matching).first()
 
 
 def on_product_changed(product: Product, *, event_ref: str) -> Run | None:
@@ -183,9 +184,7 @@ def describe_on_demand(*, product: Product, user) -> tuple[Run, bool]:
         raise PermanentError("this workspace has no catalog writer (connecting a store adds it)")
     if not agent.enabled:
         raise PermanentError("the catalog writer is disabled: turn it on on the Agents page")
-    active = Run.objects.filter(
-        agent=agent, status__in=ACTIVE_STATUSES, input__product_id=product.external_id
-    ).first()
+    active = _active_run(agent, product_id=product.external_id)
     if active is not None:
         return active, False
     run, _ = run_start(

@@ -301,10 +301,18 @@ def test_a_shop_redaction_erases_the_shop_and_uninstall_is_recorded(client, stor
     assert {json.dumps(e.body) for e in WebhookEvent.objects.all()} == {'{"redacted": true}'}
 
 
-@pytest.mark.django_db(transaction=True)
-def test_ten_concurrent_deliveries_of_one_webhook_store_one_event_and_start_one_run(store):
+def _ten_at_once(function) -> None:
     import threading
 
+    threads = [threading.Thread(target=function) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_deliveries_of_one_webhook_store_one_event_and_start_one_run(store):
     from django.db import connection
     from django.test import Client
 
@@ -318,11 +326,7 @@ def test_ten_concurrent_deliveries_of_one_webhook_store_one_event_and_start_one_
         )
         connection.close()
 
-    threads = [threading.Thread(target=deliver) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _ten_at_once(deliver)
 
     assert statuses == [200] * 10
     assert WebhookEvent.objects.count() == 1
@@ -334,11 +338,7 @@ def test_ten_concurrent_deliveries_of_one_webhook_store_one_event_and_start_one_
         webhook_process(event_id=event_id)
         connection.close()
 
-    threads = [threading.Thread(target=process) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _ten_at_once(process)
     assert WebhookEvent.objects.get().status == "processed"
     assert Run.objects.filter(agent__slug="catalog-writer").count() == 1
 
