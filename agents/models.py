@@ -22,6 +22,10 @@ class Priority(models.TextChoices):
     BULK = "bulk", "Bulk"
 
 
+# A store webhook topic, e.g. "orders/create" or "inventory_levels/update".
+WEBHOOK_TOPIC = r"^[a-z_]{1,50}/[a-z_]{1,50}$"
+
+
 class Agent(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="agents")
     slug = models.SlugField(max_length=50)
@@ -33,6 +37,11 @@ class Agent(models.Model):
     daily_budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     monthly_budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     allowed_effectors = models.JSONField(default=list, blank=True)
+    webhook_topics = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Store webhook topics (e.g. orders/create) whose every event starts a run.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 
+from agents.models import WEBHOOK_TOPIC
+
 PriorityName = Literal["interactive", "default", "bulk"]
+Topic = Annotated[str, Field(pattern=WEBHOOK_TOPIC)]
+Topics = Annotated[list[Topic], Field(max_length=20)]
 
 
 class AgentIn(Schema):
@@ -19,6 +23,7 @@ class AgentIn(Schema):
     daily_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
     monthly_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
     allowed_effectors: list[str] = []
+    webhook_topics: Topics = []
 
 
 class AgentPatch(Schema):
@@ -30,6 +35,7 @@ class AgentPatch(Schema):
     daily_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
     monthly_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
     allowed_effectors: list[str] | None = None
+    webhook_topics: Topics | None = None
 
 
 class AgentOut(Schema):
@@ -42,6 +48,7 @@ class AgentOut(Schema):
     daily_budget: Decimal | None
     monthly_budget: Decimal | None
     allowed_effectors: list[str]
+    webhook_topics: list[str]
 
 
 class RunIn(Schema):

@@ -144,17 +144,20 @@ def agent_list(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def agent_settings(request: HttpRequest, slug: str, agent_slug: str) -> HttpResponse:
-    """An agent's tier policy and budgets (owners: they decide what may be spent)."""
+    """An agent's tier policy, budgets and webhook topics (owners: they decide what may be
+    spent and what starts it)."""
     membership = page_membership(request, slug, Role.OWNER)
     agent = access_agent(membership=membership, slug=agent_slug)
+    form = request.POST
     try:
-        services.agent_update(
-            agent=agent,
-            actor=Actor.of_user(request.user),
-            model_policy=json.loads(request.POST.get("model_policy") or "{}"),
-            daily_budget=_money(request.POST.get("daily_budget")),
-            monthly_budget=_money(request.POST.get("monthly_budget")),
-        )
+        fields = {
+            "model_policy": json.loads(form.get("model_policy") or "{}"),
+            "daily_budget": _money(form.get("daily_budget")),
+            "monthly_budget": _money(form.get("monthly_budget")),
+        }
+        if "webhook_topics" in form:
+            fields["webhook_topics"] = services.webhook_topics_parse(form["webhook_topics"])
+        services.agent_update(agent=agent, actor=Actor.of_user(request.user), **fields)
         messages.success(request, f"Saved {agent.name}.")
     except (ValueError, PolicyError) as error:
         messages.error(request, f"Not saved: {error}")

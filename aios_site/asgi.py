@@ -7,6 +7,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aios_site.settings.base")
+# Served requests each run in a thread of their own: they borrow connections from a pool.
+os.environ.setdefault("AIOS_DB_POOL", "1")
 # Django must be set up before anything imports models (the consumers do).
 django_asgi_app = get_asgi_application()
 
@@ -15,10 +17,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from aios_site.routing import websocket_urlpatterns  # noqa: E402
+from catalog.ingress import WebhookFastLane  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": WebhookFastLane(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

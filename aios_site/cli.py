@@ -1,7 +1,8 @@
 """The `aios` command.
 
 aios up [--demo] [--host H] [--port P] [--data-dir D] [--workers N]
-aios web [--host H] [--port P]        one role of a multi-machine deployment
+aios web [--host H] [--port P] [--processes N]
+                                      one role of a multi-machine deployment
 aios worker [-Q QUEUES] [-c N]
 aios beat
 aios simulate-store --target URL --secret S [--scenario shop-day|steady|none] [--rate N]
@@ -16,10 +17,12 @@ import os
 import sys
 import uuid
 
-from aios_site import embedded, paths
+from aios_site import embedded, paths, webfarm
 from aios_site.queues import QUEUES
 
 SETTINGS_MODULE = "aios_site.settings.base"
+# One Python process serves on one core; two keep a 2-core machine's web side busy.
+WEB_PROCESSES = 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,18 +59,12 @@ def manage(argv: list[str]) -> int:
     return 0
 
 
-def web_command(*, host: str, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "daphne",
-        "-b",
-        host,
-        "-p",
-        str(port),
-        "--proxy-headers",
-        "aios_site.asgi:application",
-    ]
+def web_command(*, host: str, port: int, processes: int = 1) -> list[str]:
+    """daphne itself, or for several processes the farm that shares one socket among them."""
+    if processes <= 1:
+        return webfarm.daphne_command(host=host, port=port)
+    where = ["--host", host, "--port", str(port), "--processes", str(processes)]
+    return [sys.executable, "-m", "aios_site.webfarm", *where]
 
 
 def worker_command(*, queues: str = QUEUES, concurrency: int = 2) -> list[str]:
@@ -100,6 +97,9 @@ def _web_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aios web", description="Serve HTTP and websockets.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--processes", type=int, default=WEB_PROCESSES, help="daphne processes sharing the port"
+    )
     return parser
 
 
@@ -121,7 +121,8 @@ def role_argv(role: str, rest: list[str]) -> list[str]:
     """The command line for one role; options the role does not know go to daphne or celery."""
     options, extra = ROLE_PARSERS[role]().parse_known_args(rest)
     if role == "web":
-        return web_command(host=options.host, port=options.port) + extra
+        web = web_command(host=options.host, port=options.port, processes=options.processes)
+        return web + extra
     if role == "worker":
         return worker_command(queues=options.queues, concurrency=options.concurrency) + extra
     return beat_command() + extra

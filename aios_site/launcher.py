@@ -127,6 +127,12 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, default=2, help="Celery worker concurrency")
     parser.add_argument(
+        "--web-processes",
+        type=int,
+        default=cli.WEB_PROCESSES,
+        help="daphne processes sharing the port",
+    )
+    parser.add_argument(
         "--no-simulator",
         action="store_true",
         help="with --demo: do not run the store simulator that plays the demo shop",
@@ -239,7 +245,7 @@ class Launcher:
     def _start_children(self, service_env: dict[str, str], demo: dict | None) -> None:
         env = self._child_env(service_env)
         self.children = [
-            Child("web", cli.web_command(host=self.options.host, port=self.options.port), env),
+            Child("web", self._web_command(), env),
             Child("worker", cli.worker_command(concurrency=self.options.workers), env),
             Child("beat", cli.beat_command(), env),
         ]
@@ -247,6 +253,10 @@ class Launcher:
             self.children.append(Child("shop", self._simulator_command(demo["simulator"]), env))
         for child in self.children:
             child.start()
+
+    def _web_command(self) -> list[str]:
+        host, port, processes = self.options.host, self.options.port, self.options.web_processes
+        return cli.web_command(host=host, port=port, processes=processes)
 
     def _simulator_command(self, shop: dict[str, str]) -> list[str]:
         """The store simulator playing the demo shop: its products arrive, stock moves and

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from approvals.models import AuditEntry, Proposal
+from approvals.targets import target_names
 
 
 def audit_list(
@@ -135,10 +136,23 @@ def board_cards(*, proposals=None, proposal_ids: list[int] | None = None) -> lis
         ).values("run_id", "seq", "response__tier", "response__model", "cost")
         for entry in entries:
             calls.setdefault((entry["run_id"], entry["seq"]), []).append(entry)
-    return [_card(p, calls.get((p.run_id, p.seq), [])) for p in proposals]
+    names = _target_names(proposals)
+    return [_card(p, calls.get((p.run_id, p.seq), []), names) for p in proposals]
 
 
-def _card(proposal: Proposal, calls: list[dict]) -> dict:
+def _target_names(proposals: list[Proposal]) -> dict[tuple[int, str], str]:
+    """{(workspace id, target): what a person calls it}, one query per kind of target."""
+    by_workspace: dict[int, set[str]] = {}
+    for proposal in proposals:
+        by_workspace.setdefault(proposal.workspace_id, set()).add(proposal.target)
+    return {
+        (workspace_id, target): name
+        for workspace_id, targets in by_workspace.items()
+        for target, name in target_names(workspace_id, targets).items()
+    }
+
+
+def _card(proposal: Proposal, calls: list[dict], names: dict[tuple[int, str], str]) -> dict:
     from memory.selectors import word_diff
 
     changes = []
@@ -156,6 +170,7 @@ def _card(proposal: Proposal, calls: list[dict]) -> dict:
         )
     return {
         "proposal": proposal,
+        "target_name": names.get((proposal.workspace_id, proposal.target), ""),
         "changes": changes,
         "models": [{"tier": c["response__tier"], "model": c["response__model"]} for c in calls],
         "cost": sum((c["cost"] for c in calls), start=0),

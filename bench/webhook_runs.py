@@ -1,15 +1,22 @@
-"""Webhook → pipeline: signed inventory deliveries until every run they start has finished.
+"""Webhook → pipeline: signed deliveries until every run they start has finished.
 
-    python bench/webhook_runs.py [--events 300] [--clients 8] [--concurrency 2]
+    python bench/webhook_runs.py [--pipeline inventory|noop] [--events 300] [--clients 8]
+                                 [--concurrency 2] [--web-processes 2]
 
-Starts its own embedded PostgreSQL + Valkey, `aios web` and one Celery worker, connects a
-store with `--events` products (one variant each, selling while out of stock), then POSTs an
-`inventory_levels/update` to 0 for each. Each delivery is verified and stored, a worker
-processes it, which starts the inventory watcher's run: read the stock (journaled), raise
-an alert, propose a restock note (auto-approved by the default policy), commit it into
-memory, resume and finish. That is the whole catalog pipeline, not a trivial one: six
-tasks and a dozen checkpoints and journal rows per event. Prints the ingest rate and the
-rate at which runs finished, from the first delivery to the last finished run.
+`--pipeline noop` measures the trivial case: an agent set to start on `carts/update` runs
+`demo.noop` (three empty, checkpointed steps) for each delivery, so the figure is the
+ingest, the processing, the run start and the engine, with no work of the pipeline's own.
+
+By default (`--pipeline inventory`) the whole catalog pipeline, not a trivial one: a store
+with `--events` products (one variant each, selling while out of stock) gets an
+`inventory_levels/update` to 0 for each; a worker processes each delivery, which starts the
+inventory watcher's run: read the stock (journaled), raise an alert, propose a restock note
+(auto-approved by the default policy), commit it into memory, resume and finish, six tasks
+and a dozen checkpoints and journal rows per event.
+
+Either way it starts its own embedded PostgreSQL + Valkey, `aios web` and one Celery worker,
+and prints the ingest rate and the rate at which runs finished, from the first delivery to
+the last finished run.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from webhooks import SHOP, _connect_store, _wait_healthy, blast, signed_headers  # noqa: E402
+from webhooks import SHOP, _connect_store, _wait_healthy, blast, signed_headers, web_command  # noqa: E402
 
 
 def main() -> None:
@@ -34,6 +41,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--web-processes", type=int, default=2)
+    parser.add_argument("--pipeline", choices=["inventory", "noop"], default="inventory")
     options = parser.parse_args()
 
     from runtime import django_on_embedded_services, machine
@@ -41,13 +50,16 @@ def main() -> None:
     with django_on_embedded_services():
         _connect_store()
         _seed_intents_after_connecting()
-        _stock(options.events)
+        if options.pipeline == "noop":
+            _noop_agent()
+        else:
+            _stock(options.events)
         from tests.helpers import free_port
 
         port = free_port()
         env = dict(os.environ)
         web = subprocess.Popen(
-            [sys.executable, "-m", "aios_site.cli", "web", "--port", str(port)],
+            web_command(port, options.web_processes),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -73,8 +85,9 @@ def main() -> None:
             worker.wait(timeout=30)
     print(machine())
     print(
-        f"{options.events} inventory_levels/update deliveries, {options.clients} clients, one "
-        f"daphne process, one worker with {options.concurrency} processes"
+        f"{options.events} {TOPICS[options.pipeline]} deliveries, {options.clients} clients, "
+        f"{options.web_processes} daphne processes, one worker with {options.concurrency} "
+        f"processes, pipeline: {options.pipeline}"
     )
     print(f"ingest: {options.events / ingest_seconds:.0f} deliveries/s")
     print(f"runs: {dict(sorted(statuses.items()))}")
@@ -116,12 +129,33 @@ def _stock(count: int) -> None:
         )
 
 
+def _noop_agent() -> None:
+    from agents.models import Agent
+    from catalog.models import StoreConnection
+
+    workspace = StoreConnection.objects.get(shop_domain=SHOP).workspace
+    Agent.objects.create(
+        workspace=workspace,
+        slug="carts",
+        name="Cart watcher (no-op)",
+        pipeline="demo.noop",
+        webhook_topics=[TOPICS["noop"]],
+    )
+
+
+TOPICS = {"inventory": "inventory_levels/update", "noop": "carts/update"}
+
+
 def _deliver(port: int, options) -> float:
-    """Each delivery takes one product's stock to 0."""
+    """Inventory: each delivery takes one product's stock to 0. Noop: a cart update each."""
+    topic = TOPICS[options.pipeline]
 
     def delivery(n: int) -> tuple[bytes, dict[str, str]]:
-        body = json.dumps({"inventory_item_id": n + 1, "location_id": 1, "available": 0})
-        return body.encode(), signed_headers("inventory_levels/update", body.encode(), f"stock-{n}")
+        if options.pipeline == "noop":
+            body = json.dumps({"id": f"cart-{n}", "token": f"cart-{n}", "line_items": []})
+        else:
+            body = json.dumps({"inventory_item_id": n + 1, "location_id": 1, "available": 0})
+        return body.encode(), signed_headers(topic, body.encode(), f"{topic}-{n}")
 
     _, seconds, _ = blast(port, options.events, options.clients, delivery)
     return seconds

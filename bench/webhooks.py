@@ -1,8 +1,9 @@
 """Webhook ingest: signed Shopify deliveries per second, and their latency, over HTTP.
 
-    python bench/webhooks.py [--deliveries 3000] [--clients 8]
+    python bench/webhooks.py [--deliveries 3000] [--clients 8] [--web-processes 2]
 
-Starts its own embedded PostgreSQL + Valkey and `aios web` (daphne), connects one store,
+Starts its own embedded PostgreSQL + Valkey and `aios web` (daphne processes sharing the
+port, as `aios up` runs it), connects one store,
 then `--clients` threads POST `products/update` deliveries (the shared sample, each with
 its own webhook id, correctly signed) over keep-alive connections. Each is verified,
 stored and answered; processing is queued for workers (none run here: this measures the
@@ -35,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--deliveries", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--web-processes", type=int, default=2)
     options = parser.parse_args()
 
     from runtime import django_on_embedded_services, machine, percentile
@@ -45,7 +47,7 @@ def main() -> None:
 
         port = free_port()
         web = subprocess.Popen(
-            [sys.executable, "-m", "aios_site.cli", "web", "--port", str(port)],
+            web_command(port, options.web_processes),
             env=dict(os.environ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -63,7 +65,7 @@ def main() -> None:
     print(machine())
     print(
         f"{options.deliveries} signed deliveries of products/update ({len(body)} bytes), "
-        f"{options.clients} keep-alive clients, one daphne process"
+        f"{options.clients} keep-alive clients, {options.web_processes} daphne processes"
     )
     print(f"answers: {dict(sorted(statuses.items()))}; events stored: {stored}")
     print(f"ingest: {options.deliveries / seconds:.0f} deliveries/s")
@@ -71,6 +73,11 @@ def main() -> None:
         f"latency: p50 {percentile(latencies, 0.5):.1f} ms, p95 {percentile(latencies, 0.95):.1f}"
         f" ms, p99 {percentile(latencies, 0.99):.1f} ms"
     )
+
+
+def web_command(port: int, processes: int) -> list[str]:
+    where = ["--port", str(port), "--processes", str(processes)]
+    return [sys.executable, "-m", "aios_site.cli", "web", *where]
 
 
 def _connect_store() -> None:

@@ -18,6 +18,7 @@ from agents.models import ACTIVE_STATUSES, Agent, Run, Trigger
 from approvals.audit import Actor
 from approvals.models import PolicyRule, Proposal, ProposalStatus
 from approvals.policy import DEFAULT_RULES
+from catalog import html
 from catalog.models import Alert, AlertStatus, Message, Product, Variant
 from catalog.tools import alerts_resolve, daily_sales, days_of_cover, description_is_thin
 
@@ -100,6 +101,8 @@ def on_product_changed(product: Product, *, event_ref: str) -> Run | None:
     agent = _agent(product.workspace_id, WRITER)
     if agent is None or not description_is_thin(product) or product.deleted_at:
         return None
+    if _description_is_ours(product):
+        return None
     if _busy(agent, f"product:{product.external_id}", product_id=product.external_id):
         return None
     return _start(
@@ -108,6 +111,13 @@ def on_product_changed(product: Product, *, event_ref: str) -> Run | None:
         key=f"describe:{product.connection_id}:{product.external_id}:{event_ref}",
         ref=event_ref,
     )
+
+
+def _description_is_ours(product: Product) -> bool:
+    """The description is the one the writer drafted and a person approved, come back as the
+    shop's own products/update after the write. Short or not, drafting it again would loop."""
+    ours = (product.descriptions or {}).get(product.connection.primary_language)
+    return bool(ours) and html.visible_text(ours) == html.visible_text(product.body_html)
 
 
 def on_stock_changed(variant: Variant, *, event_ref: str) -> Run | None:
@@ -152,6 +162,23 @@ def on_message(message: Message) -> Run | None:
         key=f"reply:{message.pk}",
         ref=f"message {message.pk}",
     )
+
+
+def on_webhook_topic(event) -> list[Run]:
+    """Agents the owner set to start on this topic, each with a run that points at the event
+    (the payload stays in the event, where redaction reaches it)."""
+    agents = Agent.objects.filter(
+        workspace_id=event.workspace_id, enabled=True, webhook_topics__contains=[event.topic]
+    )
+    return [
+        _start(
+            agent,
+            input={"topic": event.topic, "webhook_event_id": event.pk},
+            key=f"topic:{agent.pk}:{event.connection_id}:{event.webhook_id}",
+            ref=f"{event.topic} {event.webhook_id}",
+        )
+        for agent in agents
+    ]
 
 
 def stock_sweep() -> int:

@@ -7,4 +7,10 @@ class CatalogConfig(AppConfig):
     name = "catalog"
 
     def ready(self) -> None:
+        from approvals.targets import register_namer
         from catalog import effectors  # noqa: F401 - registers the catalog's effectors
+        from catalog import selectors as names
+
+        register_namer("product", names.product_names)
+        register_namer("variant", names.variant_names)
+        register_namer("message", names.message_names)

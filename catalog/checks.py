@@ -80,6 +80,11 @@ def _named(text: str, index: dict[str, str]) -> dict[str, str]:
     return {index[word]: word for word in _words(text) if word in index}
 
 
+def materials_in(text: str) -> list[str]:
+    """The materials a text names (in any of the shop languages), by their English names."""
+    return sorted(_named(text, _MATERIAL_WORDS))
+
+
 def _number(text: str) -> Decimal | None:
     try:
         return Decimal(text.replace(",", "."))

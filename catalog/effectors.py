@@ -126,19 +126,15 @@ class UpdateDescription(Effector):
         return {"restored": sorted(before)}
 
 
-def _primary(product: Product) -> str:
-    return (product.connection.languages or ["en"])[0]
-
-
 def _current(product: Product, language: str) -> str:
-    if language == _primary(product):
+    if language == product.connection.primary_language:
         return product.body_html
     return (product.descriptions or {}).get(language, "")
 
 
 def _description_fields(product: Product, descriptions: dict[str, str]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    primary = _primary(product)
+    primary = product.connection.primary_language
     if primary in descriptions:
         fields["body_html"] = descriptions[primary]
     others = sorted(lang for lang in descriptions if lang != primary)
@@ -157,7 +153,7 @@ def _description_fields(product: Product, descriptions: dict[str, str]) -> dict[
 
 def _store_descriptions(product: Product, descriptions: dict[str, str]) -> None:
     product.descriptions = {**(product.descriptions or {}), **descriptions}
-    primary = _primary(product)
+    primary = product.connection.primary_language
     if primary in descriptions:
         product.body_html = descriptions[primary]
     product.save(update_fields=["descriptions", "body_html"])

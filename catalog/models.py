@@ -28,6 +28,12 @@ class StoreConnection(models.Model):
     access_token = crypto.encrypted("access_token_encrypted")
 
     @property
+    def primary_language(self) -> str:
+        """The language of the product's own description (`body_html`); the others go to
+        metafields."""
+        return (self.languages or ["en"])[0]
+
+    @property
     def webhook_secrets(self) -> list[str]:
         return [crypto.decrypt(secret) for secret in self.webhook_secrets_encrypted]
 
@@ -67,7 +73,15 @@ class WebhookEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["connection", "webhook_id"], name="webhook_event_once"),
         ]
-        indexes = [models.Index(fields=["workspace", "-received_at"])]
+        indexes = [
+            models.Index(fields=["workspace", "-received_at"]),
+            # The sweep's question: which deliveries are still waiting for a worker?
+            models.Index(
+                fields=["received_at"],
+                condition=models.Q(status="received"),
+                name="webhook_event_waiting",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.topic} {self.webhook_id}"

@@ -150,7 +150,10 @@ def _description_messages(product, brand, language) -> list[dict[str, str]]:
 
 
 def _template_context(product) -> dict[str, Any]:
+    """What the template tier can say without a model: the attributes, and the materials the
+    shop's own text names (so the fact check finds them in the facts)."""
     prices = product["prices"]
+    materials = checks.materials_in(f"{product['title']} {product['body_text']}")
     return {
         "title": product["title"],
         "vendor": product["vendor"],
@@ -158,6 +161,7 @@ def _template_context(product) -> dict[str, Any]:
         "options": product["options"],
         "tags": product["tags"],
         **({"price_min": prices[0], "price_max": prices[-1]} if prices else {}),
+        **({"attributes": {"material": ", ".join(materials)}} if materials else {}),
     }
 
 
@@ -313,6 +317,13 @@ def _restock_note(stock, threshold: float) -> str:
 TEMPLATED = {
     "track_order": ("reply.order_status", "order"),
     "delivery_period": ("reply.shipping", "shipping"),
+    "check_refund_policy": ("reply.returns", "returns"),
+}
+# The numbers a policy's memory item must hold (metadata) for its template, then the ones
+# the template uses when they are there.
+POLICY_NUMBERS = {
+    "shipping": (("delivery_days_min", "delivery_days_max"), ("free_shipping_over", "currency")),
+    "returns": (("return_days",), ("refund_days",)),
 }
 
 
@@ -418,16 +429,13 @@ def _templated(message, intent: str) -> tuple[str, dict[str, Any], list[str]] | 
         if not message["order"]:
             return None
         return template, {**context, "status": message["order"]["status"]}, []
-    shipping = message["policies"].get("shipping")
-    numbers = (shipping or {}).get("metadata") or {}
-    if not {"delivery_days_min", "delivery_days_max"} <= set(numbers):
+    policy = message["policies"].get(needs)
+    numbers = (policy or {}).get("metadata") or {}
+    required, optional = POLICY_NUMBERS[needs]
+    if not set(required) <= set(numbers):
         return None
-    keys = ("delivery_days_min", "delivery_days_max", "free_shipping_over", "currency")
-    return (
-        template,
-        {**context, **{k: numbers[k] for k in keys if k in numbers}},
-        [shipping["source"]],
-    )
+    known = {k: numbers[k] for k in required + optional if k in numbers}
+    return template, {**context, **known}, [policy["source"]]
 
 
 def _reply_messages(message, policies, language) -> list[dict[str, str]]:

@@ -286,3 +286,36 @@ def _message_row(message: Message, proposal: Proposal | None, run: Run | None) -
         return MessageRow(message, "none", None, run.pk if run else None)
     status = REPLY_STATUSES.get(proposal.status, proposal.status)
     return MessageRow(message, status, proposal, proposal.run_id or (run.pk if run else None))
+
+
+# -- names for the board's cards (see approvals.targets) -------------------------------------
+
+
+def _numbers(references: list[str]) -> list[int]:
+    return [int(reference) for reference in references if reference.isdigit()]
+
+
+def product_names(workspace_id: int, references: list[str]) -> dict[str, str]:
+    products = Product.objects.filter(
+        workspace_id=workspace_id, external_id__in=_numbers(references)
+    ).values_list("external_id", "title")
+    return {str(external_id): title for external_id, title in products}
+
+
+def variant_names(workspace_id: int, references: list[str]) -> dict[str, str]:
+    variants = Variant.objects.filter(
+        product__workspace_id=workspace_id, external_id__in=_numbers(references)
+    ).values_list("external_id", "product__title", "title")
+    return {
+        str(external_id): product if title in ("", "Default Title") else f"{product} · {title}"
+        for external_id, product, title in variants
+    }
+
+
+def message_names(workspace_id: int, references: list[str]) -> dict[str, str]:
+    messages = Message.objects.filter(workspace_id=workspace_id, pk__in=_numbers(references))
+    rows = messages.values_list("pk", "customer_name", "customer_email", "subject")
+    return {
+        str(pk): f"{name or email}: {subject}" if subject else (name or email)
+        for pk, name, email, subject in rows
+    }

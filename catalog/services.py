@@ -8,19 +8,26 @@ else the payload's `updated_at`) changes nothing: deliveries arrive out of order
 from __future__ import annotations
 
 import html
+import logging
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from agents.pipelines import PermanentError
 from approvals.audit import Actor, audit_record, plain
-from catalog.agents import on_message, on_product_changed, on_stock_changed, store_agents_ensure
+from catalog.agents import (
+    on_message,
+    on_product_changed,
+    on_stock_changed,
+    on_webhook_topic,
+    store_agents_ensure,
+)
 from catalog.models import (
     Customer,
     DataExport,
@@ -34,6 +41,8 @@ from catalog.models import (
 )
 from catalog.webhooks import parse_time
 from memory.services import Source, memory_forget, memory_write
+
+log = logging.getLogger(__name__)
 
 PRODUCT_NAMESPACE = "products"
 
@@ -82,21 +91,57 @@ def store_connect(
 
 
 def webhook_process(*, event_id: int) -> None:
-    """Applies one stored event, once: the row lock makes a redelivered task wait, then find
-    it processed."""
+    """Applies one stored event, once (see webhook_process_many)."""
+    webhook_process_many(event_ids=[event_id])
+
+
+def webhook_process_many(*, event_ids: list[int]) -> None:
+    """Applies stored events in the order they arrived, in one transaction and each in a
+    savepoint of its own. An event another worker holds is left to it (a redelivered batch
+    skips what the first delivery is doing); a processed one is not touched again."""
     with transaction.atomic():
-        event = (
-            WebhookEvent.objects.select_for_update(of=("self",))
+        events = list(
+            WebhookEvent.objects.select_for_update(of=("self",), skip_locked=True)
             .select_related("connection__workspace")
-            .filter(pk=event_id, status=EventStatus.RECEIVED)
-            .first()
+            .filter(pk__in=event_ids, status=EventStatus.RECEIVED)
+            .order_by("pk")
         )
-        if event is None:
-            return
-        event.status = _apply(event)
-        event.processed_at = timezone.now()
+        for event in events:
+            _process(event)
         # The body is kept as it came; only the redaction handlers change it, themselves.
-        event.save(update_fields=["status", "error", "processed_at"])
+        WebhookEvent.objects.bulk_update(events, ["status", "error", "processed_at"])
+
+
+def _process(event: WebhookEvent) -> None:
+    try:
+        with transaction.atomic():
+            event.status = _apply(event)
+            started = event.status != EventStatus.FAILED and on_webhook_topic(event)
+            if started and event.status == EventStatus.IGNORED:  # not ours, but an agent's
+                event.status, event.error = EventStatus.PROCESSED, ""
+    except (OperationalError, InterfaceError):
+        raise  # the connection is gone: the batch is retried whole
+    except Exception as error:  # one bad event must not hold back the rest of its batch
+        log.exception("webhook event %s could not be processed", event.pk)
+        event.status = EventStatus.FAILED
+        event.error = f"could not be processed: {type(error).__name__}: {error}"[:2000]
+    event.processed_at = timezone.now()
+
+
+def webhook_sweep(*, older_than: float = 30.0, limit: int = 5000) -> int:
+    """Queues stored events still waiting `older_than` seconds after they arrived: their
+    batch was lost with a web process, or the broker was down when they were stored."""
+    from catalog.tasks import webhook_process_batch
+
+    cutoff = timezone.now() - timedelta(seconds=older_than)
+    waiting = list(
+        WebhookEvent.objects.filter(status=EventStatus.RECEIVED, received_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for start in range(0, len(waiting), 100):
+        webhook_process_batch.delay(waiting[start : start + 100])
+    return len(waiting)
 
 
 def _apply(event: WebhookEvent) -> str:

@@ -4,14 +4,30 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from aios_site.batching import Batcher
+
 
 @shared_task(
-    name="catalog.webhook_process", ignore_result=True, acks_late=True, reject_on_worker_lost=True
+    name="catalog.webhook_process_batch",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
 )
-def webhook_process(event_id: int) -> None:
-    from catalog.services import webhook_process as process
+def webhook_process_batch(event_ids: list[int]) -> None:
+    from catalog.services import webhook_process_many
 
-    process(event_id=event_id)
+    webhook_process_many(event_ids=event_ids)
+
+
+# Stored deliveries are queued for processing a few milliseconds later, many per message.
+webhook_batches = Batcher(lambda event_ids: webhook_process_batch.delay(event_ids))
+
+
+@shared_task(name="catalog.webhook_sweep", ignore_result=True)
+def webhook_sweep() -> None:
+    from catalog.services import webhook_sweep as sweep
+
+    sweep()
 
 
 @shared_task(name="catalog.stock_sweep", ignore_result=True)

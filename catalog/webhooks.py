@@ -87,9 +87,9 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def _process_soon(event_id: int) -> None:
-    from catalog.tasks import webhook_process
+    from catalog.tasks import webhook_batches
 
-    webhook_process.delay(event_id)
+    webhook_batches.add(event_id)
 
 
 # -- the Store page's "send test webhook" --------------------------------------------------

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -46,3 +51,39 @@ def wait_until(condition, timeout: float = 60, interval: float = 0.1) -> None:
             return
         time.sleep(interval)
     raise AssertionError(f"still not true after {timeout} s")
+
+
+@contextlib.contextmanager
+def web_serving(
+    *, processes: int = 1, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`aios web` on the test database: its URL once healthy, and its process."""
+    port = port or free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "aios_site.settings.base",
+        "DATABASE_URL": served_database_url(),
+    }
+    command = ["web", "--port", str(port), "--processes", str(processes)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aios_site.cli", *command],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _healthy(url) or process.poll() is not None, timeout=60, interval=0.2)
+        assert process.poll() is None, "aios web exited"
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        urllib.request.urlopen(f"{url}/api/v1/healthz", timeout=2)
+    except OSError:
+        return False
+    return True

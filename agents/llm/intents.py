@@ -1,8 +1,12 @@
-"""Intent classification on the local tier: nearest centroid over embedded labelled examples.
+"""Intent classification on the local tier: labelled examples, embedded, and two similarities.
 
-Each intent is the mean of its examples' embeddings; a message takes the intent whose
-centroid is most similar, with that cosine similarity as its confidence, or "unknown"
-when even the best is below the threshold (a message about something else entirely).
+Each intent is scored by the better of two cosine similarities: to the mean of its examples
+(its centroid), and to its single nearest example. The centroid is robust when examples are
+many and alike; the nearest example is what lets a message in Spanish or German find its
+intent from a handful of examples in that language, where the centroid is dominated by
+hundreds in English. A message takes the best-scoring intent, with that score as its
+confidence, or "unknown" when even the best is below the threshold (a message about
+something else entirely).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agents.llm import local
@@ -23,6 +27,30 @@ DEFAULT_THRESHOLD = 0.45
 class IntentModel:
     labels: tuple[str, ...]
     centroids: tuple[tuple[float, ...], ...]  # unit length, one per label
+    # Every example as (index of its label, unit vector); none means centroids only.
+    examples: tuple[tuple[int, Sequence[float]], ...] = ()
+    _matrices: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def scores(self, vectors: list[list[float]]):
+        """(texts x labels) similarities: per label, the better of centroid and nearest
+        example."""
+        import torch
+
+        if not self._matrices:
+            self._matrices["centroids"] = torch.tensor(self.centroids, dtype=torch.float32)
+            if self.examples:
+                self._matrices["labels"] = torch.tensor([i for i, _ in self.examples])
+                self._matrices["examples"] = torch.tensor(
+                    [list(v) for _, v in self.examples], dtype=torch.float32
+                )
+        texts = torch.tensor(vectors, dtype=torch.float32)
+        scores = texts @ self._matrices["centroids"].T
+        if self.examples:
+            nearest = texts @ self._matrices["examples"].T
+            index = self._matrices["labels"].expand(len(vectors), -1)
+            best = torch.full_like(scores, -1.0).scatter_reduce(1, index, nearest, reduce="amax")
+            scores = torch.maximum(scores, best)
+        return scores
 
 
 def train(examples: Iterable[tuple[str, str]]) -> IntentModel:
@@ -33,22 +61,25 @@ def train(examples: Iterable[tuple[str, str]]) -> IntentModel:
     for (_, label), vector in zip(examples, vectors, strict=True):
         sums[label] = [a + b for a, b in zip(sums[label], vector, strict=True)]
     labels = tuple(sorted(sums))
-    return IntentModel(labels=labels, centroids=tuple(_unit(sums[label]) for label in labels))
+    index = {label: i for i, label in enumerate(labels)}
+    return IntentModel(
+        labels=labels,
+        centroids=tuple(_unit(sums[label]) for label in labels),
+        examples=tuple(
+            (index[label], vector) for (_, label), vector in zip(examples, vectors, strict=True)
+        ),
+    )
 
 
 def classify(
     model: IntentModel, texts: Sequence[str], *, threshold: float = DEFAULT_THRESHOLD
 ) -> list[dict[str, object]]:
     """For each text: the intent, its confidence, and the runner-up."""
+    if not texts:
+        return []
     results = []
-    for vector in local.embed(texts):
-        scores = sorted(
-            (
-                (sum(a * b for a, b in zip(vector, centroid, strict=True)), label)
-                for label, centroid in zip(model.labels, model.centroids, strict=True)
-            ),
-            reverse=True,
-        )
+    for row in model.scores(local.embed(texts)).tolist():
+        scores = sorted(zip(row, model.labels, strict=True), reverse=True)
         (best, label), (second, runner_up) = scores[0], scores[1] if len(scores) > 1 else (0, "")
         results.append(
             {
@@ -76,8 +107,8 @@ _workspace_models: dict[int, tuple[tuple, IntentModel | None]] = {}
 
 
 def workspace_model(workspace_id: int) -> IntentModel | None:
-    """The workspace's centroids (averaged by PostgreSQL), recomputed only when its examples
-    changed; None when it has none."""
+    """The workspace's centroids (averaged by PostgreSQL) and examples, loaded again only
+    when its examples changed; None when it has none."""
     from django.db.models import Avg, Count, Max
     from pgvector.django import VectorField
 
@@ -99,9 +130,15 @@ def workspace_model(workspace_id: int) -> IntentModel | None:
     )
     model = None
     if stamp[0]:
+        labels = tuple(row["intent"] for row in rows)
+        index = {label: i for i, label in enumerate(labels)}
         model = IntentModel(
-            labels=tuple(row["intent"] for row in rows),
+            labels=labels,
             centroids=tuple(_unit([float(x) for x in row["centroid"]]) for row in rows),
+            examples=tuple(
+                (index[intent], [float(x) for x in vector])
+                for intent, vector in examples.values_list("intent", "embedding")
+            ),
         )
     _workspace_models[workspace_id] = (stamp, model)
     return model

@@ -23,6 +23,9 @@ Every `reply.*` template
 `reply.refund`
     refund_status: "received" (default) or "issued"; refund_amount with currency;
     refund_days (business days for the bank); return_policy_url.
+`reply.returns`
+    return_days (*required*: days after delivery to send items back); refund_days (business
+    days to refund once the parcel is back); return_policy_url.
 `reply.cancel_order`
     cancel_status: "requested" (default), "cancelled" or "shipped" (too late to cancel);
     return_policy_url.
@@ -80,6 +83,7 @@ TEMPLATES: dict[str, str] = {
     "reply.order_status": "llm/reply/order_status.txt",
     "reply.shipping": "llm/reply/shipping.txt",
     "reply.refund": "llm/reply/refund.txt",
+    "reply.returns": "llm/reply/returns.txt",
     "reply.cancel_order": "llm/reply/cancel_order.txt",
     "reply.payment_issue": "llm/reply/payment_issue.txt",
     "reply.acknowledge": "llm/reply/acknowledge.txt",
@@ -89,7 +93,13 @@ TEMPLATES: dict[str, str] = {
 ORDER_STATUSES = ("processing", "partially_shipped", "shipped", "delivered", "cancelled")
 
 MONEY_FIELDS = ("refund_amount", "free_shipping_over", "price_min", "price_max")
-COUNT_FIELDS = ("delivery_days_min", "delivery_days_max", "refund_days", "response_hours")
+COUNT_FIELDS = (
+    "delivery_days_min",
+    "delivery_days_max",
+    "refund_days",
+    "return_days",
+    "response_hours",
+)
 
 # Option names as merchants write them, in the languages we serve: these get a counted,
 # translated sentence; any other option is listed under its own name.
@@ -149,10 +159,15 @@ def _engine() -> Engine:
     )
 
 
+# Besides the title of a description and the shop's name in a reply.
+REQUIRED = {"reply.returns": ("return_days",)}
+
+
 def _require(name: str, context: dict[str, Any]) -> None:
-    required = "title" if name.startswith("description.") else "shop_name"
-    if not str(context.get(required) or "").strip():
-        raise PermanentError(f"template {name!r} needs a non-empty {required!r}")
+    first = "title" if name.startswith("description.") else "shop_name"
+    for required in (first, *REQUIRED.get(name, ())):
+        if not str(context.get(required) or "").strip():
+            raise PermanentError(f"template {name!r} needs a non-empty {required!r}")
 
 
 def _prepare(context: dict[str, Any]) -> dict[str, Any]:

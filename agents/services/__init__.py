@@ -18,6 +18,7 @@ from agents.services.runs import (
     run_cancel,
     run_resume,
     run_start,
+    webhook_topics_parse,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "run_start",
     "runs_prune",
     "runs_sweep",
+    "webhook_topics_parse",
 ]

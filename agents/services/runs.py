@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.utils import timezone
 from agents import events
 from agents.llm.routing import policy_validate
 from agents.models import (
+    WEBHOOK_TOPIC,
     Agent,
     Checkpoint,
     CheckpointStatus,
@@ -35,6 +37,7 @@ AUDITED_SETTINGS = [
     "daily_budget",
     "monthly_budget",
     "allowed_effectors",
+    "webhook_topics",
 ]
 
 
@@ -115,6 +118,17 @@ def agent_update(*, agent: Agent, actor: Actor, **fields: Any) -> Agent:
     if "model_policy" in fields:
         waits_resume(workspace_id=agent.workspace_id, kind="model", agent_id=agent.pk)
     return agent
+
+
+def webhook_topics_parse(text: str) -> list[str]:
+    """Topics typed into a form, separated by commas or spaces."""
+    topics = sorted({topic for topic in re.split(r"[\s,]+", text.strip().lower()) if topic})
+    wrong = [topic for topic in topics if not re.fullmatch(WEBHOOK_TOPIC, topic)]
+    if wrong:
+        raise ValueError(f"{wrong[0]!r} is not a webhook topic (like orders/create)")
+    if len(topics) > 20:
+        raise ValueError("at most 20 topics")
+    return topics
 
 
 def budget_waits_resume(

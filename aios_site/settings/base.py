@@ -34,6 +34,15 @@ def _database(url: str) -> dict:
     config = environ.Env.db_url_config(url)
     # A Unix socket directory is written percent-encoded in the host part of the URL.
     config["HOST"] = unquote(config["HOST"])
+    if env.bool("AIOS_DB_POOL", default=False):
+        # The web process: Django's ASGI handler gives every request a thread of its own, so
+        # a per-thread persistent connection would be a new PostgreSQL backend per request.
+        # A pool hands each request an open one instead.
+        config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"] = {
+            "pool": {"min_size": 2, "max_size": env.int("AIOS_DB_POOL_SIZE", default=8)}
+        }
+        return config
     config["CONN_MAX_AGE"] = env.int("AIOS_DB_CONN_MAX_AGE", default=60)
     config["CONN_HEALTH_CHECKS"] = True
     return config
@@ -245,6 +254,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "memory.sweep",
         "schedule": AIOS_SWEEP_SECONDS * 6,
         "options": {"queue": "bulk", "expires": AIOS_SWEEP_SECONDS * 6},
+    },
+    "catalog.webhook_sweep": {
+        "task": "catalog.webhook_sweep",
+        "schedule": AIOS_SWEEP_SECONDS * 6,
+        "options": {"expires": AIOS_SWEEP_SECONDS * 6},
     },
     "agents.runs_prune": {
         "task": "agents.runs_prune",

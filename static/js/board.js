@@ -25,3 +25,19 @@
     target.click();
   });
 })();
+
+// A live connection that dropped (a restart, a network blip) missed the cards made and
+// decided meanwhile: when it comes back, reload the board's cards, unless one is being edited.
+(function () {
+  if (window.aiosBoardResync) return;
+  window.aiosBoardResync = true;
+  var connectedBefore = false;
+  document.body.addEventListener("htmx:wsOpen", function () {
+    var reconnect = connectedBefore;
+    connectedBefore = true;
+    if (!reconnect || !document.querySelector("section.cards")) return;
+    var editing = document.querySelector("article.card details.edit[open], article.card :focus:is(input, textarea)");
+    if (editing) return;
+    htmx.ajax("GET", window.location.href, {target: "#content", swap: "innerHTML"});
+  });
+})();

@@ -42,6 +42,7 @@ def test_an_owner_creates_an_agent_and_everyone_in_the_workspace_sees_it(client,
         "daily_budget": None,
         "monthly_budget": None,
         "allowed_effectors": [],
+        "webhook_topics": [],
     }
     assert [a["slug"] for a in client.get("/api/v1/agents", **_bearer(viewer)).json()] == ["copy"]
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, served_database_url
+from tests.helpers import web_serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without these, Chromium reaches out to Google's hosts at start, which a closed network refuses.
@@ -29,32 +25,10 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def web_server(django_db_setup, django_db_blocker):
-    """`aios web` serving the test database, so pages, htmx and websockets are the real stack."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "aios_site.settings.base",
-        "DATABASE_URL": served_database_url(),
-        "AIOS_DB_CONN_MAX_AGE": "0",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aios_site.cli", "web", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/api/v1/healthz", timeout=2)
-            break
-        except OSError:
-            assert process.poll() is None, "aios web exited"
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    """`aios web` (two daphne processes on one socket, as `aios up` runs it) serving the test
+    database, so pages, htmx and websockets are the real stack."""
+    with web_serving(processes=2) as (url, _process):
+        yield url
 
 
 @pytest.fixture(scope="module")

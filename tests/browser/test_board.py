@@ -56,3 +56,37 @@ def test_an_operator_edits_and_approves_a_card_and_watches_it_commit(
     assert MemoryItem.objects.get(key="supplier").content == "Call the supplier on Tuesday."
     page.get_by_role("link", name="Committed").click()
     expect(page.locator(f"#proposal-{proposal.pk}")).to_contain_text("edited before approval")
+
+
+def test_cards_made_while_the_server_was_restarting_appear_when_the_board_reconnects(
+    page, operator, workspace, make_agent
+):
+    from urllib.parse import urlsplit
+
+    from tests.helpers import web_serving
+
+    agent = make_agent("demo.noop", slug="quiet")
+    with web_serving() as (url, _process):
+        _log_in(page, url, "olivia@shop.example")
+        page.goto(f"{url}/w/alice/board/")
+        expect(page.locator("#live-status")).to_have_text("● live")
+    # The server is gone; meanwhile a card is made (and its push is lost with it).
+    made = Proposal.objects.create(
+        workspace=workspace,
+        agent=agent,
+        seq=1,
+        step="propose",
+        effector="core.note",
+        target="notes/missed",
+        payload={"content": "Made while nobody was listening."},
+        proposed_payload={"content": "Made while nobody was listening."},
+        payload_hash="h",
+        risk="low",
+        decision="require_approval",
+    )
+    expect(page.locator(f"#proposal-{made.pk}")).to_have_count(0)
+
+    with web_serving(port=urlsplit(url).port):
+        expect(page.locator(f"#proposal-{made.pk}")).to_contain_text(
+            "Made while nobody was listening.", timeout=60_000
+        )

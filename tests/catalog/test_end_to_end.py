@@ -89,7 +89,8 @@ def test_a_product_webhook_becomes_an_approved_description_written_once(shop):
     assert "A soft T-shirt" in sim.writes[0]["body"]["product"]["body_html"]
     # The shop's own products/update (sent by the simulator after the write) changes nothing.
     wait_until(lambda: "A soft T-shirt" in Product.objects.get().body_html, timeout=30)
-    assert Run.objects.filter(agent__slug="catalog-writer").count() == 1
+    runs = Run.objects.filter(agent__slug="catalog-writer")
+    assert runs.count() == 1, [(r.trigger_ref, r.input, r.status) for r in runs]
 
 
 def test_a_customer_message_becomes_one_signed_reply_after_approval(shop):

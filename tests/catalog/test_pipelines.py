@@ -135,13 +135,15 @@ def test_a_thin_product_gets_descriptions_checked_and_written_once_after_approva
 
 
 def test_without_a_model_the_template_tier_writes_the_description_and_says_so(client, simulator):
-    _deliver(client, "products/create", PRODUCT)
+    _deliver(client, "products/create", {**PRODUCT, "body_html": "<p>Organic cotton.</p>"})
     _process_all()
     run = drive(_run_of("catalog-writer"))
 
     proposal = Proposal.objects.get(run=run)
     english = proposal.payload["descriptions"]["en"]
     assert "Example T-Shirt" in english
+    assert "Material: cotton" in english  # named by the shop's own text, so the check passes
+    assert all(check["ok"] for check in proposal.payload["checks"] if check["check"] == "facts")
     assert "template" in proposal.rationale
     assert run.state["drafts"]["en"]["tier"] == "template"
 
@@ -160,6 +162,28 @@ def test_a_second_update_while_a_draft_waits_starts_no_second_run(client, simula
     _deliver(client, "products/update", PRODUCT, webhook_id="w-2")
     _process_all()
     assert Run.objects.filter(agent__slug="catalog-writer").count() == 1
+
+
+def test_a_short_description_the_writer_wrote_does_not_start_it_again_when_the_shop_echoes_it(
+    client, owner, simulator, fake_openai, django_capture_on_commit_callbacks
+):
+    fake_openai.script(Reply("A soft T-shirt from Acme."), Reply("Una camiseta suave de Acme."))
+    _deliver(client, "products/create", PRODUCT, webhook_id="w-1")
+    _process_all()
+    proposal = Proposal.objects.get(run=drive(_run_of("catalog-writer")))
+    _approve(proposal, owner)
+    _commit(proposal, django_capture_on_commit_callbacks)
+    assert drive(_run_of("catalog-writer")).status == "succeeded"
+
+    # Shopify sends products/update after the write, with the (still short) description.
+    echoed = {**PRODUCT, **simulator.writes[0]["body"]["product"], "updated_at": None}
+    _deliver(client, "products/update", echoed, webhook_id="w-2")
+    _process_all()
+    assert Run.objects.filter(agent__slug="catalog-writer").count() == 1
+    # Someone replacing it with another thin text in the shop's admin is a new case.
+    _deliver(client, "products/update", {**echoed, "body_html": "Nice."}, webhook_id="w-3")
+    _process_all()
+    assert Run.objects.filter(agent__slug="catalog-writer").count() == 2
 
 
 def test_a_disabled_agent_starts_nothing(client, simulator, workspace):
@@ -276,6 +300,57 @@ def test_the_schedule_finds_low_stock_without_a_webhook(store):
     assert Run.objects.filter(agent__slug="inventory-watcher").count() == 1
 
 
+# -- prices ------------------------------------------------------------------------------------
+
+
+def _price_proposal(make_agent, variant: Variant, price: str) -> Proposal:
+    from agents.services import run_start
+
+    agent = Agent.objects.filter(slug="pricer").first() or make_agent(
+        "demo.propose", slug="pricer", allowed_effectors=["catalog.change_price"]
+    )
+    run, _ = run_start(
+        agent=agent,
+        input={
+            "effector": "catalog.change_price",
+            "payload": {"variant_id": variant.external_id, "price": price},
+            "target": f"variant:{variant.external_id}",
+            "rationale": "Competitors moved.",
+        },
+    )
+    return Proposal.objects.get(run=drive(run))
+
+
+def test_a_price_change_over_five_percent_waits_for_the_owner_and_below_cost_is_denied(
+    client, simulator, operator, owner, make_agent, django_capture_on_commit_callbacks
+):
+    from django.core.exceptions import PermissionDenied
+
+    _deliver(client, "products/create", PRODUCT)
+    _process_all()
+    variant = Variant.objects.order_by("external_id").first()
+    Variant.objects.filter(pk=variant.pk).update(price="20.00", cost="10.00")
+
+    raise_ = _price_proposal(make_agent, variant, "23.00")
+
+    assert (raise_.status, raise_.required_role) == ("pending", "owner")
+    assert raise_.decided_rule["name"] == "Price changes over 5% need the owner"
+    assert raise_.diff[0]["field"].endswith("(+15.0%)")
+    assert (raise_.diff[0]["before"], raise_.diff[0]["after"]) == ("20.00", "23.00")
+    with pytest.raises(PermissionDenied):
+        _approve(raise_, operator)
+    _approve(raise_, owner)
+    assert _commit(raise_, django_capture_on_commit_callbacks).status == "committed"
+    assert [w["body"]["variant"]["price"] for w in simulator.writes] == ["23.00"]
+    assert Variant.objects.get(pk=variant.pk).price == 23
+
+    below_cost = _price_proposal(make_agent, variant, "8.00")
+
+    assert below_cost.status == "rejected" and below_cost.decision == "deny"
+    assert below_cost.decided_rule["name"] == "Never sell below cost"
+    assert len(simulator.writes) == 1  # nothing more reached the shop
+
+
 # -- replies ----------------------------------------------------------------------------------
 
 
@@ -328,6 +403,44 @@ def test_an_order_status_question_gets_a_templated_reply_in_the_customers_langua
     assert len(mail.outbox) == 1
     assert "#1001" in mail.outbox[0].body and "Ana" in mail.outbox[0].body
     assert mail.outbox[0].to == ["ana@example.com"]
+
+
+def test_a_returns_question_in_french_gets_the_return_policy_as_a_templated_reply(
+    store, intents, workspace
+):
+    from memory.services import Source, memory_write
+
+    intent_examples_add(
+        workspace=workspace,
+        examples=[
+            ("Quelle est votre politique de retour ?", "check_refund_policy"),
+            ("Can I return an item that does not fit?", "check_refund_policy"),
+        ],
+        source="test",
+    )
+    policy = memory_write(
+        workspace=workspace,
+        namespace="policies",
+        key="returns",
+        kind="fact",
+        content="Returns within 30 days of delivery; refunds within 5 business days.",
+        metadata={"return_days": 30, "refund_days": 5},
+        source=Source("user", ref="test"),
+    )
+    _message(store, "Bonjour, quelle est votre politique de retour ? Puis-je renvoyer un pull ?")
+
+    run = drive(_run_of("support"))
+
+    proposal = Proposal.objects.get(run=run)
+    assert (proposal.payload["language"], proposal.payload["intent"]) == (
+        "fr",
+        "check_refund_policy",
+    )
+    assert proposal.payload["tier"] == "template"
+    assert "dans un délai de 30 jours" in proposal.payload["body"]
+    assert "sous 5 jours ouvrés" in proposal.payload["body"]
+    assert proposal.sources == [f"policies/returns@{policy.version}"]
+    assert proposal.status == "pending"  # only order-status replies go out by themselves
 
 
 def test_someone_elses_order_number_gets_no_order_status(store, intents, fake_openai):

@@ -493,3 +493,28 @@ def test_a_catalog_page_costs_the_same_queries_for_two_rows_as_for_twenty(
     _fill(store, range(3, 21))
     with django_assert_max_num_queries(QUERIES[tab]):
         assert owner_client.get(f"/w/alice/catalog/{tab}").status_code == 200
+
+
+def test_board_cards_name_their_products_variants_and_messages_of_the_workspace_only(
+    owner_client, store, other_workspace
+):
+    product(store, 7, title="Linen <b>shirt</b>")
+    question = message(store, customer_name="Ana", subject="Where is my order?")
+    proposal(store, "catalog-writer", "catalog.update_description", "product:7", {"product_id": 7})
+    proposal(store, "inventory-watcher", "core.note", "variant:71", {"content": "restock"})
+    proposal(store, "support", "catalog.send_reply", f"message:{question.pk}", {"body": "Hi"})
+    # The same reference in another workspace is not this one's to name.
+    other_store = StoreConnection.objects.create(
+        workspace=other_workspace, shop_domain="other.myshopify.com", access_token_encrypted="x"
+    )
+    Product.objects.create(
+        workspace=other_workspace, connection=other_store, external_id=8, title="Their secret"
+    )
+    proposal(store, "catalog-writer", "catalog.update_description", "product:8", {"product_id": 8})
+
+    page = owner_client.get(f"/w/{store.workspace.slug}/board/").content.decode()
+
+    assert '<span class="target">Linen &lt;b&gt;shirt&lt;/b&gt;</span>' in page
+    assert '<span class="target">Linen &lt;b&gt;shirt&lt;/b&gt; · Large</span>' in page
+    assert '<span class="target">Ana: Where is my order?</span>' in page
+    assert "Their secret" not in page and "product:8" in page

@@ -360,3 +360,54 @@ def test_a_payload_that_cannot_be_applied_is_marked_failed_with_the_reason(clien
     assert not Product.objects.exists()
     assert WebhookEvent.objects.get(webhook_id="w-2").status == "processed"  # bad date: none
     assert Order.objects.get().placed_at is None
+
+
+def test_agents_set_to_a_topic_get_one_run_per_event_of_their_own_workspace_only(
+    client, store, make_agent, other_workspace
+):
+    from agents.models import Agent
+
+    subscribed = make_agent("demo.noop", slug="on-carts", webhook_topics=["carts/update"])
+    make_agent("demo.noop", slug="off", webhook_topics=["carts/update"], enabled=False)
+    theirs = {"slug": "theirs", "name": "t", "pipeline": "demo.noop"}
+    Agent.objects.create(workspace=other_workspace, webhook_topics=["carts/update"], **theirs)
+    _deliver(client, "carts/update", {"id": 7}, webhook_id="c-1")
+    _process_all()
+    event = WebhookEvent.objects.get()
+    webhook_process(event_id=event.pk)  # a redelivered task: nothing twice
+
+    run = Run.objects.get()
+    assert run.agent == subscribed and run.trigger == "webhook"
+    assert run.input == {"topic": "carts/update", "webhook_event_id": event.pk}
+    assert (event.status, event.error) == ("processed", "")
+
+
+def test_webhook_topics_are_validated_by_the_api(client, owner):
+    api = Api(client, owner)
+
+    agent = {"slug": "carts", "name": "Carts", "pipeline": "demo.noop"}
+    created = api.send("post", "/agents", agent | {"webhook_topics": ["carts/update"]})
+    refused = api.send("post", "/agents", agent | {"slug": "bad", "webhook_topics": ["DROP x"]})
+
+    assert created.status_code == 201 and created.json()["webhook_topics"] == ["carts/update"]
+    assert refused.status_code == 422 and refused.json()["detail"]
+
+
+def test_an_event_that_breaks_processing_is_marked_failed_and_its_batch_goes_on(
+    client, store, monkeypatch
+):
+    from catalog import services
+
+    def broken(event):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(services.HANDLERS, "themes/publish", broken)
+    _deliver(client, "themes/publish", {"id": 1}, webhook_id="w-1")
+    _deliver(client, "products/create", _payload("products-create.json"), webhook_id="w-2")
+
+    services.webhook_process_many(event_ids=list(WebhookEvent.objects.values_list("pk", flat=True)))
+
+    statuses = dict(WebhookEvent.objects.values_list("webhook_id", "status"))
+    assert statuses == {"w-1": "failed", "w-2": "processed"}
+    assert "RuntimeError: a bug" in WebhookEvent.objects.get(webhook_id="w-1").error
+    assert Product.objects.get().title == "Example T-Shirt"

@@ -130,8 +130,8 @@ def test_operators_seed_intents_and_everyone_sees_the_counts(client, operator, v
     seeded = client.post("/api/v1/intents/seed", **bearer(operator))
 
     assert seeded.status_code == 200 and len(seeded.json()) == 27
-    # 20 from Bitext and 10 of ours in Spanish, French and German.
-    assert {"intent": "track_order", "examples": 30} in seeded.json()
+    # 20 from Bitext and 14 of ours in Spanish, French and German.
+    assert {"intent": "track_order", "examples": 34} in seeded.json()
     assert client.get("/api/v1/intents", **bearer(viewer)).json() == seeded.json()
 
 
@@ -154,7 +154,7 @@ def test_the_agents_page_shows_each_agents_routes_and_spend_against_its_caps(
     assert "1.5000 of 2.0000" in page and 'style="width: 75.0%"' in page
     assert "no model configured for plan" in page
     assert "no remote model: falls back to template; only requests that have a template" in page
-    assert "Tier policy and budgets" in page
+    assert "Tier policy, budgets and triggers" in page
 
 
 def test_an_owner_sets_an_agents_budget_and_policy_from_the_page(client, owner, make_agent):
@@ -221,3 +221,22 @@ def test_staff_see_providers_and_intent_examples_in_the_admin_without_the_key(
     assert "qwen" in listed and "sk-hidden-42" not in change
     assert provider.api_key_encrypted not in change
     assert examples.status_code == 200 and "where is my parcel" in examples.content.decode()
+
+
+def test_an_owner_sets_the_webhook_topics_that_start_an_agent(client, owner, make_agent):
+    agent = make_agent("demo.noop")
+    client.force_login(owner)
+    url = f"/w/alice/agents/{agent.slug}/settings/"
+
+    client.post(url, {"model_policy": "{}", "webhook_topics": "orders/create, Carts/Update"})
+    agent.refresh_from_db()
+    saved = list(agent.webhook_topics)
+    refused = client.post(
+        url, {"model_policy": "{}", "webhook_topics": "orders create!"}, follow=True
+    )
+    agent.refresh_from_db()
+
+    assert saved == ["carts/update", "orders/create"]
+    assert agent.webhook_topics == saved  # the refused form changed nothing
+    assert "is not a webhook topic" in refused.content.decode()
+    assert "<code>carts/update</code>, <code>orders/create</code>" in refused.content.decode()

@@ -50,6 +50,12 @@ CONTEXTS = {
         "refund_days": 10,
         "return_policy_url": "https://shop.example/returns",
     },
+    "reply.returns": {
+        **REPLY,
+        "return_days": 30,
+        "refund_days": 5,
+        "return_policy_url": "https://shop.example/returns",
+    },
     "reply.cancel_order": {**REPLY, "cancel_status": "cancelled"},
     "reply.payment_issue": {
         **REPLY,
@@ -94,6 +100,13 @@ PHRASES = {
         "de": "Wir haben die Erstattung für Ihre Bestellung #1001 veranlasst.",
         "it": "Abbiamo emesso il rimborso per il suo ordine #1001.",
         "pt": "Emitimos o reembolso do seu pedido #1001.",
+    },
+    "reply.returns": {
+        "es": "Puede devolver los artículos en un plazo de 30 días desde la entrega.",
+        "fr": "Vous pouvez retourner les articles dans un délai de 30 jours après la livraison.",
+        "de": "Sie können Artikel innerhalb von 30 Tagen nach der Lieferung zurückschicken.",
+        "it": "Può restituire gli articoli entro 30 giorni dalla consegna.",
+        "pt": "Pode devolver os artigos no prazo de 30 dias após a entrega.",
     },
     "reply.cancel_order": {
         "es": "Su pedido #1001 ha sido cancelado.",
@@ -364,6 +377,7 @@ def test_an_unknown_template_is_a_permanent_error():
     ("name", "context", "message"),
     [
         ("reply.refund", {"customer_name": "Ana"}, "needs a non-empty 'shop_name'"),
+        ("reply.returns", {"shop_name": "L"}, "needs a non-empty 'return_days'"),
         ("description.attributes", {"vendor": "Acme"}, "needs a non-empty 'title'"),
         ("reply.refund", {"shop_name": "L", "refund_amount": "lots"}, "refund_amount must be"),
         ("reply.refund", {"shop_name": "L", "refund_amount": "NaN"}, "refund_amount must be"),

@@ -30,11 +30,18 @@ def test_the_worker_role_runs_celery_on_the_given_queues_and_concurrency():
 
 
 def test_the_web_role_serves_the_asgi_app_with_daphne():
-    argv = cli.role_argv("web", ["--host", "0.0.0.0", "--port", "9000"])
+    argv = cli.role_argv("web", ["--host", "0.0.0.0", "--port", "9000", "--processes", "1"])
 
     assert argv[1:3] == ["-m", "daphne"]
     assert argv[argv.index("-b") + 1] == "0.0.0.0" and argv[argv.index("-p") + 1] == "9000"
     assert argv[-1] == "aios_site.asgi:application"
+
+
+def test_the_web_role_with_several_processes_runs_the_farm_that_shares_one_socket():
+    argv = cli.role_argv("web", ["--port", "9000", "--processes", "3"])
+
+    assert argv[1:3] == ["-m", "aios_site.webfarm"]
+    assert argv[argv.index("--processes") + 1] == "3" and argv[argv.index("--port") + 1] == "9000"
 
 
 def test_a_role_without_urls_or_a_running_instance_says_what_to_set(tmp_path):

@@ -1,0 +1,33 @@
+"""Names for what proposals are about.
+
+A proposal's target is a stable reference such as `product:632910392`; a person reads
+"Linen shirt". Apps that own a kind of target register how to name a batch of them; the
+board names all its cards' targets with one query per kind.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+# kind → (workspace id, references) → {reference: name}
+Namer = Callable[[int, list[str]], dict[str, str]]
+_NAMERS: dict[str, Namer] = {}
+
+
+def register_namer(kind: str, namer: Namer) -> None:
+    _NAMERS[kind] = namer
+
+
+def target_names(workspace_id: int, targets: Iterable[str]) -> dict[str, str]:
+    """{target: name} for the targets some app knows how to name."""
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for target in set(targets):
+        kind, _, reference = target.partition(":")
+        if reference and kind in _NAMERS:
+            by_kind[kind].append(reference)
+    names = {}
+    for kind, references in by_kind.items():
+        for reference, name in _NAMERS[kind](workspace_id, references).items():
+            names[f"{kind}:{reference}"] = name
+    return names
