@@ -97,11 +97,25 @@ class StepContext:
 
         return self._call(JournalKind.TOOL, name, arguments, lambda: call_tool(name, arguments))
 
-    def http(self, method: str, url: str, *, json_body: Any = None, timeout: float = 10) -> dict:
-        """An HTTP request whose status and JSON body are journaled."""
-        request = {"method": method, "url": url, "json": json_body}
+    def http(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        timeout: float = 10,
+        max_bytes: int | None = None,
+    ) -> dict:
+        """An HTTP request whose status and body (JSON, or else text) are journaled. With
+        `max_bytes`, no more than that is read, and the answer says if it was `truncated`."""
+        request: dict[str, Any] = {"method": method, "url": url, "json": json_body}
+        if max_bytes is not None:
+            request["max_bytes"] = max_bytes
         return self._call(
-            JournalKind.HTTP, url, request, lambda: _http(method, url, json_body, timeout)
+            JournalKind.HTTP,
+            url,
+            request,
+            lambda: _http(method, url, json_body, timeout, max_bytes=max_bytes),
         )
 
     def model(self, capability: str, /, **request: Any) -> dict:
@@ -281,23 +295,32 @@ class StepContext:
             raise Cancelled()
 
 
-def _http(method: str, url: str, json_body: Any, timeout: float) -> dict:
+def _http(
+    method: str, url: str, json_body: Any, timeout: float, *, max_bytes: int | None = None
+) -> dict:
     if not url.startswith(("http://", "https://")):
         raise PermanentError(f"not an HTTP URL: {url}")
     data = json.dumps(json_body).encode() if json_body is not None else None
     request = urllib.request.Request(  # noqa: S310 - scheme checked above
         url, data=data, method=method, headers={"Content-Type": "application/json"}
     )
+    limit = -1 if max_bytes is None else max_bytes + 1  # one more byte tells it was cut
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            body = response.read()
+            body = response.read(limit)
             status = response.status
     except urllib.error.HTTPError as error:
         if error.code >= 500 or error.code == 429:
             raise TransientError(f"HTTP {error.code} from {url}") from error
-        body, status = error.read(), error.code
+        body, status = error.read(limit), error.code
+    except (urllib.error.URLError, TimeoutError) as error:
+        raise TransientError(f"{url}: {getattr(error, 'reason', error)}") from error
+    answer: dict[str, Any] = {"status": status}
+    if max_bytes is not None:
+        answer["truncated"] = len(body) > max_bytes
+        body = body[:max_bytes]
     try:
-        parsed: Any = json.loads(body) if body else None
+        answer["body"] = json.loads(body) if body else None
     except ValueError:
-        parsed = body.decode(errors="replace")
-    return {"status": status, "body": parsed}
+        answer["body"] = body.decode(errors="replace")
+    return answer

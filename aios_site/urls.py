@@ -10,6 +10,7 @@ from aios_site.accounts import views
 from aios_site.api import api
 from approvals import views as approval_views
 from catalog import views as catalog_views
+from catalog.content import views as content_views
 from memory import views as memory_views
 
 urlpatterns = [
@@ -74,6 +75,8 @@ urlpatterns = [
         approval_views.policy_action,
         name="approval_policy_action",
     ),
+    path("w/<slug:slug>/metrics/", approval_views.metrics_page, name="metrics"),
+    path("w/<slug:slug>/metrics/minutes/", approval_views.metrics_minutes, name="metrics_minutes"),
     path("w/<slug:slug>/board/", approval_views.board_page, name="board"),
     path("w/<slug:slug>/board/approve-selected/", approval_views.board_bulk, name="board_bulk"),
     path(
@@ -102,6 +105,19 @@ urlpatterns = [
         catalog_views.store_test_webhook,
         name="catalog_store_test",
     ),
+    path("w/<slug:slug>/content/", content_views.content_page, name="content"),
+    path("w/<slug:slug>/content/briefs/", content_views.brief_create, name="content_brief_create"),
+    path(
+        "w/<slug:slug>/content/briefs/<int:brief_id>/",
+        content_views.brief_page,
+        name="content_brief",
+    ),
+    path(
+        "w/<slug:slug>/content/briefs/<int:brief_id>/ideas/",
+        content_views.brief_ideas,
+        name="content_ideas",
+    ),
+    path("w/<slug:slug>/content/calendar/", content_views.calendar_page, name="content_calendar"),
     path("w/<slug:slug>/<slug:section>/", views.section_page, name="section"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

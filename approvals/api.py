@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from ninja import Query, Router
 
+from agents.access import access_agent
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
-from approvals import selectors, services
+from approvals import outcomes, selectors, services
 from approvals.access import access_proposal
 from approvals.audit import Actor, audit_verify
 from approvals.models import PolicyRule, WebhookEndpoint
 from approvals.schemas import (
     ApproveIn,
     AuditPage,
+    OutcomesOut,
     ProposalBulkIn,
     ProposalBulkOut,
     ProposalOut,
@@ -105,7 +107,9 @@ def proposal_approve(request, proposal_id: int, body: ApproveIn):
 def proposal_reject(request, proposal_id: int, body: RejectIn):
     membership = request_workspace(request, role=Role.OPERATOR)
     proposal = access_proposal(membership=membership, proposal_id=proposal_id)
-    services.proposal_reject(proposal=proposal, membership=membership, reason=body.reason)
+    services.proposal_reject(
+        proposal=proposal, membership=membership, reason=body.reason, category=body.category
+    )
     return access_proposal(membership=membership, proposal_id=proposal_id)
 
 
@@ -127,6 +131,7 @@ def proposal_bulk(request, body: ProposalBulkIn):
         action=body.action,
         items=[(item.id, item.payload_hash) for item in body.items],
         reason=body.reason,
+        category=body.category,
     )
     return {"action": body.action, "done": done, "skipped": skipped}
 
@@ -171,4 +176,23 @@ def webhook_endpoint_put(request, name: str, body: WebhookEndpointIn):
         url=body.url,
         secret=body.secret,
         actor=Actor.of_user(membership.user),
+    )
+
+
+# -- outcome metrics ------------------------------------------------------------------------
+
+
+@router.get("/metrics/outcomes", response=OutcomesOut, tags=["metrics"])
+def outcome_metrics(
+    request, since: date | None = None, until: date | None = None, agent: str | None = None
+):
+    """What the agents did for the workspace between two days (both included; default the
+    last 30 up to today, at most 366), of one agent if asked: totals, per day, per agent.
+    400 when the range runs backwards or is too long; 404 for an agent it does not have."""
+    membership = request_workspace(request)
+    window = outcomes.outcome_window(since=since, until=until)
+    return outcomes.outcome_metrics(
+        workspace=membership.workspace,
+        window=window,
+        agent=access_agent(membership=membership, slug=agent) if agent else None,
     )

@@ -106,6 +106,16 @@ class PolicyRule(models.Model):
         return f"{self.position}. {self.name}"
 
 
+class RejectCategory(models.TextChoices):
+    """Why a person said no: what the metrics count as errors prevented, by kind."""
+
+    WRONG_FACTS = "wrong_facts", "Wrong facts"
+    OFF_BRAND = "off_brand", "Off brand"
+    NOT_NEEDED = "not_needed", "Not needed"
+    TOO_RISKY = "too_risky", "Too risky"
+    OTHER = "other", "Other"
+
+
 class Proposal(models.Model):
     """A change an agent wants to make to the outside world, waiting for a decision."""
 
@@ -137,6 +147,15 @@ class Proposal(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     reason = models.TextField(blank=True)
+    reject_category = models.CharField(
+        max_length=12, choices=RejectCategory.choices, blank=True, help_text="A person's no."
+    )
+    review_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A person's time from opening the card to deciding it, capped; none when "
+        "the policy decided or the card was never opened.",
+    )
     edited = models.BooleanField(default=False)
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
@@ -156,6 +175,9 @@ class Proposal(models.Model):
         indexes = [
             models.Index(fields=["workspace", "status", "-created_at"]),
             models.Index(fields=["workspace", "agent", "status"]),
+            # the outcome metrics read windows of decisions and commits
+            models.Index(fields=["workspace", "decided_at"]),
+            models.Index(fields=["workspace", "committed_at"]),
         ]
 
     def __str__(self) -> str:
@@ -169,6 +191,23 @@ class Proposal(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class ProposalOpened(models.Model):
+    """When a member who may decide a proposal was first shown its card: where their review
+    starts. Written in bulk as cards render, once per proposal and person."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="openings")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    opened_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["proposal", "user"], name="proposal_opened_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.proposal_id} opened by {self.user_id} at {self.opened_at:%Y-%m-%d %H:%M}"
 
 
 class WebhookEndpoint(models.Model):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from ninja import Field, Schema
@@ -67,6 +68,8 @@ class ProposalOut(Schema):
     decided_by: str | None
     decided_at: datetime | None
     reason: str
+    reject_category: str
+    review_seconds: int | None
     result: Any
     error: str
     commit_attempts: int
@@ -88,8 +91,12 @@ class ApproveIn(Schema):
     payload: dict[str, Any] | None = None
 
 
+RejectCategoryIn = Literal["wrong_facts", "off_brand", "not_needed", "too_risky", "other"]
+
+
 class RejectIn(Schema):
     reason: str = Field(default="", max_length=2000)
+    category: RejectCategoryIn = Field(default="other", description="What was wrong with it.")
 
 
 class BulkItem(Schema):
@@ -101,6 +108,7 @@ class ProposalBulkIn(Schema):
     action: Literal["approve", "reject"]
     items: list[BulkItem] = Field(min_length=1, max_length=200)
     reason: str = Field(default="", max_length=2000)
+    category: RejectCategoryIn = Field(default="other", description="For rejections.")
 
 
 class ProposalBulkOut(Schema):
@@ -126,3 +134,60 @@ class WebhookEndpointIn(Schema):
 class WebhookEndpointOut(Schema):
     name: str
     url: str
+
+
+# -- outcome metrics ------------------------------------------------------------------------
+
+
+class OutcomeCostOut(Schema):
+    count: int = Field(description="Committed in the period.")
+    spend: Decimal = Field(description="All model spend of the runs that made them.")
+    per_outcome: Decimal | None
+
+
+class OutcomeFiguresOut(Schema):
+    tasks_completed: int = Field(description="Proposals committed + runs done without one.")
+    proposals_committed: int
+    runs_without_proposals: int
+    automated: int = Field(description="Committed proposals the policy approved.")
+    human_approved: int = Field(description="Committed proposals a person approved.")
+    automated_share: float | None
+    low_risk_automated: int
+    low_risk_human_approved: int
+    low_risk_automated_share: float | None
+    minutes_replaced: float = Field(description="A person's minutes the work replaced.")
+    review_minutes: float = Field(description="Minutes people spent reviewing cards.")
+    minutes_saved: float = Field(description="minutes_replaced - review_minutes")
+    policy_denials: int
+    rejections: dict[str, int] = Field(description="People's rejections by category.")
+    rejected: int
+    failed_checks: int = Field(
+        description="Drafts whose checks failed that did not go out as written."
+    )
+    errors_prevented: int = Field(description="Denied, rejected or caught, each counted once.")
+    human_decisions: int
+    turnaround_p50_seconds: float | None = Field(description="Proposed → a person's decision.")
+    turnaround_p90_seconds: float | None
+    cost_per_outcome: dict[str, OutcomeCostOut] = Field(
+        description="description (published), message (resolved), post (published)."
+    )
+    spend: Decimal = Field(description="Model spend in the period.")
+    spend_by_tier: dict[str, Decimal]
+
+
+class OutcomeDayOut(OutcomeFiguresOut):
+    day: date
+
+
+class OutcomeAgentOut(OutcomeFiguresOut):
+    agent: str
+    name: str
+
+
+class OutcomesOut(Schema):
+    since: date
+    until: date
+    agent: str | None
+    totals: OutcomeFiguresOut
+    days: list[OutcomeDayOut]
+    agents: list[OutcomeAgentOut]

@@ -17,12 +17,21 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from agents.pipelines import PermanentError, TransientError
+from aios_site.accounts.models import Role
 from aios_site.errors import Conflict
 from approvals import policy
 from approvals.audit import Actor, audit_record, digest, plain
 from approvals.effectors import get_effector
 from approvals.events import proposal_changed
-from approvals.models import FINAL_STATUSES, PolicyRule, Proposal, ProposalStatus
+from approvals.models import (
+    FINAL_STATUSES,
+    PolicyRule,
+    Proposal,
+    ProposalOpened,
+    ProposalStatus,
+    RejectCategory,
+)
+from approvals.outcomes import minutes_defaults, review_seconds
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
@@ -178,11 +187,20 @@ def _proposal_create(run, seq, step, effector, target, payload, rationale, sourc
     return proposal
 
 
-def _decide(proposal: Proposal, status: str, actor: Actor, reason: str, user=None) -> None:
+def _decide(
+    proposal: Proposal, status: str, actor: Actor, reason: str, user=None, category: str = ""
+) -> None:
     """pending → approved or rejected, once (Conflict when someone else decided first); the
-    proposal is refreshed to its new state."""
+    proposal is refreshed to its new state. A person's decision records how long they spent
+    on it (see `_review_seconds`)."""
+    now = timezone.now()
     decided = Proposal.objects.filter(pk=proposal.pk, status=ProposalStatus.PENDING).update(
-        status=status, decided_by=user, decided_at=timezone.now(), reason=reason
+        status=status,
+        decided_by=user,
+        decided_at=now,
+        reason=reason,
+        reject_category=category,
+        review_seconds=_review_seconds(proposal, user, now) if user else None,
     )
     if not decided:
         raise Conflict(f"proposal {proposal.pk} was decided already")
@@ -195,6 +213,39 @@ def _decide(proposal: Proposal, status: str, actor: Actor, reason: str, user=Non
         transaction.on_commit(lambda: _commit_soon(proposal.pk))
     else:
         transaction.on_commit(lambda: proposal_deliver(proposal_id=proposal.pk))
+
+
+def _review_seconds(proposal: Proposal, user, decided_at) -> int | None:
+    """The person's time on this card, from when it was first shown to them, capped; None
+    when it never was (a decision through the API)."""
+    opened_at = (
+        ProposalOpened.objects.filter(proposal=proposal, user=user)
+        .values_list("opened_at", flat=True)
+        .first()
+    )
+    if opened_at is None:
+        return None
+    return review_seconds(
+        opened_at=opened_at,
+        decided_at=decided_at,
+        cap_seconds=settings.AIOS_REVIEW_CAP_MINUTES * 60,
+    )
+
+
+def proposals_open(*, membership, proposals) -> None:
+    """Notes that these cards were shown to the member, for the pending ones they may decide:
+    where the review time of their decision starts. One INSERT; a card shown before keeps its
+    first time."""
+    opened_at = timezone.now()
+    ProposalOpened.objects.bulk_create(
+        [
+            ProposalOpened(proposal=proposal, user_id=membership.user_id, opened_at=opened_at)
+            for proposal in proposals
+            if proposal.status == ProposalStatus.PENDING
+            and membership.has_role(proposal.required_role)
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def _commit_soon(proposal_id: int) -> None:
@@ -269,8 +320,21 @@ def _apply_edit(proposal: Proposal, payload: dict[str, Any], membership) -> None
     )
 
 
+def reject_category(value: str | None) -> str:
+    """A rejection's category as given (blank: other); ValidationError for an unknown one."""
+    if not value:
+        return RejectCategory.OTHER
+    if value not in RejectCategory.values:
+        known = ", ".join(RejectCategory.values)
+        raise ValidationError(f"unknown rejection category {value!r} (one of {known})")
+    return value
+
+
 @transaction.atomic
-def proposal_reject(*, proposal: Proposal, membership, reason: str) -> Proposal:
+def proposal_reject(
+    *, proposal: Proposal, membership, reason: str, category: str = RejectCategory.OTHER
+) -> Proposal:
+    category = reject_category(category)
     proposal = Proposal.objects.select_for_update().get(pk=proposal.pk)
     if proposal.status != ProposalStatus.PENDING:
         return proposal
@@ -281,13 +345,24 @@ def proposal_reject(*, proposal: Proposal, membership, reason: str) -> Proposal:
         Actor.of_user(membership.user),
         reason or "rejected",
         user=membership.user,
+        category=category,
     )
     return proposal
 
 
-def proposal_bulk(*, membership, action: str, items: list[tuple[int, str]], reason: str = ""):
-    """Decides many proposals of the membership's workspace, each against the hash shown."""
-    done, skipped = [], []
+def proposal_bulk(
+    *,
+    membership,
+    action: str,
+    items: list[tuple[int, str]],
+    reason: str = "",
+    category: str = RejectCategory.OTHER,
+):
+    """Decides many proposals of the membership's workspace, each against the hash shown. One
+    look at the board decided them together, so its review time is shared out among them."""
+    category = reject_category(category)
+    started = timezone.now()
+    done, skipped, reviewed = [], [], []
     for proposal_id, shown_hash in items:
         proposal = Proposal.objects.filter(workspace_id=membership.workspace_id, pk=proposal_id)
         proposal = proposal.first()
@@ -301,11 +376,19 @@ def proposal_bulk(*, membership, action: str, items: list[tuple[int, str]], reas
                 )
             else:
                 _check_shown(proposal, shown_hash)
-                decided = proposal_reject(proposal=proposal, membership=membership, reason=reason)
+                decided = proposal_reject(
+                    proposal=proposal, membership=membership, reason=reason, category=category
+                )
         except (Conflict, PermissionDenied, PermanentError) as error:
             skipped.append({"id": proposal_id, "reason": str(error)})
             continue
         done.append(decided.pk)
+        if decided.decided_by_id == membership.user_id and decided.decided_at >= started:
+            reviewed.append(decided.pk)  # decided now, not before
+    if len(reviewed) > 1:
+        Proposal.objects.filter(pk__in=reviewed, review_seconds__isnull=False).update(
+            review_seconds=F("review_seconds") / len(reviewed)
+        )
     return done, skipped
 
 
@@ -497,3 +580,48 @@ def webhook_endpoint_save(*, workspace, name: str, url: str, secret: str, actor:
         after={"url": url, "secret_changed": True},
     )
     return endpoint
+
+
+# -- what the agents' work is worth ----------------------------------------------------------
+
+MAX_OUTCOME_MINUTES = 600
+
+
+@transaction.atomic
+def outcome_minutes_set(*, membership, minutes: dict[str, Any]) -> dict[str, float]:
+    """Replaces the workspace's own figures for the minutes of a person's work that one
+    outcome of an effector or pipeline replaces (owners). A name left out, blank or None
+    goes back to the class's figure. Audited."""
+    if not membership.has_role(Role.OWNER):
+        raise PermissionDenied("only an owner changes what the agents' work is worth")
+    defaults = minutes_defaults()
+    clean = {}
+    for name, value in minutes.items():
+        if name not in defaults:
+            raise ValidationError(f"{name}: no effector or pipeline has this name")
+        if value is not None and value != "":
+            clean[name] = _minutes(name, value)
+    workspace = membership.workspace
+    before = workspace.outcome_minutes
+    workspace.outcome_minutes = dict(sorted(clean.items()))
+    workspace.save(update_fields=["outcome_minutes"])
+    audit_record(
+        workspace_id=workspace.pk,
+        actor=Actor.of_user(membership.user),
+        action="outcome_minutes.update",
+        object_type="workspace",
+        object_id=workspace.slug,
+        before=before,
+        after=workspace.outcome_minutes,
+    )
+    return workspace.outcome_minutes
+
+
+def _minutes(name: str, value: Any) -> float:
+    try:
+        minutes = float(value)
+    except (TypeError, ValueError) as error:
+        raise ValidationError(f"{name}: {value!r} is not a number of minutes") from error
+    if isinstance(value, bool) or not 0 <= minutes <= MAX_OUTCOME_MINUTES:  # NaN fails too
+        raise ValidationError(f"{name}: minutes go from 0 to {MAX_OUTCOME_MINUTES}")
+    return round(minutes, 1)

@@ -1,9 +1,11 @@
-"""The board (the shop owner's queue of proposals) and the audit page. Thin."""
+"""The board (the shop owner's queue of proposals), the audit page and the metrics. Thin."""
 
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,14 +13,17 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
+from agents.access import access_agent
 from agents.models import Agent
 from agents.pipelines import PermanentError
 from aios_site.accounts.models import Role
 from aios_site.errors import Conflict, error_detail
 from aios_site.pages import page_membership, query_without_page, render_page
-from approvals import selectors, services
+from approvals import charts, outcomes, selectors, services
 from approvals.access import access_proposal
 from approvals.audit import Actor, audit_verify
 from approvals.effectors import effector_names
@@ -64,6 +69,8 @@ def board_page(request: HttpRequest, slug: str) -> HttpResponse:
         workspace_id=membership.workspace_id, tab=tab, agent=agent, risk=risk
     )
     page = Paginator(proposals, BOARD_PAGE_SIZE).get_page(request.GET.get("page"))
+    cards = selectors.board_cards(proposals=page.object_list)
+    services.proposals_open(membership=membership, proposals=[c["proposal"] for c in cards])
     context = {
         "membership": membership,
         "section": "board",
@@ -72,7 +79,7 @@ def board_page(request: HttpRequest, slug: str) -> HttpResponse:
         "tabs": selectors.BOARD_TABS,
         "counts": selectors.board_counts(workspace_id=membership.workspace_id),
         "page": page,
-        "cards": selectors.board_cards(proposals=page.object_list),
+        "cards": cards,
         "agents": Agent.objects.filter(workspace_id=membership.workspace_id).order_by("slug"),
         "filters": {"agent": agent or "", "risk": risk or ""},
         "query": query_without_page(request),
@@ -111,7 +118,10 @@ def _approve(request, membership, proposal):
 BOARD_ACTIONS = {
     "approve": _approve,
     "reject": lambda r, m, p: services.proposal_reject(
-        proposal=p, membership=m, reason=r.POST.get("reason", "").strip()
+        proposal=p,
+        membership=m,
+        reason=r.POST.get("reason", "").strip(),
+        category=r.POST.get("category", ""),
     ),
     "undo": lambda r, m, p: services.proposal_undo(proposal=p, membership=m),
 }
@@ -120,10 +130,13 @@ BOARD_ACTIONS = {
 @login_required
 @require_POST
 def board_action(request: HttpRequest, slug: str, proposal_id: int, action: str) -> HttpResponse:
-    if action not in BOARD_ACTIONS:
+    if action not in BOARD_ACTIONS and action != "opened":
         raise Http404("No such action.")
     membership = page_membership(request, slug, Role.OPERATOR)
     proposal = access_proposal(membership=membership, proposal_id=proposal_id)
+    if action == "opened":  # a card that arrived live was put on the member's board
+        services.proposals_open(membership=membership, proposals=[proposal])
+        return HttpResponse(status=204)
     error = ""
     try:
         BOARD_ACTIONS[action](request, membership, proposal)
@@ -134,6 +147,7 @@ def board_action(request: HttpRequest, slug: str, proposal_id: int, action: str)
             messages.error(request, f"Not done: {error}")
         return redirect(reverse("board", args=[slug]) + f"#proposal-{proposal_id}")
     [card] = selectors.board_cards(proposal_ids=[proposal_id])
+    services.proposals_open(membership=membership, proposals=[card["proposal"]])
     context = {
         "card": card,
         "can_decide": True,
@@ -219,3 +233,90 @@ def policy_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
         return policy_page(request, slug)  # keeps what was typed
     messages.success(request, "Saved.")
     return redirect("approval_policy", slug=slug)
+
+
+# -- business outcomes ------------------------------------------------------------------------
+
+QUICK_RANGES = [(7, "7 days"), (30, "30 days"), (90, "90 days"), (365, "a year")]
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if not (value or "").strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as error:
+        raise ValidationError(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from error
+
+
+def _quick_ranges(agent: str) -> list[dict[str, str]]:
+    today = timezone.localdate()
+    return [
+        {
+            "label": label,
+            "query": urlencode(
+                {"since": today - timedelta(days=days - 1), "until": today}
+                | ({"agent": agent} if agent else {})
+            ),
+        }
+        for days, label in QUICK_RANGES
+    ]
+
+
+@login_required
+def metrics_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """What the agents did for the workspace: figures, charts per day, a table per agent, and
+    the minutes each kind of work is worth here."""
+    membership = page_membership(request, slug)
+    agent_slug = request.GET.get("agent", "").strip()
+    agent = access_agent(membership=membership, slug=agent_slug) if agent_slug else None
+    error = ""
+    try:
+        window = outcomes.outcome_window(
+            since=_day(request.GET.get("since"), "since"),
+            until=_day(request.GET.get("until"), "until"),
+        )
+    except ValidationError as problem:
+        error, window = error_detail(problem), outcomes.outcome_window()
+    metrics = outcomes.outcome_metrics(workspace=membership.workspace, window=window, agent=agent)
+    totals = metrics["totals"]
+    context = {
+        "membership": membership,
+        "section": "metrics",
+        "title": "Metrics",
+        "metrics": metrics,
+        "totals": totals,
+        "charts": charts.outcome_charts(metrics),
+        "empty": not any(
+            (totals["tasks_completed"], totals["human_decisions"], totals["errors_prevented"])
+        )
+        and not totals["spend"],
+        "error": error,
+        "agents": Agent.objects.filter(workspace_id=membership.workspace_id).order_by("name"),
+        "filters": {"since": window.since, "until": window.until, "agent": agent_slug},
+        "ranges": _quick_ranges(agent_slug),
+        "minutes": outcomes.outcome_minutes(workspace=membership.workspace),
+        "review_cap": settings.AIOS_REVIEW_CAP_MINUTES,
+        "is_owner": membership.has_role(Role.OWNER),
+    }
+    target = request.htmx.target if request.htmx else None
+    partial = "metrics-body" if target == "metrics-body" else "content"
+    return render_page(request, "approvals/metrics.html", context, partial=partial)
+
+
+@login_required
+@require_POST
+def metrics_minutes(request: HttpRequest, slug: str) -> HttpResponse:
+    """The workspace's own minutes per effector and pipeline (owners); blank is the default."""
+    membership = page_membership(request, slug, Role.OWNER)
+    minutes = {
+        name.removeprefix("minutes:"): value.strip()
+        for name, value in request.POST.items()
+        if name.startswith("minutes:")
+    }
+    try:
+        services.outcome_minutes_set(membership=membership, minutes=minutes)
+        messages.success(request, "Saved the minutes.")
+    except ValidationError as error:
+        messages.error(request, f"Not saved: {error_detail(error)}")
+    return redirect(reverse("metrics", args=[slug]) + "#minutes")

@@ -3,6 +3,7 @@ and the catalog those events keep up to date (authoritative data, mirrored into 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from aios_site import crypto
@@ -273,3 +274,154 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+# -- content: briefs, drafts and scheduled posts ------------------------------------------------
+
+
+class Channel(models.TextChoices):
+    BLOG = "blog"
+    NEWSLETTER = "newsletter"
+    SOCIAL = "social"
+
+
+class BriefStatus(models.TextChoices):
+    DRAFTING = "drafting"  # the content writer researches and drafts
+    IN_REVIEW = "in_review"  # its drafts wait on the board
+    APPROVED = "approved"  # drafts kept; the schedule waits on the board
+    SCHEDULED = "scheduled"
+    PUBLISHED = "published"  # every post went out
+    FAILED = "failed"  # a post could not be published (the post says why)
+    REJECTED = "rejected"  # a person turned the drafts or the schedule down
+
+
+class ContentBrief(models.Model):
+    """What the owner wants written: a topic for an audience, on some channels, in some
+    languages, in the voice of a brand namespace of memory. Also memory's `briefs/brief-N`
+    fact, which the writer recalls as the canonical brief."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="briefs")
+    topic = models.CharField(max_length=200)
+    audience = models.CharField(max_length=200, blank=True)
+    channels = models.JSONField(help_text='Some of "blog", "newsletter", "social".')
+    tone = models.SlugField(max_length=50, default="brand", help_text="A memory namespace.")
+    due_at = models.DateTimeField(null=True, blank=True, help_text="When to publish.")
+    languages = models.JSONField(default=list)
+    research_urls = models.JSONField(default=list, blank=True, help_text="Only these are read.")
+    status = models.CharField(
+        max_length=12, choices=BriefStatus.choices, default=BriefStatus.DRAFTING
+    )
+    status_reason = models.CharField(max_length=500, blank=True)
+    run = models.ForeignKey(
+        "agents.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["workspace", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.topic
+
+    @property
+    def memory_key(self) -> str:
+        return f"brief-{self.pk}"
+
+
+class Author(models.TextChoices):
+    AGENT = "agent"
+    HUMAN = "human"
+
+
+class ContentDraft(models.Model):
+    """One version of a brief's text for one channel and language: the agent's draft as
+    approved, then the person's edit of it (with the word diff from the version before)."""
+
+    brief = models.ForeignKey(ContentBrief, on_delete=models.CASCADE, related_name="drafts")
+    channel = models.CharField(max_length=12, choices=Channel.choices)
+    language = models.CharField(max_length=10)
+    version = models.PositiveIntegerField()
+    title = models.CharField(max_length=300, blank=True, help_text="A newsletter's subject.")
+    body = models.TextField()
+    author = models.CharField(max_length=8, choices=Author.choices)
+    author_label = models.CharField(max_length=200, blank=True, help_text="Agent or person.")
+    tier = models.CharField(max_length=12, blank=True, help_text="What wrote it: remote, …")
+    notes = models.JSONField(default=list, blank=True, help_text="Limits trimmed or exceeded.")
+    diff = models.JSONField(null=True, blank=True, help_text="Word diff from the version before.")
+    proposal = models.ForeignKey(
+        "approvals.Proposal", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["channel", "language", "version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brief", "channel", "language", "version"], name="content_draft_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brief} · {self.channel} {self.language} v{self.version}"
+
+
+class PostStatus(models.TextChoices):
+    SCHEDULED = "scheduled"
+    PUBLISHING = "publishing"  # claimed by a worker; its lease runs out if the worker dies
+    PUBLISHED = "published"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ScheduledPost(models.Model):
+    """An approved draft version to publish on a channel at a time, through the workspace's
+    `publish` webhook endpoint."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="posts")
+    brief = models.ForeignKey(ContentBrief, on_delete=models.CASCADE, related_name="posts")
+    channel = models.CharField(max_length=12, choices=Channel.choices)
+    language = models.CharField(max_length=10)
+    draft = models.ForeignKey(ContentDraft, on_delete=models.PROTECT, related_name="posts")
+    publish_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=12, choices=PostStatus.choices, default=PostStatus.SCHEDULED
+    )
+    proposal = models.ForeignKey(
+        "approvals.Proposal", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    result = models.JSONField(null=True, blank=True)
+    error = models.CharField(max_length=1000, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["publish_at", "pk"]
+        constraints = [
+            # A schedule's commit run twice creates each post once.
+            models.UniqueConstraint(
+                fields=["proposal", "channel", "language"], name="scheduled_post_once"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "publish_at"]),
+            models.Index(
+                fields=["publish_at"],
+                condition=models.Q(status__in=["scheduled", "publishing"]),
+                name="scheduled_post_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brief} · {self.channel} {self.language} at {self.publish_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Sent with the publication; from our id, so a retry publishes nothing twice."""
+        return f"aios-post-{self.pk}"

@@ -153,7 +153,8 @@ def _template_context(product) -> dict[str, Any]:
     """What the template tier can say without a model: the attributes, and the materials the
     shop's own text names (so the fact check finds them in the facts)."""
     prices = product["prices"]
-    materials = checks.materials_in(f"{product['title']} {product['body_text']}")
+    shop_text = " ".join([product["title"], product["body_text"], *product["tags"]])
+    materials = checks.materials_in(shop_text)
     return {
         "title": product["title"],
         "vendor": product["vendor"],
@@ -317,6 +318,7 @@ def _restock_note(stock, threshold: float) -> str:
 TEMPLATED = {
     "track_order": ("reply.order_status", "order"),
     "delivery_period": ("reply.shipping", "shipping"),
+    "delivery_options": ("reply.shipping", "shipping"),
     "check_refund_policy": ("reply.returns", "returns"),
 }
 # The numbers a policy's memory item must hold (metadata) for its template, then the ones

@@ -35,3 +35,18 @@ def stock_sweep() -> None:
     from catalog.agents import stock_sweep as sweep
 
     sweep()
+
+
+@shared_task(
+    name="catalog.content_publish_due",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def content_publish_due(now: str | None = None) -> None:
+    """Publishes the posts due by `now` (an ISO time; default: the clock, as beat sends it)."""
+    from django.utils.dateparse import parse_datetime
+
+    from catalog.content.services import posts_publish_due
+
+    posts_publish_due(now=parse_datetime(now) if now else None)

@@ -55,6 +55,18 @@ def owner_client(client, owner):
 
 
 @pytest.fixture
+def operator_client(client, operator):
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
 def outsider_client(client, outsider):
     client.force_login(outsider)
     return client

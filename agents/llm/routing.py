@@ -55,6 +55,18 @@ for _capability in (
         "replies, descriptions and posts",
     ),
     Capability("plan", ("local", "remote"), Route("remote"), "structured decisions (JSON)"),
+    Capability(
+        "outline",
+        ("template", "local", "remote"),
+        Route("remote", role="small"),
+        "the outline of a post, before it is drafted",
+    ),
+    Capability(
+        "ideate",
+        ("template", "local", "remote"),
+        Route("remote", role="small"),
+        "angles for a content brief",
+    ),
 ):
     register_capability(_capability)
 

@@ -39,6 +39,11 @@ Every `reply.*` template
     (colour and size options, named in any of LANGUAGES, are counted: "Available in 3
     colours: …"); tags (a list or a comma-separated string); price_min, price_max with
     currency; attributes: {"material": "Linen", …} (known keys get translated labels).
+Every `content.*` template (a brief's skeleton, for a person to finish, when no model is set)
+    shop_name (*required*), topic (*required*), audience, points (a list of facts, one line
+    each). `content.outline`: the angle and three headings; `content.blog` and
+    `content.newsletter`: the title (subject) on the first line, then the body;
+    `content.social`: one line; `content.ideas`: five angles, one per line.
 
 Amounts are numbers (int, Decimal or a numeric string) and are formatted for the language,
 with the currency code after them; counts are whole numbers.
@@ -88,6 +93,11 @@ TEMPLATES: dict[str, str] = {
     "reply.payment_issue": "llm/reply/payment_issue.txt",
     "reply.acknowledge": "llm/reply/acknowledge.txt",
     "description.attributes": "llm/description/attributes.txt",
+    "content.outline": "llm/content/outline.txt",
+    "content.blog": "llm/content/blog.txt",
+    "content.newsletter": "llm/content/newsletter.txt",
+    "content.social": "llm/content/social.txt",
+    "content.ideas": "llm/content/ideas.txt",
 }
 
 ORDER_STATUSES = ("processing", "partially_shipped", "shipped", "delivered", "cancelled")
@@ -160,7 +170,10 @@ def _engine() -> Engine:
 
 
 # Besides the title of a description and the shop's name in a reply.
-REQUIRED = {"reply.returns": ("return_days",)}
+REQUIRED = {
+    "reply.returns": ("return_days",),
+    **{name: ("topic",) for name in TEMPLATES if name.startswith("content.")},
+}
 
 
 def _require(name: str, context: dict[str, Any]) -> None:

@@ -162,7 +162,7 @@ class Pipeline:
 
 _REGISTRY: dict[str, type[Pipeline]] = {}
 # Modules that register pipelines when imported.
-PIPELINE_MODULES = ["agents.pipelines.demo", "catalog.pipelines"]
+PIPELINE_MODULES = ["agents.pipelines.demo", "catalog.pipelines", "catalog.content.pipeline"]
 
 
 def register(cls: type[Pipeline]) -> type[Pipeline]:

@@ -26,6 +26,9 @@ class Workspace(models.Model):
     model_policy = models.JSONField(default=dict, blank=True)
     # Bumped whenever the workspace's providers change: processes cache lookups under it.
     providers_version = models.PositiveIntegerField(default=0)
+    # Effector or pipeline name -> the minutes of a person's work one outcome replaces here,
+    # over the class's own figure (see approvals/outcomes.py).
+    outcome_minutes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -13,11 +13,8 @@ from aios_site.accounts.context_processors import NAV_SECTIONS
 from aios_site.accounts.models import Role
 from aios_site.pages import page_membership, render_page
 
-# What each section will hold, shown while it is empty.
-SECTION_EMPTY = {
-    "content": "No content yet. Briefs, drafts and scheduled posts appear here.",
-    "metrics": "No outcomes recorded yet. Time saved and cost per outcome appear here.",
-}
+# What each section will hold, shown while it is empty (every section has its own page now).
+SECTION_EMPTY: dict[str, str] = {}
 
 
 @login_required

@@ -224,12 +224,19 @@ AIOS_RUN_RETENTION_DAYS = env.int("AIOS_RUN_RETENTION_DAYS", default=30)
 AIOS_SWEEP_SECONDS = env.float("AIOS_SWEEP_SECONDS", default=5.0)
 # A proposal nobody decided within this many hours expires (and its run hears so).
 AIOS_PROPOSAL_TTL_HOURS = env.float("AIOS_PROPOSAL_TTL_HOURS", default=72.0)
+# A person's review of a card counts at most this long (a card left open over lunch is not
+# an hour of work); see approvals/outcomes.py.
+AIOS_REVIEW_CAP_MINUTES = env.float("AIOS_REVIEW_CAP_MINUTES", default=10.0)
 # An OTLP/HTTP collector (e.g. http://collector:4318); finished runs are exported to it.
 AIOS_OTEL_ENDPOINT = env("AIOS_OTEL_ENDPOINT", default="")
 # How often the inventory agent looks at every variant's days of cover (besides on each
 # inventory webhook), and below how many days it raises an alert.
 AIOS_STOCK_SWEEP_SECONDS = env.float("AIOS_STOCK_SWEEP_SECONDS", default=3600.0)
 AIOS_STOCK_COVER_DAYS = env.float("AIOS_STOCK_COVER_DAYS", default=7.0)
+# Content: how often due posts are published, and the hour (local time) of a brief's post
+# when it gives no due time and the writer picks the next free day.
+AIOS_CONTENT_PUBLISH_SECONDS = env.float("AIOS_CONTENT_PUBLISH_SECONDS", default=30.0)
+AIOS_CONTENT_PUBLISH_HOUR = env.int("AIOS_CONTENT_PUBLISH_HOUR", default=9)
 # Housekeeping goes to the bulk queue; the sweeper must not wait behind long runs.
 CELERY_TASK_ROUTES = {
     "agents.runs_sweep": {"queue": "interactive"},
@@ -269,6 +276,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "catalog.stock_sweep",
         "schedule": AIOS_STOCK_SWEEP_SECONDS,
         "options": {"queue": "bulk", "expires": AIOS_STOCK_SWEEP_SECONDS},
+    },
+    "catalog.content_publish_due": {
+        "task": "catalog.content_publish_due",
+        "schedule": AIOS_CONTENT_PUBLISH_SECONDS,
+        "options": {"expires": AIOS_CONTENT_PUBLISH_SECONDS},
     },
 }
 CELERY_TIMEZONE = TIME_ZONE

@@ -50,12 +50,6 @@ def _propose(agent, content: str, **more) -> Proposal:
     return Proposal.objects.get(run=run_)
 
 
-@pytest.fixture
-def operator_client(client, operator):
-    client.force_login(operator)
-    return client
-
-
 def test_a_pending_card_shows_the_diff_rationale_sources_and_rule(
     operator_client, workspace, proposer, waiting_for_all
 ):

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import web_serving
 
@@ -65,3 +66,23 @@ def worker(django_db_setup):
     process = start_worker()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def watched_board(page, web_server, worker, operator, workspace, make_agent):
+    """Olivia (an operator) watching the live board, where every proposal waits for a
+    person; the agent that proposes notes."""
+    from approvals.audit import Actor
+    from approvals.services import rules_set
+    from tests.browser.test_shell import _log_in
+
+    rules_set(
+        workspace=workspace,
+        rules=[{"name": "Everything waits", "effector": "*", "decision": "require_approval"}],
+        actor=Actor("user", "test"),
+    )
+    agent = make_agent("demo.propose", slug="proposer", allowed_effectors=["core.note"])
+    _log_in(page, web_server, "olivia@shop.example")
+    page.goto(f"{web_server}/w/alice/board/")
+    expect(page.locator("#live-status")).to_have_text("● live")
+    return agent

@@ -7,9 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from agents.services import run_start
-from approvals.audit import Actor
 from approvals.models import Proposal
-from approvals.services import rules_set
 from memory.models import MemoryItem
 from tests.agents.conftest import wait_for_run
 from tests.browser.test_shell import _log_in
@@ -17,18 +15,8 @@ from tests.browser.test_shell import _log_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_an_operator_edits_and_approves_a_card_and_watches_it_commit(
-    page, web_server, worker, operator, workspace, make_agent
-):
-    rules_set(
-        workspace=workspace,
-        rules=[{"name": "Everything waits", "effector": "*", "decision": "require_approval"}],
-        actor=Actor("user", "test"),
-    )
-    agent = make_agent("demo.propose", slug="proposer", allowed_effectors=["core.note"])
-    _log_in(page, web_server, "olivia@shop.example")
-    page.goto(f"{web_server}/w/alice/board/")
-    expect(page.locator("#live-status")).to_have_text("● live")
+def test_an_operator_edits_and_approves_a_card_and_watches_it_commit(page, watched_board):
+    agent = watched_board
 
     payload = {"namespace": "notes", "key": "supplier", "content": "Call the supplier on Monday."}
     run, _ = run_start(

@@ -133,18 +133,6 @@ def bilingual(store):
     return store
 
 
-@pytest.fixture
-def operator_client(client, operator):
-    client.force_login(operator)
-    return client
-
-
-@pytest.fixture
-def viewer_client(client, viewer):
-    client.force_login(viewer)
-    return client
-
-
 # -- products ---------------------------------------------------------------------------------
 
 

@@ -77,6 +77,15 @@ CONTEXTS = {
         "currency": "EUR",
         "attributes": {"material": "100% linen"},
     },
+    **{
+        f"content.{name}": {
+            "shop_name": "Lumen & Co",
+            "topic": "Linen in summer",
+            "audience": "people who cycle to work",
+            "points": ["Linen Shirt: 100% linen, in blue, white and sand."],
+        }
+        for name in ("outline", "blog", "newsletter", "social", "ideas")
+    },
 }
 # A phrase each translation must contain: real text in the language, not just "it differs".
 PHRASES = {
@@ -128,6 +137,41 @@ PHRASES = {
         "de": "wird Ihnen innerhalb von 24 Stunden persönlich antworten.",
         "it": "le risponderà personalmente entro 24 ore.",
         "pt": "responderá a você pessoalmente em até 24 horas.",
+    },
+    "content.outline": {
+        "es": "Público: people who cycle to work",
+        "fr": "Public : people who cycle to work",
+        "de": "Zielgruppe: people who cycle to work",
+        "it": "Pubblico: people who cycle to work",
+        "pt": "Público: people who cycle to work",
+    },
+    "content.blog": {
+        "es": "Una publicación para people who cycle to work de Lumen & Co.",
+        "fr": "Un article pour people who cycle to work de la part de Lumen & Co.",
+        "de": "Ein Beitrag für people who cycle to work von Lumen & Co.",
+        "it": "Un articolo per people who cycle to work da Lumen & Co.",
+        "pt": "Uma publicação para people who cycle to work da Lumen & Co.",
+    },
+    "content.newsletter": {
+        "es": "¡Hasta pronto! Lumen & Co",
+        "fr": "À bientôt ! Lumen & Co",
+        "de": "Bis bald! Lumen & Co",
+        "it": "A presto! Lumen & Co",
+        "pt": "Até breve! Lumen & Co",
+    },
+    "content.social": {
+        "es": "Linen in summer · para people who cycle to work · Lumen & Co",
+        "fr": "Linen in summer · pour people who cycle to work · Lumen & Co",
+        "de": "Linen in summer · für people who cycle to work · Lumen & Co",
+        "it": "Linen in summer · per people who cycle to work · Lumen & Co",
+        "pt": "Linen in summer · para people who cycle to work · Lumen & Co",
+    },
+    "content.ideas": {
+        "es": "Linen in summer en un minuto",
+        "fr": "Linen in summer en une minute",
+        "de": "Linen in summer in einer Minute",
+        "it": "Linen in summer in un minuto",
+        "pt": "Linen in summer em um minuto",
     },
     "description.attributes": {
         "es": "Disponible en 3 colores: Blue, White y Sand",
@@ -540,3 +584,18 @@ def test_no_line_of_a_reply_ends_in_spaces_and_placeholders_are_all_filled():
             content = render(name, CONTEXTS[name], language)["content"]
             assert not re.search(r"[ \t]$", content, re.MULTILINE), (name, language)
             assert "%(" not in content and "{{" not in content, (name, language)
+
+
+def test_a_blog_skeleton_has_the_topic_as_its_title_then_the_brief_and_its_facts():
+    result = render("content.blog", CONTEXTS["content.blog"], "en")
+
+    assert result["content"] == (
+        "Linen in summer\n\n"
+        "A post for people who cycle to work from Lumen & Co.\n\n"
+        "Linen Shirt: 100% linen, in blue, white and sand."
+    )
+
+
+def test_content_skeletons_need_a_topic():
+    with pytest.raises(PermanentError, match="topic"):
+        render("content.social", {"shop_name": "Lumen & Co"}, "en")

@@ -20,12 +20,6 @@ pytestmark = pytest.mark.django_db
 PAGE = "/w/alice/memory/"
 
 
-@pytest.fixture
-def operator_client(client, operator):
-    client.force_login(operator)
-    return client
-
-
 def _queries(client, path: str) -> int:
     with CaptureQueriesContext(connection) as queries:
         assert client.get(path).status_code == 200
