@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import random as random_module
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,18 +108,22 @@ class StepContext:
         json_body: Any = None,
         timeout: float = 10,
         max_bytes: int | None = None,
+        public_only: bool = False,
     ) -> dict:
         """An HTTP request whose status and body (JSON, or else text) are journaled. With
-        `max_bytes`, no more than that is read, and the answer says if it was `truncated`."""
+        `max_bytes`, no more than that is read, and the answer says if it was `truncated`.
+        `public_only` refuses a host that resolves to a private, loopback or link-local
+        address (a URL someone typed must not reach the server's own network)."""
         request: dict[str, Any] = {"method": method, "url": url, "json": json_body}
         if max_bytes is not None:
             request["max_bytes"] = max_bytes
-        return self._call(
-            JournalKind.HTTP,
-            url,
-            request,
-            lambda: _http(method, url, json_body, timeout, max_bytes=max_bytes),
-        )
+
+        def perform() -> dict:
+            if public_only:
+                _refuse_private(url)
+            return _http(method, url, json_body, timeout, max_bytes=max_bytes)
+
+        return self._call(JournalKind.HTTP, url, request, perform)
 
     def model(self, capability: str, /, **request: Any) -> dict:
         """A model capability (`embed`, `classify`, `detect_language`, `draft`, `plan`),
@@ -293,6 +300,21 @@ class StepContext:
     def _stop_if_cancelled(self) -> None:
         if Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
             raise Cancelled()
+
+
+def _refuse_private(url: str) -> None:
+    from django.conf import settings
+
+    if settings.AIOS_FETCH_PRIVATE_ADDRESSES:
+        return
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError) as error:
+        raise TransientError(f"{host}: {error}") from error
+    for address in sorted(addresses):
+        if not ipaddress.ip_address(address.split("%")[0]).is_global:
+            raise PermanentError(f"{host} is not a public address ({address}): not read")
 
 
 def _http(

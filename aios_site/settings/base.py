@@ -233,6 +233,9 @@ AIOS_OTEL_ENDPOINT = env("AIOS_OTEL_ENDPOINT", default="")
 # inventory webhook), and below how many days it raises an alert.
 AIOS_STOCK_SWEEP_SECONDS = env.float("AIOS_STOCK_SWEEP_SECONDS", default=3600.0)
 AIOS_STOCK_COVER_DAYS = env.float("AIOS_STOCK_COVER_DAYS", default=7.0)
+# Pages a brief lists are read by the server: by default only public addresses, never the
+# server's own network (loopback, private ranges, the cloud's metadata service).
+AIOS_FETCH_PRIVATE_ADDRESSES = env.bool("AIOS_FETCH_PRIVATE_ADDRESSES", default=False)
 # Content: how often due posts are published, and the hour (local time) of a brief's post
 # when it gives no due time and the writer picks the next free day.
 AIOS_CONTENT_PUBLISH_SECONDS = env.float("AIOS_CONTENT_PUBLISH_SECONDS", default=30.0)

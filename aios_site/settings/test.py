@@ -23,6 +23,9 @@ if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
         os.environ.setdefault(_name, _url)  # a configured URL wins over the embedded one
     os.environ.setdefault("AIOS_DATA_DIR", str(_data_dir))
 
+# The tests' research pages are served on loopback, to this process and to the workers it
+# starts; one test turns this off again.
+os.environ.setdefault("AIOS_FETCH_PRIVATE_ADDRESSES", "true")
 os.environ.setdefault("AIOS_SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)
 
 from aios_site.settings.base import *  # noqa: F403

@@ -210,7 +210,7 @@ def _fetch(ctx, url: str) -> dict[str, Any]:
     if urlsplit(url).scheme not in ("http", "https"):
         return {"url": url, "error": "not an http(s) URL"}
     try:
-        answer = ctx.http("GET", url, timeout=5, max_bytes=MAX_PAGE_BYTES)
+        answer = ctx.http("GET", url, timeout=5, max_bytes=MAX_PAGE_BYTES, public_only=True)
     except NonDeterminism:
         raise  # the step itself changed between attempts: not the page's fault
     except (PermanentError, TransientError, OSError) as error:

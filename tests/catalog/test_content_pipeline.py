@@ -167,6 +167,22 @@ def test_research_reads_only_the_listed_urls_journals_them_and_gives_pages_as_da
     assert f"Could not read: {listed[1]} (HTTP 404)" in proposal.rationale
 
 
+def test_a_listed_page_on_the_servers_own_network_is_not_read(
+    workspace, owner, fake_openai, site, settings
+):
+    settings.AIOS_FETCH_PRIVATE_ADDRESSES = False  # as in production
+    inside = [f"{site.url}/linen", "http://169.254.169.254/latest/meta-data/"]
+
+    run = _run(_brief(workspace, owner, research_urls=inside))
+
+    assert site.requested == []
+    assert [page["error"] for page in run.state["pages"]] == [
+        "127.0.0.1 is not a public address (127.0.0.1): not read",
+        "169.254.169.254 is not a public address (169.254.169.254): not read",
+    ]
+    assert run.status == "waiting"  # drafted from the rest, as with any unreadable page
+
+
 def test_a_research_page_is_read_only_up_to_its_cap(workspace, owner, fake_openai, site):
     run = _run(_brief(workspace, owner, research_urls=[f"{site.url}/big"]))
 
