@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import errno
 import json
 import os
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aios_site import cli, embedded, paths
+from aios_site.parentdeath import terminate_with_parent
 
 STOP_GRACE = 6.0  # seconds a child gets to stop cleanly before it is killed
 READY_TIMEOUT = 120.0
@@ -68,7 +68,7 @@ class Child:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_terminate_with_parent,
+            preexec_fn=terminate_with_parent,
         )
         threading.Thread(target=self._relay, args=(self.process,), daemon=True).start()
 
@@ -94,24 +94,6 @@ class Child:
             self.restarts.popleft()
         self.restarts.append(now)
         return len(self.restarts) <= MAX_RESTARTS
-
-
-def _load_libc():
-    try:
-        return ctypes.CDLL("libc.so.6", use_errno=True)
-    except OSError:  # not Linux: children simply do not get the parent-death signal
-        return None
-
-
-# Loaded here, in the parent: between fork and exec the child must not take loader locks.
-_LIBC = _load_libc()
-_PR_SET_PDEATHSIG = 1
-
-
-def _terminate_with_parent() -> None:
-    """Linux: deliver SIGTERM to this child if the launcher dies, even by SIGKILL."""
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def parse_options(argv: list[str]) -> argparse.Namespace:

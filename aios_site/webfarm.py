@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from aios_site.parentdeath import terminate_with_parent
+
 APPLICATION = "aios_site.asgi:application"
 
 
@@ -41,13 +43,22 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def serve(host: str, port: int, processes: int, extra: list[str]) -> int:
     sock = listening_socket(host, port)
     children = [
-        subprocess.Popen(daphne_command(fd=sock.fileno()) + extra, pass_fds=(sock.fileno(),))
+        subprocess.Popen(
+            daphne_command(fd=sock.fileno()) + extra,
+            pass_fds=(sock.fileno(),),
+            preexec_fn=terminate_with_parent,
+        )
         for _ in range(processes)
     ]
     stopping = []
 
     def stop(signum, frame) -> None:
+        # Passed on at once: a supervisor that stops the farm expects daphne's own shutdown
+        # time, not that plus a polling interval.
         stopping.append(signum)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -56,8 +67,8 @@ def serve(host: str, port: int, processes: int, extra: list[str]) -> int:
             time.sleep(0.2)
     finally:
         for child in children:
-            if child.poll() is None:
-                child.send_signal(stopping[0] if stopping else signal.SIGTERM)
+            if child.poll() is None and not stopping:
+                child.send_signal(signal.SIGTERM)
         for child in children:
             try:
                 child.wait(timeout=20)
