@@ -5,7 +5,7 @@ from typing import Literal
 
 from django.utils import timezone
 from ninja import Router, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from agents import selectors, services, traces
 from agents.access import access_agent, access_provider, access_run
@@ -36,6 +36,7 @@ from agents.services import Conflict
 from agents.services import models as model_services
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
+from aios_site.paging import Paging
 from approvals.audit import Actor
 
 router = Router(tags=["agents and runs"])
@@ -124,7 +125,7 @@ def run_create(request, payload: RunIn):
 
 
 @router.get("/runs", response=list[RunOut])
-@paginate(LimitOffsetPagination)
+@paginate(Paging)
 def run_list(request, agent: str | None = None, status: str | None = None):
     """Newest first; filter by agent slug and status; `limit` and `offset` page through."""
     membership = request_workspace(request)

@@ -15,6 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from agents.models import Checkpoint, CheckpointStatus, Run, RunStatus
+from aios_site.chaos import chaos_point
 
 
 def _assignments(model, values: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -41,6 +42,7 @@ def close_step(
 ) -> bool:
     """False: nothing written (claim lost or cancel flagged). An opened next checkpoint is
     left on `run.opened_checkpoint`."""
+    chaos_point("before_checkpoint_commit")
     run_set, run_params = _assignments(Run, run_fields)
     checkpoint_set, checkpoint_params = _assignments(Checkpoint, checkpoint_fields)
     run_table = connection.ops.quote_name(Run._meta.db_table)

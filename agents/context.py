@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.db import IntegrityError
 from django.utils import timezone
 
 from agents.models import Checkpoint, JournalEntry, JournalKind, Run
@@ -55,6 +56,19 @@ class Divergence(Exception):
 def request_hash(kind: str, name: str, request: Any) -> str:
     canonical = json.dumps([kind, name, request], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def storable(value: Any) -> Any:
+    """`value` with each NUL character replaced by U+FFFD: PostgreSQL's JSON cannot hold one,
+    and a page or an answer that has one must not fail the step journaling it. The step gets
+    what the journal keeps, so a retry or a replay sees the same."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    return value
 
 
 def _describe(entry: JournalEntry | None) -> dict[str, Any] | None:
@@ -190,19 +204,25 @@ class StepContext:
         included). An effector the agent may not use fails the step. Journaled: a retried
         step finds its proposal instead of making a second one."""
         from agents.pipelines import goto, wait_for
+        from approvals.models import Proposal
         from approvals.services import outcome, proposal_create
 
         def perform() -> dict:
-            proposal = proposal_create(
-                run=self.run,
-                seq=self.checkpoint.seq,
-                step=self.checkpoint.step,
-                effector=effector,
-                target=target,
-                payload=payload,
-                rationale=rationale,
-                sources=sources,
-            )
+            try:
+                proposal = proposal_create(
+                    run=self.run,
+                    seq=self.checkpoint.seq,
+                    step=self.checkpoint.step,
+                    effector=effector,
+                    target=target,
+                    payload=payload,
+                    rationale=rationale,
+                    sources=sources,
+                )
+            except IntegrityError:  # an earlier attempt made it, and died before journaling it
+                proposal = Proposal.objects.get(
+                    run=self.run, seq=self.checkpoint.seq, effector=effector, target=target[:300]
+                )
             return outcome(proposal)
 
         request = {
@@ -269,7 +289,7 @@ class StepContext:
         )
         started = time.perf_counter()
         try:
-            response = perform()
+            response = storable(perform())
         except Exception as error:
             entry.ok = False
             entry.error = f"{type(error).__name__}: {error}"[:2000]
@@ -282,8 +302,24 @@ class StepContext:
             entry.cost = Decimal(str(response.get("cost", 0)))
             self.cost += entry.cost
         entry.response = response
-        entry.save()  # committed now (autocommit): a crash after this does not lose the call
+        try:
+            entry.save()  # committed now (autocommit): a crash after this does not lose the call
+        except IntegrityError:
+            return self._journaled_first(position, digest)
         return response
+
+    def _journaled_first(self, position: int, digest: str) -> Any:
+        """Another attempt of this step journaled this call first: one whose worker only
+        seemed dead (the sweeper gave its run to this one) and finished the call anyway.
+        Its answer is the one the journal keeps, so it is this attempt's too."""
+        kept = JournalEntry.objects.get(
+            run=self.run, seq=self.checkpoint.seq, position=position, ok=True
+        )
+        if kept.request_hash != digest:
+            raise NonDeterminism(
+                f"call {position} of step {self.checkpoint.step} changed between attempts"
+            )
+        return kept.response
 
     def _serve_replay(self, kind, name, request, digest, position) -> Any:
         expected = self._replay[position] if position < len(self._replay) else None

@@ -127,8 +127,9 @@ def render_run_stream(*, step: str, text: str) -> str:
     )
 
 
-def render_run_live(run_id: int) -> str:
-    """The live part of the run's page: status, question, timeline and steps."""
+def render_run_live(run_id: int, *, can_operate: bool) -> str:
+    """The live part of the run's page: status, question, timeline, steps and the actions
+    (answer, cancel, replay, fork) of a watcher who may operate."""
     from django.template.loader import render_to_string
 
     from agents.selectors import run_detail_context
@@ -136,4 +137,6 @@ def render_run_live(run_id: int) -> str:
     context = run_detail_context(run_id=run_id)
     if context is None:
         return ""
-    return render_to_string("agents/run_detail.html#run-live", {**context, "oob": True})
+    return render_to_string(
+        "agents/run_detail.html#run-live", {**context, "oob": True, "can_operate": can_operate}
+    )

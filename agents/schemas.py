@@ -27,15 +27,18 @@ class AgentIn(Schema):
 
 
 class AgentPatch(Schema):
-    name: str | None = Field(default=None, min_length=1, max_length=120)
-    pipeline: str | None = None
-    enabled: bool | None = None
-    priority: PriorityName | None = None
-    model_policy: dict[str, Any] | None = None
+    """What is left out stays as it is. Only a budget may be null (no cap): a null name or
+    pipeline is refused (422), not stored."""
+
+    name: str = Field(default=None, min_length=1, max_length=120)
+    pipeline: str = None
+    enabled: bool = None
+    priority: PriorityName = None
+    model_policy: dict[str, Any] = None
     daily_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
     monthly_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
-    allowed_effectors: list[str] | None = None
-    webhook_topics: Topics | None = None
+    allowed_effectors: list[str] = None
+    webhook_topics: Topics = None
 
 
 class AgentOut(Schema):

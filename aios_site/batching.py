@@ -26,6 +26,7 @@ class Batcher:
     def __init__(self, send: Callable[[list], None], *, linger: float = 0.005, size: int = 100):
         self.send, self.linger, self.size = send, linger, size
         self._pid = None
+        self._starting = threading.Lock()
 
     def add(self, item) -> None:
         self._ensure_started()
@@ -41,12 +42,16 @@ class Batcher:
 
     def _ensure_started(self) -> None:
         # A forked child inherits the parent's list but not its thread: it starts its own.
+        # Checked again under the lock: the first two adds may come from two threads.
         if self._pid == os.getpid():
             return
-        self._pid = os.getpid()
-        self._items: list = []
-        self._ready = threading.Condition()
-        threading.Thread(target=self._loop, name="batcher", daemon=True).start()
+        with self._starting:
+            if self._pid == os.getpid():
+                return
+            self._items: list = []
+            self._ready = threading.Condition()
+            threading.Thread(target=self._loop, name="batcher", daemon=True).start()
+            self._pid = os.getpid()
 
     def _loop(self) -> None:
         ready = self._ready

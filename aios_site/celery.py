@@ -12,9 +12,16 @@ import os
 import threading
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutting_down
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_ready,
+    worker_shutting_down,
+)
 from kombu import Exchange, Queue
 
+from aios_site import chaos
 from aios_site.queues import QUEUE_NAMES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aios_site.settings.base")
@@ -61,6 +68,33 @@ def _drop_alive_key(sender, **kwargs) -> None:
         _redis().delete(WORKER_KEY.format(sender))
     except Exception as error:  # the key expires by itself
         logger.warning("could not drop the live key of %s: %s", sender, error)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _database_connections_checked(task=None, **kwargs) -> None:
+    """What Django does around each request: drop a connection that broke or outlived
+    CONN_MAX_AGE, and health-check the next one on first use. Celery's own fixup skips this
+    while it reuses connections (CELERY_DB_REUSE_MAX), so a connection PostgreSQL closed
+    (a restart) failed every later task of the process, for good."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # in the caller's process and transaction: not ours to close
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
+if chaos.ENABLED:  # only the chaos tests' workers: see aios_site/chaos.py
+
+    @worker_process_init.connect
+    def _arm_chaos(**kwargs) -> None:
+        chaos.pool_process_started()
+
+    @task_postrun.connect
+    def _before_ack(**kwargs) -> None:
+        # The task is done but its message not yet acknowledged (acks_late): the worker
+        # acknowledges it when this pool process reports back.
+        chaos.chaos_point("before_ack")
 
 
 def live_worker_count() -> int:

@@ -6,6 +6,8 @@ session must belong to a member of the workspace, else the socket is closed unac
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
@@ -82,12 +84,18 @@ class RunConsumer(WorkspaceConsumer):
     """One run's page: its status, timeline and steps as they change."""
 
     async def on_accepted(self) -> None:
-        """Nothing to send: the page was rendered with the current state."""
+        """The run may have moved on (or finished) between rendering the page and this socket
+        joining its group, announced to nobody: then the page gets the run as it is now."""
+        shown = parse_qs(self.scope["query_string"].decode()).get("shown", [""])[0]
+        if shown != await self._progress():
+            await self.run_changed({"run_id": self.run_id})
 
     async def run_changed(self, event: dict) -> None:
         from agents.events import render_run_live
 
-        html = await database_sync_to_async(render_run_live)(event["run_id"])
+        html = await database_sync_to_async(render_run_live)(
+            event["run_id"], can_operate=self.can_operate
+        )
         if html:
             await self.send(text_data=html)
 
@@ -97,12 +105,22 @@ class RunConsumer(WorkspaceConsumer):
         await self.send(text_data=render_run_stream(step=event["step"], text=event["text"]))
 
     @database_sync_to_async
+    def _progress(self) -> str:
+        """The run's progress as its page writes what it shows (`?shown=`): status, next step."""
+        from agents.models import Run
+
+        run = Run.objects.only("status", "next_seq").get(pk=self.run_id)
+        return f"{run.status}-{run.next_seq}"
+
+    @database_sync_to_async
     def _group(self, slug: str, run_id: int) -> str | None:
         from agents.access import access_run
         from agents.events import run_group
 
         try:
             membership = access_workspace(user=self.scope["user"], slug=slug)
-            return run_group(access_run(membership=membership, run_id=run_id).pk)
+            self.run_id = access_run(membership=membership, run_id=run_id).pk
+            self.can_operate = membership.has_role(Role.OPERATOR)
         except Http404:
             return None
+        return run_group(self.run_id)

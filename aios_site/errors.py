@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from pydantic import ValidationError as SchemaError
@@ -21,6 +22,18 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     if _is_api(request):
         return JsonResponse({"detail": "Not Found"}, status=404)
     return render(request, "shell/error.html", {"status": 404, "message": "Not found."}, status=404)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """What Django refuses before a view runs: a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too
+    many fields, a Host it does not serve."""
+    if _is_api(request):
+        if isinstance(exception, RequestDataTooBig):
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024
+            return JsonResponse({"detail": f"the body is larger than {limit} KB"}, status=400)
+        return JsonResponse({"detail": "Bad request"}, status=400)
+    context = {"status": 400, "message": "Bad request."}
+    return render(request, "shell/error.html", context, status=400)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -137,13 +137,18 @@ def outcome_window(*, since: date | None = None, until: date | None = None) -> W
     """The days asked for, both included (until defaults to today, since to 30 days before
     until); ValidationError when they run backwards or cover more than a leap year."""
     until = until or timezone.localdate()
-    since = since or until - timedelta(days=DEFAULT_DAYS - 1)
+    try:
+        since = since or until - timedelta(days=DEFAULT_DAYS - 1)
+        window = Window(since, until)
+        _bounds = (window.start, window.end)  # the midnights around it must exist too
+    except OverflowError as error:
+        raise ValidationError("the range must lie within the years 1 to 9999") from error
     if since > until:
         raise ValidationError(f"since ({since}) is after until ({until})")
     if (until - since).days + 1 > MAX_DAYS:
         days = (until - since).days + 1
         raise ValidationError(f"the range covers {days} days; ask for {MAX_DAYS} at most")
-    return Window(since, until)
+    return window
 
 
 # -- the figures ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from agents.pipelines import PermanentError, TransientError
 from aios_site.accounts.models import Role
+from aios_site.chaos import attempt_key, chaos_point
 from aios_site.errors import Conflict
 from approvals import policy
 from approvals.audit import Actor, audit_record, digest, plain
@@ -412,7 +413,7 @@ def proposal_commit(*, proposal_id: int) -> None:
     try:
         result = handler.commit(
             proposal.payload,
-            proposal.idempotency_key,
+            attempt_key(proposal.idempotency_key),
             workspace=proposal.workspace,
             proposal=proposal,
         )
@@ -422,6 +423,7 @@ def proposal_commit(*, proposal_id: int) -> None:
     except PermanentError as error:
         _finish(proposal, ProposalStatus.FAILED, error=str(error))
         return
+    chaos_point("during_effector_commit")  # applied outside, not yet recorded here
     _finish(proposal, ProposalStatus.COMMITTED, result=plain(result))
 
 

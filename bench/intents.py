@@ -1,13 +1,13 @@
 """Intent classification on the local tier: accuracy and latency on held-out Bitext messages.
 
-    python bench/intents.py [--train 20] [--held-out 40]
+    python bench/intents.py [--train 20] [--held-out 40] [--json PATH]
 
 Trains on `--train` messages per intent (every 5th message) and classifies `--held-out`
 other messages per intent; prints accuracy, latency per message one at a time, and
 throughput in batches. Then the demo shop's customer messages in English, Spanish, French
 and German (catalog/data/demo-messages.json, each tagged with what it is about) against the
 shipped seed (Bitext plus our examples in those languages): how many land in the right
-family of intents, per language.
+family of intents, per language. With `--json PATH`, the figures are also written to PATH.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--train", type=int, default=20)
     parser.add_argument("--held-out", type=int, default=40)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
     options = parser.parse_args()
 
-    from runtime import machine
+    from runtime import machine, write_json
 
     from agents.llm import intents, local
     from tests.helpers import bitext_rows
@@ -68,7 +69,21 @@ def main() -> None:
         f"one message at a time: p50 {statistics.median(singles):.1f} ms; "
         f"batched: {len(held_out) / batch_seconds:.0f} messages/s"
     )
-    _shop_messages(intents)
+    hits, scored, by_language = _shop_messages(intents)
+    write_json(
+        options.json,
+        {
+            "intents": len(model.labels),
+            "train_per_intent": options.train,
+            "held_out": len(held_out),
+            "accuracy": round(correct / len(held_out), 4),
+            "unknown": unknown,
+            "train_s": round(trained_in, 2),
+            "single_p50_ms": round(statistics.median(singles), 2),
+            "batched_per_s": round(len(held_out) / batch_seconds, 1),
+            "shop_messages": {"right_family": hits, "of": scored, "by_language": by_language},
+        },
+    )
 
 
 # What each demo message is about → the intents that answer it (product questions: none of
@@ -81,7 +96,7 @@ FAMILIES = {
 }
 
 
-def _shop_messages(intents) -> None:
+def _shop_messages(intents) -> tuple[int, int, dict[str, str]]:
     import json
 
     messages = json.loads((ROOT / "catalog/data/demo-messages.json").read_text())["messages"]
@@ -97,6 +112,7 @@ def _shop_messages(intents) -> None:
         "in the right family; "
         + ", ".join(f"{lang} {sum(v)}/{len(v)}" for lang, v in sorted(by_language.items()))
     )
+    return hits, len(scored), {k: f"{sum(v)}/{len(v)}" for k, v in sorted(by_language.items())}
 
 
 if __name__ == "__main__":

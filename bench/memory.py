@@ -1,24 +1,26 @@
 """Memory's vector search at scale: HNSW build, recall@10 against exact search, latency, QPS.
 
     python bench/memory.py [--items 100000] [--workspaces 10] [--queries 500]
-                           [--ef 20,40,64,100,200]
+                           [--ef 20,40,64,100,200] [--real N] [--json PATH]
 
 Starts its own embedded PostgreSQL + pgvector in a temporary directory.
 
 The vectors are real MiniLM embeddings where the data allows: every distinct text of
 shared/data (Bitext and Banking77 customer messages, ePQA product questions and answers,
-about 30 000) is embedded with the model AIOS uses; the rest of the `--items` are
+about 10 000) is embedded with the model AIOS uses; the rest of the `--items` are
 paraphrase-like neighbours of those (a real vector plus Gaussian noise, renormalised, at a
 cosine of about 0.85 to it), so that the set has the clusters and near-duplicates of real
 shop text rather than the uniform noise of random vectors. Queries are held-out texts,
-never stored. The embeddings are cached in bench/.cache.
+never stored. The embeddings are cached in bench/.cache. `--real N` embeds at most N of the
+texts (the rest of the items are then neighbours of those): for a quick run.
 
 Items are loaded with COPY into memory's own table, spread over `--workspaces` workspaces;
 the HNSW index (the migration's definition) is then built and timed. Each query searches one
 workspace through `memory.selectors.nearest`, the ORM query recall uses (validity filter,
 iterative index scan), and is compared with the exact top 10 of that workspace computed in
 numpy. Latency is the wall time of that Python call, per query, one client; QPS is queries
-per second with one client and with two in parallel.
+per second with one client and with two in parallel. With `--json PATH`, the figures are
+also written to PATH.
 """
 
 from __future__ import annotations
@@ -47,17 +49,21 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--workspaces", type=int, default=10)
     parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--real", type=int, help="embed at most this many texts for the items")
     parser.add_argument("--ef", default="20,40,64,100,200")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
     options = parser.parse_args()
     efs = [int(value) for value in options.ef.split(",")]
 
-    from runtime import django_on_embedded_services, machine, percentile
+    from runtime import django_on_embedded_services, machine, percentile, summary, write_json
 
     texts = shared_texts()
     rng = np.random.default_rng(7)
     order = rng.permutation(len(texts))
     query_texts = [texts[i] for i in order[: options.queries]]
-    item_texts = [texts[i] for i in order[options.queries :]]
+    # Never more real texts than items: the rest would not be stored.
+    real_count = min(options.real or options.items, options.items)
+    item_texts = [texts[i] for i in order[options.queries :]][:real_count]
     vectors = embeddings(query_texts + item_texts)
     queries, real = vectors[: options.queries], vectors[options.queries :]
     items, bases = grow(real, options.items, rng)
@@ -70,9 +76,16 @@ def main() -> None:
         f"{len(queries)} held-out queries"
     )
 
+    figures: dict = {
+        "items": len(items),
+        "real_embeddings": len(real),
+        "workspaces": options.workspaces,
+        "queries": len(queries),
+        "by_ef_search": [],
+    }
     with django_on_embedded_services():
-        workspace_ids = load(items, contents, owners, options.workspaces)
-        build_seconds = build_index()
+        workspace_ids, figures["load_s"] = load(items, contents, owners, options.workspaces)
+        build_seconds = figures["hnsw_build_s"] = round(build_index(), 2)
         print(f"HNSW build (m=16, ef_construction=64): {build_seconds:.1f} s")
         print(explain(workspace_ids[0], queries[0]))
         print(explain_text(workspace_ids[0], query_texts[0]))
@@ -86,15 +99,36 @@ def main() -> None:
                 len(set(got) & set(want)) / 10 for got, want in zip(found, truth, strict=True)
             )
             two = parallel_qps(workspace_ids, queries, targets, ef, clients=2)
+            one = 1000 / statistics.mean(latencies)
             print(
                 f"| {ef} | {recall:.3f} | {percentile(latencies, 0.5):.2f} | "
                 f"{percentile(latencies, 0.95):.2f} | {percentile(latencies, 0.99):.2f} | "
-                f"{1000 / statistics.mean(latencies):.0f} | {two:.0f} |"
+                f"{one:.0f} | {two:.0f} |"
             )
-        without = without_iterative_scan(workspace_ids, queries, targets, truth, ef=40)
-        print(f"\nwithout iterative scan, ef_search 40: {without}")
-        hybrid = hybrid_latency(workspace_ids[0], query_texts[:100])
-        print(f"full hybrid recall, k=8 (its parts measured apart): {hybrid}")
+            figures["by_ef_search"].append(
+                {
+                    "ef_search": ef,
+                    "recall_at_10": round(recall, 4),
+                    **{k: v for k, v in summary(latencies).items() if k != "n"},
+                    "qps_1": round(one),
+                    "qps_2": round(two),
+                }
+            )
+        recall, short = without_iterative_scan(workspace_ids, queries, targets, truth, ef=40)
+        figures["without_iterative_scan"] = {"ef_search": 40, "recall_at_10": round(recall, 4)}
+        print(
+            f"\nwithout iterative scan, ef_search 40: recall@10 {recall:.3f}, {short} of "
+            f"{len(truth)} queries got fewer than 10 rows (the filter starves a plain index scan)"
+        )
+        hybrid = figures["hybrid_recall_ms"] = hybrid_latency(workspace_ids[0], query_texts[:100])
+        print(
+            "full hybrid recall, k=8 (its parts measured apart): "
+            + ", ".join(
+                f"{name} p50 {values['p50']:.1f} / p95 {values['p95']:.1f} ms"
+                for name, values in hybrid.items()
+            )
+        )
+    write_json(options.json, figures)
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -154,7 +188,9 @@ def grow(real: np.ndarray, count: int, rng) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([real, neighbours]), np.concatenate([np.arange(len(real)), picked])
 
 
-def load(items: np.ndarray, contents: list[str], owners: np.ndarray, workspaces: int) -> list[int]:
+def load(
+    items: np.ndarray, contents: list[str], owners: np.ndarray, workspaces: int
+) -> tuple[list[int], float]:
     from django.db import connection
 
     from aios_site.accounts.models import Workspace
@@ -198,8 +234,9 @@ def load(items: np.ndarray, contents: list[str], owners: np.ndarray, workspaces:
         cursor.execute("SELECT min(id), max(id) FROM memory_memoryitem")
         # Row n of the COPY is pk n + 1 (a fresh table): results map back to rows by pk.
         assert cursor.fetchone() == (1, len(items)), "memory_memoryitem was not empty"
-    print(f"loaded {len(items)} rows with COPY in {time.perf_counter() - started:.1f} s")
-    return ids
+    seconds = time.perf_counter() - started
+    print(f"loaded {len(items)} rows with COPY in {seconds:.1f} s")
+    return ids, round(seconds, 2)
 
 
 def build_index() -> float:
@@ -330,7 +367,8 @@ def parallel_qps(workspace_ids, queries, targets, ef, *, clients: int) -> float:
     return len(pairs) / (time.perf_counter() - started)
 
 
-def without_iterative_scan(workspace_ids, queries, targets, truth, *, ef: int) -> str:
+def without_iterative_scan(workspace_ids, queries, targets, truth, *, ef: int) -> tuple:
+    """recall@10 with a plain index scan, and how many queries got fewer than 10 rows."""
     from django.db import connection, transaction
     from pgvector.django import CosineDistance
 
@@ -348,16 +386,13 @@ def without_iterative_scan(workspace_ids, queries, targets, truth, *, ef: int) -
             )
         short += len(rows) < 10
         recalls.append(len({pk - 1 for pk in rows} & set(want)) / 10)
-    return (
-        f"recall@10 {statistics.mean(recalls):.3f}, {short} of {len(truth)} queries got "
-        "fewer than 10 rows (the filter starves a plain index scan)"
-    )
+    return statistics.mean(recalls), short
 
 
-def hybrid_latency(workspace_id: int, texts: list[str]) -> str:
+def hybrid_latency(workspace_id: int, texts: list[str]) -> dict[str, dict[str, float]]:
     """The whole recall of an agent's step, and its parts: the query's embedding, the vector
     search, the text search."""
-    from runtime import percentile
+    from runtime import summary
 
     from agents.llm import embed_for_storage
     from memory import selectors
@@ -378,10 +413,7 @@ def hybrid_latency(workspace_id: int, texts: list[str]) -> str:
         started = time.perf_counter()
         selectors._text_ranks(items, text, 32)
         parts["text"].append((time.perf_counter() - started) * 1000)
-    return ", ".join(
-        f"{name} p50 {percentile(values, 0.5):.1f} / p95 {percentile(values, 0.95):.1f} ms"
-        for name, values in parts.items()
-    )
+    return {name: summary(values) for name, values in parts.items()}
 
 
 if __name__ == "__main__":

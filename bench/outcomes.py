@@ -1,6 +1,6 @@
 """Business outcomes of a replayable shop day: what AIOS automates, saves and prevents.
 
-    python bench/outcomes.py [--rate 20] [--seed 7] [--flaw-every 6]
+    python bench/outcomes.py [--rate 20] [--seed 7] [--flaw-every 6] [--settle 20] [--json PATH]
 
 Starts its own embedded PostgreSQL + Valkey, the demo workspace (its agents, brand and
 policies in memory, the default approval policy), `aios web` and a worker, a scripted model
@@ -22,7 +22,9 @@ them). A scripted approver decides each card as it appears, by these rules:
 
 When the day has been replayed and every run has finished, prints the outcome metrics the
 Metrics page shows for that day (approvals.outcomes), and the two figures the case studies
-report: the share of low-risk tasks automated and the drafting time saved.
+report: the share of low-risk tasks automated and the drafting time saved. The day is over
+when nothing has been pending or running for `--settle` seconds. With `--json PATH`, the
+figures are also written to PATH.
 """
 
 from __future__ import annotations
@@ -63,9 +65,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="shop events a second")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--flaw-every", type=int, default=6)
+    parser.add_argument("--settle", type=float, default=20.0, help="quiet seconds that end it")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
     options = parser.parse_args()
 
-    from runtime import django_on_embedded_services, machine
+    from runtime import django_on_embedded_services, machine, write_json
 
     with django_on_embedded_services():
         from scripted_model import ScriptedModel
@@ -79,8 +83,9 @@ def main() -> None:
         try:
             _brief(workspace, owner)
             sim, sent, started = _replay(shop, url, options)
-            decisions = _approve_until_quiet(workspace, owner)
-            published = _publish_due(workspace)
+            decisions = _approve_until_quiet(workspace, owner, quiet_for=options.settle)
+            posts = _publish_due(workspace)
+            published = posts.get("published", 0)
             finished = time.monotonic() - started
         finally:
             for process in (web, worker):
@@ -97,9 +102,25 @@ def main() -> None:
             f"{model.calls} model calls, {decisions} decisions by the scripted approver, "
             f"{finished:.0f} s; writes at the shop: {len(sim.writes)}, replies: "
             f"{len(sim.replies)}, posts published: {published} ({len(publisher.effects)} "
-            "received)"
+            f"received; posts by status: {posts})"
         )
-        _report(workspace)
+        totals, waited = _report(workspace)
+        write_json(
+            options.json,
+            {
+                "seed": options.seed,
+                "events": sent,
+                "model_calls": model.calls,
+                "decisions": decisions,
+                "shop_writes": len(sim.writes),
+                "replies": len(sim.replies),
+                "posts_published": published,
+                "posts": posts,
+                "seconds": round(finished),
+                "totals": totals,
+                "low_risk_approved_by_a_person": waited,
+            },
+        )
 
 
 def _demo(model_url: str, publish_url: str):
@@ -122,6 +143,9 @@ def _demo(model_url: str, publish_url: str):
         prices={model: PRICES[model] for model in PRICES},
     )
     examples_seed(workspace_id=demo.workspace.pk)
+    shop = demo_store_ensure(workspace=demo.workspace, simulator_url="http://127.0.0.1:1")
+    # After the demo shop, which may point publishing at its simulator: posts go to our
+    # receiver, which counts them.
     webhook_endpoint_save(
         workspace=demo.workspace,
         name="publish",
@@ -129,7 +153,6 @@ def _demo(model_url: str, publish_url: str):
         secret="bench-publish-secret",  # noqa: S106 - the bench's own local receiver
         actor=SETUP,
     )
-    shop = demo_store_ensure(workspace=demo.workspace, simulator_url="http://127.0.0.1:1")
     owner = demo.workspace.memberships.get(role="owner")
     return demo.workspace, owner, shop
 
@@ -184,20 +207,25 @@ def _brief(workspace, owner) -> None:
     )
 
 
-def _publish_due(workspace, timeout: float = 120) -> int:
-    """The day's posts, published by the worker with its clock moved past their time."""
+def _publish_due(workspace, timeout: float = 120) -> dict[str, int]:
+    """The day's posts, published by the worker with its clock moved past their time; how
+    many of them ended in each status."""
+    from collections import Counter
+
     from catalog.models import ScheduledPost
     from catalog.tasks import content_publish_due
 
     posts = ScheduledPost.objects.filter(workspace=workspace)
     last = max((post.publish_at for post in posts), default=None)
     if last is None:
-        return 0
+        return {}
     content_publish_due.delay((last + timedelta(minutes=1)).isoformat())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and posts.filter(status="scheduled").exists():
         time.sleep(0.5)
-    return posts.filter(status="published").count()
+    for status, error in posts.exclude(status="published").values_list("status", "error"):
+        print(f"a post left {status}: {error or 'no error recorded'}")
+    return dict(Counter(posts.values_list("status", flat=True)))
 
 
 def _approve_until_quiet(workspace, owner, quiet_for: float = 20.0, limit: float = 900) -> int:
@@ -267,7 +295,7 @@ def _category(name: str) -> dict:
     return {"category": name}
 
 
-def _report(workspace) -> None:
+def _report(workspace) -> tuple[dict, dict[str, int]]:
     from approvals.outcomes import outcome_metrics, outcome_window
 
     totals = outcome_metrics(workspace=workspace, window=outcome_window())["totals"]
@@ -293,10 +321,12 @@ def _report(workspace) -> None:
         f"{totals['policy_denials']}, failed fact checks caught {totals['failed_checks']}, "
         f"rejections {totals['rejections']})"
     )
-    print(f"low-risk cards a person approved: {_low_risk_waiting(workspace)}")
+    waited = _low_risk_waiting(workspace)
+    print(f"low-risk cards a person approved: {waited}")
     for outcome, figures in totals["cost_per_outcome"].items():
         print(f"cost per {outcome}: {figures['per_outcome']} ({figures['count']})")
     print(f"model spend by tier: {totals['spend_by_tier']}")
+    return totals, waited
 
 
 def _low_risk_waiting(workspace) -> dict[str, int]:

@@ -1,6 +1,6 @@
-"""The run engine: durable overhead per step against LangGraph, and throughput.
+"""The run engine: durable overhead per step against LangGraph, live progress, and throughput.
 
-    python bench/runtime.py [--runs 100] [--burst 300]
+    python bench/runtime.py [--runs 100] [--progress 100] [--burst 300] [--json PATH]
 
 Starts its own embedded PostgreSQL + Valkey in a temporary directory.
 
@@ -10,14 +10,24 @@ Starts its own embedded PostgreSQL + Valkey in a temporary directory.
    LangGraph with `langgraph-checkpoint-postgres` (durability "sync") on the same PostgreSQL,
    invoked in-process; per step = invoke time / 3. (`pip install langgraph
    langgraph-checkpoint-postgres`; skipped with a note if missing.)
-2. Throughput: `--burst` runs submitted at once, drained by a worker with 1, then 2,
+2. Live progress: `--progress` `demo.echo` runs, each answered while a websocket watches
+   its page and another the runs list (the project's ASGI application and consumers, in
+   this process, over the Redis channel layer); latency = the frame showing "succeeded"
+   arriving minus the run's `finished_at`, stamped by the worker just before its commit. It
+   includes the commit, the publisher's coalescing window (`agents.events`), the channel
+   layer and the consumer's rendering; not the network hop to a browser.
+3. Throughput: `--burst` runs submitted at once, drained by a worker with 1, then 2,
    processes; runs per second from the first claim to the last finish.
+
+With `--json PATH`, the figures are also written to PATH (bench/run_all.py reads them).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import json
 import os
 import platform
 import shutil
@@ -36,15 +46,37 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def summary(values: list[float]) -> dict[str, float]:
+    """p50, p95, p99 and mean of some timings, rounded for a report."""
+    return {
+        "p50": round(percentile(values, 0.5), 3),
+        "p95": round(percentile(values, 0.95), 3),
+        "p99": round(percentile(values, 0.99), 3),
+        "mean": round(statistics.mean(values), 3),
+        "n": len(values),
+    }
+
+
+def write_json(path: str | None, figures: dict) -> None:
+    """The figures of a benchmark, for bench/run_all.py; nothing without `--json`."""
+    if path:
+        Path(path).write_text(json.dumps(figures, indent=2, default=str) + "\n")
+
+
 @contextlib.contextmanager
 def django_on_embedded_services():
     """Django set up on a fresh embedded PostgreSQL + Valkey, removed again afterwards."""
+    from aios_site import embedded
+
     data_dir = Path(tempfile.mkdtemp(prefix="aios-bench-"))
-    services = start_services(data_dir)
     try:
-        yield
+        services = embedded.start(data_dir)
+        try:
+            setup_django(services, data_dir)
+            yield
+        finally:
+            services.stop()
     finally:
-        services.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -55,10 +87,8 @@ def machine() -> str:
     )
 
 
-def start_services(data_dir: Path):
-    from aios_site import embedded
-
-    services = embedded.start(data_dir)
+def setup_django(services, data_dir: Path) -> None:
+    """Django on the services started under `data_dir`, migrated."""
     os.environ.update(services.environ())
     os.environ["AIOS_DATA_DIR"] = str(data_dir)
     os.environ["DJANGO_SETTINGS_MODULE"] = "aios_site.settings.base"
@@ -68,7 +98,6 @@ def start_services(data_dir: Path):
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    return services
 
 
 def start_worker(concurrency: int) -> subprocess.Popen:
@@ -130,6 +159,74 @@ def aios_per_step(runs: int) -> list[float]:
     return per_step
 
 
+def progress_latency(samples: int) -> dict[str, list[float]]:
+    """Milliseconds from each run's final commit to the frames that show it succeeded: on
+    its page and in the runs list, read by two websockets at once."""
+    from asgiref.sync import sync_to_async
+
+    from agents.models import Agent, Run
+    from agents.services import run_answer
+    from aios_site.accounts.services import membership_ensure, user_ensure
+
+    pooled = "AIOS_DB_POOL" in os.environ
+    from tests.sockets import ORIGIN, connect, run, session_cookie
+
+    if not pooled:  # importing the ASGI application sets it; the workers started later must not
+        os.environ.pop("AIOS_DB_POOL", None)
+
+    workspace = noop_agent().workspace
+    agent, _ = Agent.objects.get_or_create(
+        workspace=workspace, slug="echo", defaults={"name": "echo", "pipeline": "demo.echo"}
+    )
+    user = user_ensure(email="owner@bench.example")
+    membership_ensure(workspace=workspace, user=user, role="owner")
+    latencies: dict[str, list[float]] = {"page": [], "list": []}
+
+    async def until_succeeded(socket, row: str = "") -> float:
+        """When a frame showing the run succeeded came (in the list: the run's own row)."""
+        while True:
+            frame = await socket.receive_from(timeout=15)
+            if "badge succeeded" in frame and row in frame:
+                return time.time()
+
+    async def scenario() -> None:
+        headers = [ORIGIN, (b"cookie", await sync_to_async(session_cookie)(user))]
+        listing, connected, _ = await connect(f"/ws/w/{workspace.slug}/", headers)
+        assert connected, "the runs list's websocket was refused"
+        await listing.receive_from(timeout=5)  # the live badge
+        for n in range(samples + 3):
+            waiting = await sync_to_async(_waiting_echo)(agent)
+            path = f"/ws/w/{workspace.slug}/runs/{waiting.pk}/"
+            page, connected, _ = await connect(path, headers)
+            assert connected, "the run page's websocket was refused"
+            await sync_to_async(run_answer)(run=waiting, answer="yes")
+            seen = await asyncio.gather(
+                until_succeeded(page), until_succeeded(listing, f'id="run-{waiting.pk}"')
+            )
+            finished = await sync_to_async(Run.objects.get)(pk=waiting.pk)
+            if n >= 3:  # the first ones warm the consumers and templates
+                for name, at in zip(("page", "list"), seen, strict=True):
+                    latencies[name].append((at - finished.finished_at.timestamp()) * 1000)
+            await page.disconnect()
+        await listing.disconnect()
+
+    run(scenario())
+    return latencies
+
+
+def _waiting_echo(agent):
+    from agents.models import Run
+    from agents.services import run_start
+
+    run, _ = run_start(agent=agent, input={"text": "progress"})
+    deadline = time.monotonic() + 30
+    while (run := Run.objects.get(pk=run.pk)).status != "waiting":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"echo run {run.pk} did not wait for its answer ({run.status})")
+        time.sleep(0.005)
+    return run
+
+
 def langgraph_per_step(runs: int) -> list[float] | None:
     try:
         from langgraph.checkpoint.postgres import PostgresSaver
@@ -189,12 +286,15 @@ def throughput(burst: int, concurrency: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--progress", type=int, default=100, help="runs watched live")
     parser.add_argument("--burst", type=int, default=300)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
     options = parser.parse_args()
     with django_on_embedded_services():
         worker = start_worker(1)
         try:
             aios = aios_per_step(options.runs)
+            progress = progress_latency(options.progress)
         finally:
             stop_worker(worker)
         graph = langgraph_per_step(options.runs)
@@ -216,11 +316,33 @@ def main() -> None:
         print(
             f"  ratio AIOS / LangGraph (p50): {percentile(aios, 0.5) / percentile(graph, 0.5):.2f}"
         )
+    print(f"live progress, final commit to the websocket frame, {options.progress} runs (ms):")
+    for name, label in (("page", "the run's page"), ("list", "the runs list")):
+        values = progress[name]
+        print(
+            f"  {label:<15} p50 {percentile(values, 0.5):6.1f}  p95 {percentile(values, 0.95):6.1f}"
+            f"  max {max(values):6.1f}"
+        )
     for n, rate in rates.items():
         print(
             f"throughput, {options.burst} trivial runs, worker with {n} process(es): "
             f"{rate:6.1f} runs/s"
         )
+    write_json(
+        options.json,
+        {
+            "runs": options.runs,
+            "aios_per_step_ms": summary(aios),
+            "langgraph_per_step_ms": summary(graph) if graph else None,
+            "langgraph_missing": None if graph else "pip install -e '.[bench]'",
+            "ratio_p50": (
+                round(percentile(aios, 0.5) / percentile(graph, 0.5), 3) if graph else None
+            ),
+            "progress_ms": {name: summary(values) for name, values in progress.items()},
+            "burst": options.burst,
+            "throughput_runs_per_s": {str(n): round(rate, 1) for n, rate in rates.items()},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Startup of `aios up` to healthy (healthz 200 with a live worker), cold and warm, and stop time.
 
-    python bench/startup.py [--runs N]
+    python bench/startup.py [--runs N] [--json PATH]
 
 Cold: a new data directory (initdb, migrations, demo workspace). Warm: the same directory
 again. Each run starts `aios up --demo` on a free port, polls /api/v1/healthz every 50 ms,
-then sends SIGINT and times the exit.
+then sends SIGINT and times the exit. With `--json PATH`, the figures are also written to
+PATH.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ENV = {
     k: v
@@ -78,7 +81,9 @@ def one_run(data_dir: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
-    runs = parser.parse_args().runs
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
+    options = parser.parse_args()
+    runs = options.runs
     cold, warm, stops = [], [], []
     for _ in range(runs):
         data_dir = Path(tempfile.mkdtemp(prefix="aios-bench-"))
@@ -95,15 +100,25 @@ def main() -> None:
         f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
     )
-    for name, values in (
-        ("cold start to healthy", cold),
-        ("warm start to healthy", warm),
-        ("SIGINT to all stopped", stops),
+    figures = {}
+    for key, name, values in (
+        ("cold_s", "cold start to healthy", cold),
+        ("warm_s", "warm start to healthy", warm),
+        ("stop_s", "SIGINT to all stopped", stops),
     ):
         print(
             f"{name:<24} median {statistics.median(values):5.2f} s  "
             f"min {min(values):5.2f} s  max {max(values):5.2f} s  (n={len(values)})"
         )
+        figures[key] = {
+            "median": round(statistics.median(values), 2),
+            "min": round(min(values), 2),
+            "max": round(max(values), 2),
+            "n": len(values),
+        }
+    from runtime import write_json
+
+    write_json(options.json, figures)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Webhook → pipeline: signed deliveries until every run they start has finished.
 
     python bench/webhook_runs.py [--pipeline inventory|noop] [--events 300] [--clients 8]
-                                 [--concurrency 2] [--web-processes 2]
+                                 [--concurrency 2] [--web-processes 2] [--json PATH]
 
 `--pipeline noop` measures the trivial case: an agent set to start on `carts/update` runs
 `demo.noop` (three empty, checkpointed steps) for each delivery, so the figure is the
@@ -16,7 +16,7 @@ and a dozen checkpoints and journal rows per event.
 
 Either way it starts its own embedded PostgreSQL + Valkey, `aios web` and one Celery worker,
 and prints the ingest rate and the rate at which runs finished, from the first delivery to
-the last finished run.
+the last finished run (and writes them to PATH with `--json`).
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--web-processes", type=int, default=2)
     parser.add_argument("--pipeline", choices=["inventory", "noop"], default="inventory")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
     options = parser.parse_args()
 
-    from runtime import django_on_embedded_services, machine
+    from runtime import django_on_embedded_services, machine, write_json
 
     with django_on_embedded_services():
         _connect_store()
@@ -92,6 +93,21 @@ def main() -> None:
     print(f"ingest: {options.events / ingest_seconds:.0f} deliveries/s")
     print(f"runs: {dict(sorted(statuses.items()))}")
     print(f"webhook → finished run: {finished / total:.1f} runs/s ({total:.1f} s in all)")
+    if finished < options.events:
+        raise SystemExit(f"only {finished} of {options.events} runs finished")
+    write_json(
+        options.json,
+        {
+            "pipeline": options.pipeline,
+            "events": options.events,
+            "concurrency": options.concurrency,
+            "web_processes": options.web_processes,
+            "ingest_per_s": round(options.events / ingest_seconds, 1),
+            "runs": statuses,
+            "runs_per_s": round(finished / total, 1),
+            "seconds": round(total, 1),
+        },
+    )
 
 
 def _seed_intents_after_connecting() -> None:

@@ -1,13 +1,14 @@
 """Webhook ingest: signed Shopify deliveries per second, and their latency, over HTTP.
 
-    python bench/webhooks.py [--deliveries 3000] [--clients 8] [--web-processes 2]
+    python bench/webhooks.py [--deliveries 3000] [--clients 8] [--web-processes 2] [--json PATH]
 
 Starts its own embedded PostgreSQL + Valkey and `aios web` (daphne processes sharing the
 port, as `aios up` runs it), connects one store,
 then `--clients` threads POST `products/update` deliveries (the shared sample, each with
 its own webhook id, correctly signed) over keep-alive connections. Each is verified,
 stored and answered; processing is queued for workers (none run here: this measures the
-ingest path). Prints deliveries per second and latency percentiles seen by the clients.
+ingest path). Prints deliveries per second and latency percentiles seen by the clients
+(and writes them to PATH with `--json`).
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--web-processes", type=int, default=2)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
     options = parser.parse_args()
 
-    from runtime import django_on_embedded_services, machine, percentile
+    from runtime import django_on_embedded_services, machine, percentile, summary, write_json
 
     with django_on_embedded_services():
         _connect_store()
@@ -72,6 +74,18 @@ def main() -> None:
     print(
         f"latency: p50 {percentile(latencies, 0.5):.1f} ms, p95 {percentile(latencies, 0.95):.1f}"
         f" ms, p99 {percentile(latencies, 0.99):.1f} ms"
+    )
+    write_json(
+        options.json,
+        {
+            "deliveries": options.deliveries,
+            "clients": options.clients,
+            "web_processes": options.web_processes,
+            "answers": {str(status): n for status, n in sorted(statuses.items())},
+            "stored": stored,
+            "rate_per_s": round(options.deliveries / seconds, 1),
+            "latency_ms": summary(latencies),
+        },
     )
 
 

@@ -164,7 +164,7 @@ def on_message(message: Message) -> Run | None:
     )
 
 
-def on_webhook_topic(event) -> list[Run]:
+def on_webhook_topic(event, *, event_ref: str) -> list[Run]:
     """Agents the owner set to start on this topic, each with a run that points at the event
     (the payload stays in the event, where redaction reaches it)."""
     agents = Agent.objects.filter(
@@ -175,7 +175,7 @@ def on_webhook_topic(event) -> list[Run]:
             agent,
             input={"topic": event.topic, "webhook_event_id": event.pk},
             key=f"topic:{agent.pk}:{event.connection_id}:{event.webhook_id}",
-            ref=f"{event.topic} {event.webhook_id}",
+            ref=event_ref,
         )
         for agent in agents
     ]

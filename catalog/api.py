@@ -9,6 +9,7 @@ from ninja.errors import HttpError
 
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
+from aios_site.paging import MAX_OFFSET
 from approvals.audit import Actor
 from catalog import selectors, services
 from catalog.models import AlertStatus, Order, StoreConnection, WebhookEvent
@@ -22,7 +23,7 @@ from catalog.schemas import (
     StoreOut,
     WebhookEventOut,
 )
-from catalog.webhooks import MAX_BODY, webhook_receive
+from catalog.webhooks import length_refusal, webhook_receive
 
 router = Router(tags=["catalog"])
 
@@ -56,12 +57,10 @@ def store_list(request):
 def shopify_webhook(request):
     """Shopify's webhooks (HMAC-authenticated; no token). 200 once stored, 401 when the
     signature does not verify (nothing stored), 400 malformed, 413 too large."""
-    declared = request.headers.get("Content-Length", "0")
-    if declared.isdigit() and int(declared) > MAX_BODY:  # refused before reading it
-        return Status(413, {"detail": f"the body is larger than {MAX_BODY // 1024} KB"})
-    receipt = webhook_receive(
-        headers={k.lower(): v for k, v in request.headers.items()}, body=request.body
-    )
+    receipt = length_refusal(request.headers.get("Content-Length", ""))
+    if receipt is None:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        receipt = webhook_receive(headers=headers, body=request.body)
     return Status(receipt.status, {"detail": receipt.detail})
 
 
@@ -83,7 +82,9 @@ def _with_description_status(rows: list[selectors.ProductRow]) -> list:
 
 
 @router.get("/products", response=list[ProductOut])
-def product_list(request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)):
+def product_list(
+    request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=MAX_OFFSET)
+):
     membership = request_workspace(request)
     products = selectors.product_list(workspace_id=membership.workspace_id)
     return _with_description_status(
@@ -107,7 +108,9 @@ def product_detail(request, product_id: int):
 
 
 @router.get("/orders", response=list[OrderOut])
-def order_list(request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)):
+def order_list(
+    request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=MAX_OFFSET)
+):
     """Newest first."""
     membership = request_workspace(request)
     orders = Order.objects.filter(workspace_id=membership.workspace_id).select_related("connection")
@@ -132,7 +135,9 @@ def _with_reply_status(rows: list[selectors.MessageRow]) -> list:
 
 
 @router.get("/messages", response=list[MessageOut])
-def message_list(request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)):
+def message_list(
+    request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=MAX_OFFSET)
+):
     """Newest first, each with the state of its reply."""
     membership = request_workspace(request)
     messages = selectors.message_list(workspace_id=membership.workspace_id)
@@ -147,7 +152,7 @@ def alert_list(
     request,
     status: str | None = None,
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ):
     """Stock alerts, newest first; `status` is `open` or `resolved` (default: both)."""
     membership = request_workspace(request)

@@ -288,6 +288,10 @@ class SendReply(Effector):
         body = require_field(payload, "body", str)
         if len(body) > MAX_REPLY:
             raise PermanentError(f"a reply holds at most {MAX_REPLY} characters")
+        subject = payload.get("subject")
+        if subject is not None and (not isinstance(subject, str) or set(subject) & {"\r", "\n"}):
+            # A line break in a mail subject starts a new header (Bcc: …).
+            raise PermanentError("a reply's subject is one line of text")
 
     def risk(self, payload) -> str:
         return "low" if payload.get("tier") == "template" else "medium"

@@ -19,7 +19,13 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.http.request import split_domain_port, validate_host
 
-from catalog.webhooks import MAX_BODY, Receipt, webhook_receive
+from catalog.webhooks import (
+    MAX_BODY,
+    TOO_LARGE,
+    Receipt,
+    length_refusal,
+    webhook_receive,
+)
 
 PATH = "/api/v1/webhooks/shopify"
 log = logging.getLogger(__name__)
@@ -44,7 +50,7 @@ async def _deliver(scope, receive, send) -> None:
     if receipt is None:
         body = await _read_body(receive)
         if body is None:
-            receipt = Receipt(413, f"the body is larger than {MAX_BODY // 1024} KB")
+            receipt = TOO_LARGE
         else:
             receipt = await sync_to_async(_receive, thread_sensitive=False)(headers, body)
     await _answer(send, receipt)
@@ -54,10 +60,7 @@ def _refusal(headers: dict[str, str]) -> Receipt | None:
     domain, _port = split_domain_port(headers.get("host", ""))
     if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
         return Receipt(400, "the Host header is not one this server answers to")
-    declared = headers.get("content-length", "0")
-    if declared.isdigit() and int(declared) > MAX_BODY:  # refused before reading it
-        return Receipt(413, f"the body is larger than {MAX_BODY // 1024} KB")
-    return None
+    return length_refusal(headers.get("content-length", ""))
 
 
 async def _read_body(receive) -> bytes | None:

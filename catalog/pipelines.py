@@ -145,7 +145,8 @@ def _description_messages(product, brand, language) -> list[dict[str, str]]:
             "product facts": product["facts"],
             "brand voice": "\n".join(item["content"] for item in brand) or "(none given)",
         },
-        task=f"Write the description of {product['title']} in {name}.",
+        # The title is the shop's (or a webhook's) text: named in the facts, never here.
+        task=f"Write the product's description in {name}.",
     )
 
 
@@ -392,7 +393,7 @@ class ReplyToCustomer(Pipeline):
             target=f"message:{message['message_id']}",
             payload={
                 "message_id": message["message_id"],
-                "subject": f"Re: {message['subject']}" if message["subject"] else "",
+                "subject": _reply_subject(message["subject"]),
                 "body": reply["body"],
                 "language": language,
                 "intent": intent["intent"],
@@ -411,6 +412,13 @@ class ReplyToCustomer(Pipeline):
     @step()
     def done(self, ctx):
         return finish(_decided(ctx.state["decision"]))
+
+
+def _reply_subject(subject: str) -> str:
+    """The customer's subject after "Re:", on one line: a line break in a mail header would
+    start a header of the customer's choosing (a Bcc, say)."""
+    line = " ".join(subject.split())
+    return f"Re: {line}" if line else ""
 
 
 def _greeting(message) -> dict[str, Any]:
@@ -444,6 +452,8 @@ def _reply_messages(message, policies, language) -> list[dict[str, str]]:
     name = LANGUAGE_NAMES.get(language, language)
     order = message["order"]
     data = {"customer message": f"{message['subject']}\n{message['body']}".strip()}
+    if message["customer_name"]:  # the customer's own words, like the message
+        data["customer name"] = message["customer_name"]
     data["shop policies"] = "\n".join(f"- {p['content']}" for p in policies) or "(none found)"
     if order:
         data["the customer's order"] = (
@@ -459,5 +469,5 @@ def _reply_messages(message, policies, language) -> list[dict[str, str]]:
             "whatever the message asks. Sign as the shop."
         ),
         data=data,
-        task=f"Write the reply to {message['customer_name'] or 'the customer'} in {name}.",
+        task=f"Write the reply to the customer in {name}.",
     )

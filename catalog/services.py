@@ -116,7 +116,9 @@ def _process(event: WebhookEvent) -> None:
     try:
         with transaction.atomic():
             event.status = _apply(event)
-            started = event.status != EventStatus.FAILED and on_webhook_topic(event)
+            started = event.status != EventStatus.FAILED and on_webhook_topic(
+                event, event_ref=_event_ref(event)
+            )
             if started and event.status == EventStatus.IGNORED:  # not ours, but an agent's
                 event.status, event.error = EventStatus.PROCESSED, ""
     except (OperationalError, InterfaceError):
@@ -196,7 +198,8 @@ def _product_upsert(event: WebhookEvent) -> str:
     product.product_type = str(data.get("product_type") or "")[:255]
     product.tags = str(data.get("tags") or "")[:1000]
     product.status = str(data.get("status") or "")[:20]
-    product.source_updated_at = changed_at
+    # An undated delivery keeps the newest date applied, so an older one after it is stale.
+    product.source_updated_at = changed_at or product.source_updated_at
     product.deleted_at = None
     product.raw = data
     product.save()
@@ -331,7 +334,7 @@ def _customer_from(connection, data: dict, changed_at) -> tuple[Customer | None,
     customer.last_name = str(data.get("last_name") or "")[:255]
     customer.phone = str(data.get("phone") or "")[:50]
     customer.locale = str(data.get("locale") or "")[:20]
-    customer.source_updated_at = changed_at
+    customer.source_updated_at = changed_at or customer.source_updated_at
     customer.save()
     return customer, False
 
@@ -374,7 +377,7 @@ def _order_upsert(event: WebhookEvent) -> str:
         {key: item.get(key) for key in LINE_ITEM_FIELDS} for item in data.get("line_items") or []
     ]
     order.placed_at = parse_time(data.get("created_at"))
-    order.source_updated_at = changed_at
+    order.source_updated_at = changed_at or order.source_updated_at
     order.save()
     return EventStatus.PROCESSED
 
@@ -526,6 +529,25 @@ DEMO_ACCESS_TOKEN = "shpat_simulator"  # noqa: S105 - the simulator's, not a rea
 SIMULATOR_TOKEN_NAME = "store simulator"  # noqa: S105 - a label, not a secret
 
 
+def _demo_publishing_ensure(workspace, url: str, connection: StoreConnection) -> None:
+    """The demo shop's blog takes the content writer's posts (the `publish` endpoint),
+    signed with the shop's webhook secret."""
+    from approvals.audit import SETUP
+    from approvals.models import WebhookEndpoint
+    from approvals.services import webhook_endpoint_save
+    from catalog.content.services import PUBLISH_ENDPOINT
+
+    endpoint = WebhookEndpoint.objects.filter(workspace=workspace, name=PUBLISH_ENDPOINT).first()
+    if endpoint is None or endpoint.url != url:
+        webhook_endpoint_save(
+            workspace=workspace,
+            name=PUBLISH_ENDPOINT,
+            url=url,
+            secret=connection.webhook_secrets[0],
+            actor=SETUP,
+        )
+
+
 def demo_store_ensure(*, workspace, simulator_url: str) -> dict[str, str]:
     """The demo workspace's shop, served by the store simulator at `simulator_url` (its port
     may change between starts), and what the simulator needs to play it: the webhook secret
@@ -551,6 +573,7 @@ def demo_store_ensure(*, workspace, simulator_url: str) -> dict[str, str]:
         connection.api_base_url = simulator_url
         connection.outbound_url = f"{simulator_url}/outbound/replies"
         connection.save(update_fields=["api_base_url", "outbound_url"])
+    _demo_publishing_ensure(workspace, f"{simulator_url}/outbound/posts", connection)
     owner = Membership.objects.filter(workspace=workspace, role=Role.OWNER).first()
     for old in owner.tokens.filter(name=SIMULATOR_TOKEN_NAME, revoked_at__isnull=True):
         token_revoke(token=old)

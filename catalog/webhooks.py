@@ -2,8 +2,10 @@
 
 A delivery is authenticated by `X-Shopify-Hmac-Sha256`, the base64 HMAC-SHA256 of the raw
 body under the shop's webhook secret (either of two during a rotation), compared in
-constant time. Nothing is stored for a delivery that fails it. A repeated
-`X-Shopify-Webhook-Id` is acknowledged and dropped. A worker processes what was stored.
+constant time. Nothing is stored for a delivery that fails it, nor for one PostgreSQL
+cannot hold as it came (a `\u0000`, a lone surrogate, NaN, nesting deeper than a parser
+goes): that is a 400, never a 500. A repeated `X-Shopify-Webhook-Id` is acknowledged and
+dropped. A worker processes what was stored.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
 from catalog.models import StoreConnection, WebhookEvent
@@ -32,28 +34,45 @@ class Receipt:
     event: WebhookEvent | None = None
 
 
+TOO_LARGE = Receipt(413, f"the body is larger than {MAX_BODY // 1024} KB")
+
+
+def length_refusal(content_length: str) -> Receipt | None:
+    """What a declared Content-Length gets before the body is read: 413 over the limit,
+    400 when it is not a number."""
+    if not content_length:
+        return None
+    if not (content_length.isascii() and content_length.isdigit()):
+        return Receipt(400, "the Content-Length header is not a number")
+    return TOO_LARGE if int(content_length) > MAX_BODY else None
+
+
 def sign(body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
 def signature_valid(body: bytes, signature: str, secrets: list[str]) -> bool:
-    return any(hmac.compare_digest(sign(body, secret), signature) for secret in secrets)
+    # compare_digest refuses (TypeError) a str with anything but ASCII in it.
+    return signature.isascii() and any(
+        hmac.compare_digest(sign(body, secret), signature) for secret in secrets
+    )
 
 
 def webhook_receive(*, headers: dict[str, str], body: bytes) -> Receipt:
     """Headers by their lower-case names. 401 unauthenticated, 400 malformed, 413 too
     large, 200 stored (or already stored)."""
     if len(body) > MAX_BODY:
-        return Receipt(413, f"the body is larger than {MAX_BODY // 1024} KB")
-    shop = headers.get("x-shopify-shop-domain", "").strip().lower()
-    connection = StoreConnection.objects.filter(shop_domain=shop).first()
+        return TOO_LARGE
+    connection = _connection(headers.get("x-shopify-shop-domain", ""))
     signature = headers.get("x-shopify-hmac-sha256", "")
     if connection is None or not signature_valid(body, signature, connection.webhook_secrets):
         return Receipt(401, "the webhook signature does not verify")
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        payload = json.loads(body, parse_constant=_not_json)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return Receipt(400, "the body is not JSON")
+    if not isinstance(payload, dict):  # every topic's payload is one
+        return Receipt(400, "the body is not a JSON object")
     webhook_id = headers.get("x-shopify-webhook-id", "").strip()
     topic = headers.get("x-shopify-topic", "").strip()
     if not webhook_id or not topic:
@@ -73,16 +92,39 @@ def webhook_receive(*, headers: dict[str, str], body: bytes) -> Receipt:
             transaction.on_commit(lambda: _process_soon(event.pk))
     except IntegrityError:
         return Receipt(200, "already received")
+    except (DataError, RecursionError):
+        return Receipt(400, UNSTORABLE)
     return Receipt(200, "received", event)
 
 
+UNSTORABLE = (
+    "the delivery cannot be stored as it came: a \\u0000 or a lone surrogate in its text, "
+    "a number out of range, or nesting too deep"
+)
+
+
+def _connection(shop_domain: str) -> StoreConnection | None:
+    shop = shop_domain.strip().lower()
+    if not shop or "\x00" in shop:  # PostgreSQL cannot even be asked about a NUL
+        return None
+    return StoreConnection.objects.filter(shop_domain=shop).first()
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def parse_time(value: Any) -> datetime | None:
-    """A timestamp from a header or a payload; None when absent or not a valid one."""
+    """A timestamp from a header or a payload, in UTC (one without an offset is taken as
+    UTC); None when absent or not a valid one."""
     if not isinstance(value, str) or not value:
         return None
     try:
-        return parse_datetime(value)
-    except ValueError:  # well-formed but impossible, e.g. month 13
+        parsed = parse_datetime(value)
+        if parsed is None:
+            return None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # well-formed but impossible: month 13, year 10000
         return None
 
 

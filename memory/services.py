@@ -234,7 +234,8 @@ def _supersede(old: MemoryItem, new: MemoryItem) -> None:
 def _note_edit(note: MemoryItem, content, metadata, valid_until, source: Source) -> MemoryItem:
     MemoryEdit.objects.create(item=note, before=note.content, after=content, source_ref=source.ref)
     note.content, note.metadata, note.embedding = content, metadata, None
-    note.valid_until = valid_until
+    now = timezone.now()
+    note.valid_until = valid_until if valid_until is None or valid_until > now else now
     note.save(update_fields=["content", "metadata", "embedding", "valid_until", "updated_at"])
     _index_text(note)
     note.outcome = "edited"

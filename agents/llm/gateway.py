@@ -21,6 +21,7 @@ from agents.llm import budgets, providers, remote, routing
 from agents.llm import cache as response_cache
 from agents.llm.routing import Route
 from agents.pipelines import PermanentError
+from aios_site.chaos import chaos_point
 
 
 class ModelNotConfigured(Exception):
@@ -55,6 +56,7 @@ def call(
     on_delta: remote.OnDelta | None = None,
 ) -> dict[str, Any]:
     """Serves one request of a capability for a run; the answer names its tier and model."""
+    chaos_point("before_model_call")
     route = routing.route_for(
         capability=capability,
         agent_policy=run.agent.model_policy or {},

@@ -156,3 +156,21 @@ class Propose(Pipeline):
     @step()
     def done(self, ctx):
         return finish(ctx.state["decision"])
+
+
+@register
+class Loop(Pipeline):
+    """Goes round again until a model says "done" (with no capability given, it never
+    does): a runaway loop, which the step limit and the budgets must stop."""
+
+    name = "demo.loop"
+
+    @step(attempts=2, backoff=0.2)
+    def start(self, ctx):
+        rounds = ctx.state.get("rounds", 0) + 1
+        if capability := ctx.input.get("capability"):
+            question = f"Round {rounds}: is anything left to do? Answer 'done' or 'more'."
+            answer = ctx.model(capability, messages=[{"role": "user", "content": question}])
+            if "done" in answer["content"].lower():
+                return finish({"rounds": rounds})
+        return goto("start", rounds=rounds)

@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import Error, connection, transaction
 from django.utils import timezone
 from django.utils.text import capfirst
 
@@ -87,6 +87,8 @@ def _execute_step(run: Run, token: uuid.UUID, *, deadline: float) -> bool:
         checkpoint = Checkpoint.objects.create(
             run=run, seq=seq, step=step_name, attempt=attempt, state_before=run.state
         )
+    if seq > settings.AIOS_RUN_MAX_STEPS:
+        return _commit_step_limit(run, token, checkpoint)
     attempt = checkpoint.attempt
     if attempt > policy.attempts and _failed_attempts(run, seq) >= policy.attempts:
         # Earlier attempts failed or died with their worker (budget waits do not count).
@@ -129,6 +131,21 @@ def _execute_step(run: Run, token: uuid.UUID, *, deadline: float) -> bool:
         return _commit_error(run, token, checkpoint, error, policy)
     keep_going = transition.kind == "goto" and time.monotonic() < deadline
     return _commit_transition(run, token, checkpoint, context, transition, replay, keep_going)
+
+
+def _commit_step_limit(run: Run, token: uuid.UUID, checkpoint: Checkpoint) -> bool:
+    """A pipeline that keeps going to another step (a loop a model's answers keep alive, say)
+    is stopped here, whatever its retry policy, rather than spending for ever."""
+    message = f"step limit reached: {settings.AIOS_RUN_MAX_STEPS} steps (AIOS_RUN_MAX_STEPS)"
+    return _commit(
+        run,
+        token,
+        checkpoint,
+        cp_status=CheckpointStatus.ERROR,
+        cp_error=message,
+        status=RunStatus.FAILED,
+        error=message,
+    )
 
 
 def _failed_attempts(run: Run, seq: int) -> int:
@@ -377,8 +394,11 @@ class _Heartbeat:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(settings.AIOS_RUN_HEARTBEAT_SECONDS):
-                Run.objects.filter(pk=self.run_id, claim_token=self.token).update(
-                    heartbeat_at=timezone.now()
-                )
+                try:
+                    Run.objects.filter(pk=self.run_id, claim_token=self.token).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except Error:  # PostgreSQL away for a moment: beat on a new connection
+                    connection.close()
         finally:
             connection.close()

@@ -152,7 +152,12 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "aios:channels"},
+        # A consumer waits for its next message in a 5 s blocking pop; redis-py 8 gives up
+        # reading after 5 s by default, which closed every quiet websocket (error 1011).
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+            "prefix": "aios:channels",
+        },
     }
 }
 
@@ -166,6 +171,8 @@ SECURE_HTTPS = env.bool("AIOS_HTTPS", default=False)
 SESSION_COOKIE_SECURE = SECURE_HTTPS
 CSRF_COOKIE_SECURE = SECURE_HTTPS
 SECURE_SSL_REDIRECT = env.bool("AIOS_SSL_REDIRECT", default=SECURE_HTTPS)
+# Load balancers (and `aios up`) probe health over plain HTTP, straight to the process.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/healthz$"]
 SECURE_HSTS_SECONDS = env.int("AIOS_HSTS_SECONDS", default=31536000 if SECURE_HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
 SECURE_HSTS_PRELOAD = SECURE_HTTPS
@@ -220,6 +227,8 @@ AIOS_RUN_HEARTBEAT_SECONDS = env.float("AIOS_RUN_HEARTBEAT_SECONDS", default=5.0
 AIOS_RUN_STALE_SECONDS = env.float("AIOS_RUN_STALE_SECONDS", default=30.0)
 AIOS_RUN_QUEUED_STALE_SECONDS = env.float("AIOS_RUN_QUEUED_STALE_SECONDS", default=60.0)
 AIOS_RUN_SLICE_SECONDS = env.float("AIOS_RUN_SLICE_SECONDS", default=30.0)
+# Steps one run may take (retries of a step do not count): a looping pipeline stops here.
+AIOS_RUN_MAX_STEPS = env.int("AIOS_RUN_MAX_STEPS", default=200)
 AIOS_RUN_RETENTION_DAYS = env.int("AIOS_RUN_RETENTION_DAYS", default=30)
 AIOS_SWEEP_SECONDS = env.float("AIOS_SWEEP_SECONDS", default=5.0)
 # A proposal nobody decided within this many hours expires (and its run hears so).

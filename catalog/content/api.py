@@ -3,7 +3,7 @@ ideation, and the calendar of posts. Thin handlers."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.http import Http404
 from django.utils import timezone
@@ -12,6 +12,7 @@ from ninja.errors import HttpError
 
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
+from aios_site.paging import MAX_OFFSET
 from catalog.content import selectors, services
 from catalog.content.schemas import BriefDetailOut, BriefIn, BriefOut, IdeasOut, PostOut
 from catalog.models import ContentBrief
@@ -38,7 +39,9 @@ def brief_create(request, body: BriefIn):
 
 
 @router.get("/briefs", response=list[BriefOut])
-def brief_list(request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)):
+def brief_list(
+    request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=MAX_OFFSET)
+):
     """Newest first, each with the state of every channel and language."""
     membership = request_workspace(request)
     return selectors.brief_list(workspace_id=membership.workspace_id)[offset : offset + limit]
@@ -83,7 +86,10 @@ def post_list(
     """The calendar: posts to publish (or published) from `from` up to `to` (dates or
     times; a date `to` includes its day). Default: this month."""
     membership = request_workspace(request)
-    begin, finish = _range(start, end)
+    try:
+        begin, finish = _range(start, end)
+    except OverflowError as error:
+        raise HttpError(400, "the range must lie within the years 1 to 9999") from error
     return selectors.post_list(workspace_id=membership.workspace_id, start=begin, end=finish)
 
 
@@ -101,6 +107,7 @@ def _range(start, end) -> tuple[datetime, datetime]:
 
 def _moment(value: date | datetime, *, next_day: bool = False) -> datetime:
     if isinstance(value, datetime):
-        return value if timezone.is_aware(value) else timezone.make_aware(value)
+        aware = value if timezone.is_aware(value) else timezone.make_aware(value)
+        return aware.astimezone(UTC)  # PostgreSQL takes offsets up to 15:59 only
     day = value + timedelta(days=1) if next_day else value
     return timezone.make_aware(datetime.combine(day, time.min))

@@ -70,11 +70,12 @@ def payload_key(channel: str, language: str, field: str) -> str:
 
 def split(channel: str, text: str) -> tuple[str, str]:
     """(title, body) of a model's or template's text: the first line is the title of a
-    channel that has one ("Title:", "Subject:" or a markdown # before it are dropped)."""
+    channel that has one ("Title:", "Subject:" or a markdown # before it are dropped); a
+    text of one line is all body."""
     text = (text or "").strip()
-    if not FORMATS[channel].title:
-        return "", text
     first, _, rest = text.partition("\n")
+    if not FORMATS[channel].title or not rest.strip():
+        return "", text
     title = TITLE_PREFIX.sub("", first).strip().strip("*").strip()
     return title, rest.strip()
 
@@ -89,10 +90,16 @@ def trim(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:.-\u2013\u2014") + ELLIPSIS
 
 
-def fit(channel: str, title: str, body: str) -> tuple[str, str, list[dict[str, Any]]]:
+def fit(
+    channel: str, title: str, body: str, *, stand_in: str = ""
+) -> tuple[str, str, list[dict[str, Any]]]:
     """The title and body within the channel's limits, and a note for each thing changed or
-    missing, for the card and the draft's record."""
+    missing, for the card and the draft's record. A missing title becomes `stand_in` (the
+    brief's topic), so the draft still reaches the board, where the note asks for a real one."""
     spec, notes = FORMATS[channel], []
+    if spec.title and not title and stand_in:
+        notes.append(_note(spec.title, "missing", f"no {spec.title}: the topic stands in, edit it"))
+        title = stand_in
     if spec.title and len(title) > spec.title_max:
         notes.append(
             _note(spec.title, "trimmed", f"{len(title)} characters, cut to {spec.title_max}")

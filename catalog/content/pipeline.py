@@ -105,7 +105,9 @@ class ContentPost(Pipeline):
                     language=language,
                     max_tokens=FORMATS[channel].max_tokens,
                 )
-                title, body, notes = fit(channel, *split(channel, answer["content"]))
+                title, body, notes = fit(
+                    channel, *split(channel, answer["content"]), stand_in=brief["topic"]
+                )
                 drafts[f"{channel}.{language}"] = _made(
                     answer, channel=channel, language=language, title=title, body=body, notes=notes
                 )

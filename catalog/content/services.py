@@ -19,11 +19,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from agents.models import Agent, Run, Trigger
 from agents.pipelines import PermanentError, TransientError
+from aios_site.chaos import chaos_point
 from approvals.audit import Actor, audit_record
 from catalog.content.formats import CHANNELS, FORMATS, payload_key
 from catalog.models import (
@@ -282,15 +283,12 @@ def _draft_add(
 ):
     from memory.selectors import word_diff
 
-    if previous is None:
-        previous = (
-            ContentDraft.objects.filter(brief=brief, channel=channel, language=language)
-            .order_by("-version")
-            .first()
-        )
-    last = ContentDraft.objects.filter(brief=brief, channel=channel, language=language).aggregate(
-        Max("version")
-    )["version__max"]
+    latest = (
+        ContentDraft.objects.filter(brief=brief, channel=channel, language=language)
+        .order_by("-version")
+        .first()
+    )
+    previous = previous or latest  # the diff's base: the latest unless a version is named
     diff = None
     if previous is not None:
         before, after = _as_text(previous.title, previous.body), _as_text(title, body)
@@ -299,7 +297,7 @@ def _draft_add(
         brief=brief,
         channel=channel,
         language=language,
-        version=(last or 0) + 1,
+        version=latest.version + 1 if latest else 1,
         title=title,
         body=body,
         author=author,
@@ -448,6 +446,7 @@ def post_publish(*, post_id: int, now: datetime) -> str:
     except PermanentError as error:
         _settle(post, PostStatus.FAILED, error=str(error))
         return "failed"
+    chaos_point("during_effector_commit")  # published, not yet recorded here
     _settle(post, PostStatus.PUBLISHED, result=result)
     return "published"
 

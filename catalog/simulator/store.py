@@ -103,6 +103,7 @@ class StoreSimulator:
         self._products = {product["id"]: copy.deepcopy(product) for product in catalog}
         self._writes: list[dict[str, Any]] = []
         self._replies: list[dict[str, Any]] = []
+        self._posts: list[dict[str, Any]] = []
         self._results: dict[tuple[str, str], Any] = {}  # (area, Idempotency-Key) -> first answer
         self._faults: list[list[Any]] = []  # [status, how many more, retry_after]
         self._lock = threading.RLock()
@@ -141,6 +142,10 @@ class StoreSimulator:
     def replies_url(self) -> str:
         return f"{self.base_url}/outbound/replies"
 
+    @property
+    def posts_url(self) -> str:
+        return f"{self.base_url}/outbound/posts"
+
     # -- inspection and faults ----------------------------------------------------------------
 
     @property
@@ -153,6 +158,12 @@ class StoreSimulator:
     def replies(self) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(self._replies)
+
+    @property
+    def posts(self) -> list[dict[str, Any]]:
+        """Posts AIOS published to the shop's blog (its `publish` webhook endpoint)."""
+        with self._lock:
+            return copy.deepcopy(self._posts)
 
     @property
     def products(self) -> list[dict[str, Any]]:
@@ -314,6 +325,13 @@ class StoreSimulator:
 
     def _reply_receive(self, request: Request) -> Response:
         """A reply AIOS sends to a customer, signed `sha256=<hex HMAC of the body>`."""
+        return self._outbound_receive(request, "replies", self._replies, "to the customer")
+
+    def _post_receive(self, request: Request) -> Response:
+        """A post AIOS publishes on the shop's blog, signed the same way."""
+        return self._outbound_receive(request, "posts", self._posts, "published on the blog")
+
+    def _outbound_receive(self, request: Request, area: str, kept: list, said: str) -> Response:
         digest = hmac.new(self.webhook_secret.encode(), request.body, hashlib.sha256).hexdigest()
         signature = request.headers.get("x-aios-signature", "")
         if not hmac.compare_digest(signature.encode(), f"sha256={digest}".encode()):
@@ -323,19 +341,20 @@ class StoreSimulator:
             return Response(400, {"errors": "the body is not a JSON object"})
         key = request.headers.get("idempotency-key", "")
         with self._lock:
-            repeated = self._repeated("replies", key)
+            repeated = self._repeated(area, key)
             if repeated is not None:
                 return repeated
-            reply = {
-                "id": len(self._replies) + 1,
+            item = {
+                "id": len(kept) + 1,
                 "body": payload,
                 "idempotency_key": key or None,
                 "at": utc_now().isoformat(),
             }
-            self._replies.append(reply)
-            response = Response(200, {"reply": {"id": reply["id"], "status": "sent"}})
-            self._result_keep("replies", key, response.body)
-        self.log(f"← reply {reply['id']} to the customer")
+            kept.append(item)
+            noun = area.removesuffix("s")
+            response = Response(200, {noun: {"id": item["id"], "status": "sent"}})
+            self._result_keep(area, key, response.body)
+        self.log(f"← {noun} {item['id']} {said}")
         return response
 
     def _faults_set(self, request: Request) -> Response:
@@ -469,9 +488,11 @@ class StoreSimulator:
 CONTROL_ROUTES: dict[tuple[str, str], Callable[[StoreSimulator, Request], Response]] = {
     ("GET", "/_sim/writes"): lambda sim, request: Response(200, sim.writes),
     ("GET", "/_sim/replies"): lambda sim, request: Response(200, sim.replies),
+    ("GET", "/_sim/posts"): lambda sim, request: Response(200, sim.posts),
     ("GET", "/_sim/health"): lambda sim, request: Response(200, {"shop": sim.shop_domain}),
     ("POST", "/_sim/faults"): StoreSimulator._faults_set,
     ("POST", "/outbound/replies"): StoreSimulator._reply_receive,
+    ("POST", "/outbound/posts"): StoreSimulator._post_receive,
 }
 
 

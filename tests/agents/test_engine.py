@@ -140,6 +140,20 @@ def test_a_goto_to_an_unknown_step_fails_the_run(make_agent):
     assert run.error == "PermanentError: pipeline 'test.misbehaving' has no step 'nowhere'"
 
 
+def test_a_pipeline_that_loops_is_stopped_by_the_step_limit(make_agent, settings):
+    settings.AIOS_RUN_MAX_STEPS = 5
+
+    run = drive(run_start(agent=make_agent("demo.loop"), input={})[0])
+
+    assert run.status == "failed"
+    assert run.error == "step limit reached: 5 steps (AIOS_RUN_MAX_STEPS)"
+    assert run.state["rounds"] == 5
+    assert list(Checkpoint.objects.filter(run=run).values_list("seq", "status"))[-2:] == [
+        (5, "ok"),
+        (6, "error"),
+    ]
+
+
 def test_a_step_that_escalates_on_error_waits_for_a_person_then_retries(make_agent):
     run = drive(run_start(agent=make_agent("test.escalating"), input={})[0])
 

@@ -38,7 +38,7 @@ def test_a_run_page_shows_the_question_timeline_steps_and_escapes_input(owner_cl
     assert "The agent asks:</strong> continue?" in page
     assert "1. start" in page and "2. ask" in page and 'class="bar ok"' in page
     assert "<b>hi</b>" not in page and "&lt;b&gt;hi&lt;/b&gt;" in page
-    assert f'ws-connect="/ws/w/alice/runs/{waiting_run.pk}/"' in page
+    assert f'ws-connect="/ws/w/alice/runs/{waiting_run.pk}/?shown=waiting-3"' in page
 
 
 def test_answering_from_the_run_page_resumes_the_run(owner_client, waiting_run):

@@ -1,8 +1,12 @@
-"""A real daphne (`aios web`) on the test database, and real Chromium driven by Playwright."""
+"""A real daphne (`aios web`) on the test database, and real Chromium driven by Playwright.
+
+When a browser test fails, every page it had open is saved to artifacts/screenshots/ (a
+full-page PNG and the HTML), which CI keeps."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +26,31 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    # Before teardown, so the test's pages are still open.
+    if report.failed and report.when in ("setup", "call") and "browser" in item.funcargs:
+        save_pages(item.funcargs["browser"], name=re.sub(r"[^\w.-]+", "_", item.nodeid))
+    return report
+
+
+def save_pages(browser, *, name: str) -> None:
+    """A full-page screenshot and the HTML of every open page, as `<name>[-n].png/.html`."""
+    from playwright.sync_api import Error
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pages = [page for context in browser.contexts for page in context.pages]
+    for number, page in enumerate(pages, start=1):
+        stem = name if number == 1 else f"{name}-{number}"
+        try:
+            page.screenshot(path=SCREENSHOTS / f"{stem}.png", full_page=True, timeout=10_000)
+            (SCREENSHOTS / f"{stem}.html").write_text(page.content(), encoding="utf-8")
+        except Error:  # a crashed or closing page: the report of the failure matters more
+            continue
 
 
 @pytest.fixture(scope="module")

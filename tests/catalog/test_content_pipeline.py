@@ -385,6 +385,42 @@ def test_a_post_without_a_publishing_endpoint_fails_with_the_reason_instead_of_s
     assert (brief.status, brief.status_reason) == ("failed", post.error)
 
 
+def test_the_demo_shops_blog_is_the_publishing_endpoint_and_receives_each_post_once(
+    workspace, owner, django_capture_on_commit_callbacks
+):
+    from catalog.services import demo_store_ensure
+    from catalog.simulator import StoreSimulator
+
+    with StoreSimulator(
+        shop_domain="demo-shop.myshopify.com", webhook_secret="-", access_token="-"
+    ) as simulator:
+        simulator.webhook_secret = demo_store_ensure(
+            workspace=workspace, simulator_url=simulator.base_url
+        )["secret"]
+        brief = _brief(workspace, owner, channels=["social"])
+        _approve(
+            Proposal.objects.get(run=_run(brief)), owner, capture=django_capture_on_commit_callbacks
+        )
+        run = drive(Run.objects.get(pk=brief.run_id))
+        _approve(
+            Proposal.objects.get(run=run, status="pending"),
+            owner,
+            capture=django_capture_on_commit_callbacks,
+        )
+        post = ScheduledPost.objects.get()
+        later = post.publish_at + timedelta(seconds=1)
+
+        assert posts_publish_due(now=later)["published"] == 1
+        assert posts_publish_due(now=later)["published"] == 0
+        posts = simulator.posts
+
+    assert [(p["body"]["post_id"], p["idempotency_key"]) for p in posts] == [
+        (post.pk, post.idempotency_key)
+    ]
+    post.refresh_from_db()
+    assert post.status == "published"
+
+
 def test_without_a_due_date_the_post_takes_the_next_free_day_at_the_publishing_hour(
     workspace, owner, django_capture_on_commit_callbacks
 ):

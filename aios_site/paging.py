@@ -1,0 +1,24 @@
+"""What the list endpoints share about paging."""
+
+from __future__ import annotations
+
+from math import isinf
+
+from ninja import Field, Schema
+from ninja.conf import settings
+from ninja.pagination import LimitOffsetPagination
+
+# PostgreSQL's OFFSET is a bigint: a larger one is an error there, so it is refused here.
+MAX_OFFSET = 2**63 - 1
+
+
+class Paging(LimitOffsetPagination):
+    """`limit` and `offset`, as django-ninja pages, with the offset bounded."""
+
+    class Input(Schema):
+        limit: int = Field(
+            settings.PAGINATION_PER_PAGE,
+            ge=1,
+            le=None if isinf(settings.PAGINATION_MAX_LIMIT) else settings.PAGINATION_MAX_LIMIT,
+        )
+        offset: int = Field(0, ge=0, le=MAX_OFFSET)
