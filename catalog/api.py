@@ -56,7 +56,8 @@ def store_list(request):
 @router.post("/webhooks/shopify", auth=None, response={200: dict, 400: dict, 401: dict, 413: dict})
 def shopify_webhook(request):
     """Shopify's webhooks (HMAC-authenticated; no token). 200 once stored, 401 when the
-    signature does not verify (nothing stored), 400 malformed, 413 too large."""
+    signature does not verify (nothing stored), 400 malformed (not a JSON object, no topic
+    or webhook id, a value PostgreSQL cannot hold, nested over 100 levels), 413 over 2 MiB."""
     receipt = length_refusal(request.headers.get("Content-Length", ""))
     if receipt is None:
         headers = {k.lower(): v for k, v in request.headers.items()}

@@ -25,6 +25,10 @@ from django.utils.dateparse import parse_datetime
 from catalog.models import StoreConnection, WebhookEvent
 
 MAX_BODY = 2 * 1024 * 1024  # Shopify's own payloads stay far below this
+# Shopify's payloads nest a handful of levels. A fixed limit far above that, rather than
+# wherever the process's recursion limit happens to stop the parser or the JSON encoder,
+# makes what is refused the same in every process.
+MAX_NESTING = 100
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ def webhook_receive(*, headers: dict[str, str], body: bytes) -> Receipt:
     topic = headers.get("x-shopify-topic", "").strip()
     if not webhook_id or not topic:
         return Receipt(400, "X-Shopify-Topic and X-Shopify-Webhook-Id are required")
+    if _nested_deeper_than(MAX_NESTING, payload, body):
+        return Receipt(400, UNSTORABLE)
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
@@ -108,6 +114,19 @@ def _connection(shop_domain: str) -> StoreConnection | None:
     if not shop or "\x00" in shop:  # PostgreSQL cannot even be asked about a NUL
         return None
     return StoreConnection.objects.filter(shop_domain=shop).first()
+
+
+def _nested_deeper_than(limit: int, payload: dict, body: bytes) -> bool:
+    if body.count(b"{") + body.count(b"[") <= limit:  # fewer brackets than that many levels
+        return False
+    pending = [(payload, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _not_json(constant: str) -> None:

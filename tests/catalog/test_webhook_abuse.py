@@ -31,7 +31,7 @@ from approvals.audit import Actor
 from catalog.ingress import PATH, WebhookFastLane
 from catalog.models import Product, StoreConnection, WebhookEvent
 from catalog.services import HANDLERS, store_connect, webhook_process, webhook_process_many
-from catalog.webhooks import MAX_BODY
+from catalog.webhooks import MAX_BODY, MAX_NESTING
 from memory.models import MemoryItem
 from tests.catalog.conftest import NEW_SECRET, OLD_SECRET, SHOP
 from tests.catalog.test_webhooks import HOOKS
@@ -184,9 +184,16 @@ def expected(delivery: Delivery, *, secrets: dict[str, list[str]]) -> tuple[int,
     stored = [topic, webhook_id] + [
         headers.get(f"x-shopify-{name}", "") for name in ("event-id", "api-version")
     ]
-    if _has_nul(payload) or any("\x00" in text for text in stored):
+    if _has_nul(payload) or _depth(payload) > MAX_NESTING or any("\x00" in t for t in stored):
         return 400, UNSTORABLE
     return 200, "received"
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict | list):
+        children = value.values() if isinstance(value, dict) else value
+        return 1 + max(map(_depth, children), default=0)
+    return 0
 
 
 def via_django(client, delivery: Delivery, **environ) -> tuple[int, str]:
@@ -281,7 +288,7 @@ def test_a_delivery_that_does_not_verify_is_401_and_changes_nothing(client, shop
 @st.composite
 def malformed_bodies(draw) -> bytes:
     """Bodies that are not RFC 8259 JSON, or JSON PostgreSQL cannot hold as it came."""
-    depth = draw(st.integers(1100, 20000))
+    depth = draw(st.integers(MAX_NESTING + 1, 20000))
     crafted = st.sampled_from(
         [
             b"{not json",
@@ -326,6 +333,17 @@ def test_a_verified_body_that_is_not_a_json_object_postgresql_holds_is_400_and_c
 
     assert status == 400 and detail in {NOT_JSON, NOT_OBJECT, UNSTORABLE}
     assert _state() == before
+
+
+def test_nesting_is_refused_past_its_limit_whatever_the_recursion_limit(client, shop):
+    """The limit is the endpoint's own, not where the parser runs out of stack: one level
+    past it is refused however much stack there is, and it is itself stored."""
+
+    def nested(levels: int) -> bytes:
+        return b'{"a":' * (levels - 1) + b"{}" + b"}" * (levels - 1)
+
+    assert via_django(client, signed(nested(MAX_NESTING + 1))) == (400, UNSTORABLE)
+    assert via_django(client, signed(nested(MAX_NESTING))) == (200, "received")
 
 
 @fuzz(30)
