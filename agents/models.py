@@ -130,6 +130,12 @@ class Run(models.Model):
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
 
+    @property
+    def progress(self) -> str:
+        """How far the run is, as its page says what it showed (`?shown=`): a socket joining
+        later compares it with the run's now."""
+        return f"{self.status}-{self.next_seq}"
+
 
 class CheckpointStatus(models.TextChoices):
     RUNNING = "running"

@@ -106,11 +106,9 @@ class RunConsumer(WorkspaceConsumer):
 
     @database_sync_to_async
     def _progress(self) -> str:
-        """The run's progress as its page writes what it shows (`?shown=`): status, next step."""
         from agents.models import Run
 
-        run = Run.objects.only("status", "next_seq").get(pk=self.run_id)
-        return f"{run.status}-{run.next_seq}"
+        return Run.objects.only("status", "next_seq").get(pk=self.run_id).progress
 
     @database_sync_to_async
     def _group(self, slug: str, run_id: int) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import isinf
 
-from ninja import Field, Schema
+from ninja import Field, Query, Schema
 from ninja.conf import settings
 from ninja.pagination import LimitOffsetPagination
 
@@ -20,3 +20,8 @@ class Paging(LimitOffsetPagination):
     class Input(Schema):
         limit: int = Field(settings.PAGINATION_PER_PAGE, ge=1, le=MAX_LIMIT)
         offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+
+def offset_param():
+    """The `offset` query parameter of a list that pages by hand, bounded like Paging's."""
+    return Query(0, ge=0, le=MAX_OFFSET)

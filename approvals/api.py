@@ -9,7 +9,7 @@ from ninja import Query, Router
 from agents.access import access_agent
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
-from aios_site.paging import MAX_OFFSET
+from aios_site.paging import offset_param
 from approvals import outcomes, selectors, services
 from approvals.access import access_proposal
 from approvals.audit import Actor, audit_verify
@@ -37,7 +37,7 @@ router = Router(tags=["audit"])
 def audit_list(
     request,
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    offset: int = offset_param(),
     action: str | None = None,
     object_type: str | None = None,
     object_id: str | None = None,
@@ -77,7 +77,7 @@ def proposal_list(
     agent: str | None = None,
     risk: str | None = None,
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    offset: int = offset_param(),
 ):
     membership = request_workspace(request)
     proposals = selectors.proposal_list(

@@ -9,7 +9,7 @@ from ninja.errors import HttpError
 
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
-from aios_site.paging import MAX_OFFSET
+from aios_site.paging import offset_param
 from approvals.audit import Actor
 from catalog import selectors, services
 from catalog.models import AlertStatus, Order, StoreConnection, WebhookEvent
@@ -83,9 +83,7 @@ def _with_description_status(rows: list[selectors.ProductRow]) -> list:
 
 
 @router.get("/products", response=list[ProductOut])
-def product_list(
-    request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=MAX_OFFSET)
-):
+def product_list(request, limit: int = Query(50, ge=1, le=200), offset: int = offset_param()):
     membership = request_workspace(request)
     products = selectors.product_list(workspace_id=membership.workspace_id)
     return _with_description_status(
@@ -109,9 +107,7 @@ def product_detail(request, product_id: int):
 
 
 @router.get("/orders", response=list[OrderOut])
-def order_list(
-    request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=MAX_OFFSET)
-):
+def order_list(request, limit: int = Query(50, ge=1, le=200), offset: int = offset_param()):
     """Newest first."""
     membership = request_workspace(request)
     orders = Order.objects.filter(workspace_id=membership.workspace_id).select_related("connection")
@@ -136,9 +132,7 @@ def _with_reply_status(rows: list[selectors.MessageRow]) -> list:
 
 
 @router.get("/messages", response=list[MessageOut])
-def message_list(
-    request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=MAX_OFFSET)
-):
+def message_list(request, limit: int = Query(50, ge=1, le=200), offset: int = offset_param()):
     """Newest first, each with the state of its reply."""
     membership = request_workspace(request)
     messages = selectors.message_list(workspace_id=membership.workspace_id)
@@ -153,7 +147,7 @@ def alert_list(
     request,
     status: str | None = None,
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    offset: int = offset_param(),
 ):
     """Stock alerts, newest first; `status` is `open` or `resolved` (default: both)."""
     membership = request_workspace(request)

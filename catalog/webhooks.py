@@ -3,9 +3,9 @@
 A delivery is authenticated by `X-Shopify-Hmac-Sha256`, the base64 HMAC-SHA256 of the raw
 body under the shop's webhook secret (either of two during a rotation), compared in
 constant time. Nothing is stored for a delivery that fails it, nor for one PostgreSQL
-cannot hold as it came (a `\u0000`, a lone surrogate, NaN, nesting deeper than a parser
-goes): that is a 400, never a 500. A repeated `X-Shopify-Webhook-Id` is acknowledged and
-dropped. A worker processes what was stored.
+cannot hold as it came (a `\u0000`, a lone surrogate, NaN) or that nests deeper than
+MAX_NESTING levels: that is a 400, never a 500. A repeated `X-Shopify-Webhook-Id` is
+acknowledged and dropped. A worker processes what was stored.
 """
 
 from __future__ import annotations

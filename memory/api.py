@@ -10,7 +10,7 @@ from ninja.files import UploadedFile
 
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
-from aios_site.paging import MAX_OFFSET
+from aios_site.paging import offset_param
 from approvals.audit import Actor
 from memory import selectors, services
 from memory.access import access_memory_import, access_memory_item, access_memory_key
@@ -53,7 +53,7 @@ def memory_write(request, payload: MemoryIn):
 def memory_list(
     request,
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    offset: int = offset_param(),
     state: State = "current",
     namespace: str | None = None,
     kind: KindName | None = None,

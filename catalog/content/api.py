@@ -12,7 +12,7 @@ from ninja.errors import HttpError
 
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
-from aios_site.paging import MAX_OFFSET
+from aios_site.paging import offset_param
 from catalog.content import selectors, services
 from catalog.content.schemas import BriefDetailOut, BriefIn, BriefOut, IdeasOut, PostOut
 from catalog.models import ContentBrief
@@ -39,9 +39,7 @@ def brief_create(request, body: BriefIn):
 
 
 @router.get("/briefs", response=list[BriefOut])
-def brief_list(
-    request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=MAX_OFFSET)
-):
+def brief_list(request, limit: int = Query(50, ge=1, le=200), offset: int = offset_param()):
     """Newest first, each with the state of every channel and language."""
     membership = request_workspace(request)
     return selectors.brief_list(workspace_id=membership.workspace_id)[offset : offset + limit]
