@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.core.exceptions import BadRequest, RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.decorators import sync_and_async_middleware
 from pydantic import ValidationError as SchemaError
 
 
@@ -24,15 +26,47 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "shell/error.html", {"status": 404, "message": "Not found."}, status=404)
 
 
+class NulInQuery(BadRequest):
+    """A query parameter holds a NUL character, which PostgreSQL cannot be asked about."""
+
+
+@sync_and_async_middleware
+def refuse_nul_in_query(get_response):
+    """A NUL in a query parameter is a 400 for every page and API call. psycopg refuses one
+    only when the query runs, which for a list may be while its answer is being written:
+    then no view's error handling sees it, and it was a 500."""
+
+    def check(request: HttpRequest) -> None:
+        if any("\x00" in text for key, values in request.GET.lists() for text in (key, *values)):
+            raise NulInQuery("a query parameter holds a NUL character")
+
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request):
+            check(request)
+            return await get_response(request)
+
+    else:
+
+        def middleware(request):
+            check(request)
+            return get_response(request)
+
+    return middleware
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """What Django refuses before a view runs: a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too
-    many fields, a Host it does not serve."""
+    many fields, a Host it does not serve, a NUL in a query parameter."""
     if _is_api(request):
         if isinstance(exception, RequestDataTooBig):
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024
             return JsonResponse({"detail": f"the body is larger than {limit} KB"}, status=400)
+        if isinstance(exception, NulInQuery):
+            return JsonResponse({"detail": str(exception)}, status=400)
         return JsonResponse({"detail": "Bad request"}, status=400)
-    context = {"status": 400, "message": "Bad request."}
+    reason = f"Bad request: {exception}." if isinstance(exception, NulInQuery) else "Bad request."
+    context = {"status": 400, "message": reason}
     return render(request, "shell/error.html", context, status=400)
 
 

@@ -390,6 +390,9 @@ FOUND = [
     ("get", "/posts?from=9999-12-30", None, 400),
     ("get", "/posts?to=0001-01-01", None, 400),
     ("get", "/metrics/outcomes?until=0001-01-01", None, 400),
+    # A NUL in a filter of a list answered lazily (psycopg refused it while the answer was
+    # written: a 500 that no handler of the view saw).
+    ("get", "/webhook-events?topic=%F3%82%98%B1%0A%00%C2%A4", None, 400),
     # Null where the agent must have a value; deleting an agent whose proposals are kept.
     ("patch", "/agents/noop", {"webhook_topics": None}, 422),
     ("patch", "/agents/noop", {"name": None}, 422),
