@@ -11,6 +11,7 @@ from agents.models import Agent
 from agents.services import agent_create
 from aios_site.accounts.models import Role
 from tests.factories import MembershipFactory, WorkspaceFactory
+from tests.helpers import serve_models_from
 
 
 def _member(workspace, role: str, email: str):
@@ -78,11 +79,7 @@ def fake_openai(settings):
     from tests.fakes.openai_server import FakeOpenAI
 
     server = FakeOpenAI()
-    settings.AIOS_LLM_BASE_URL = server.base_url
-    settings.AIOS_LLM_API_KEY = "test-key"
-    settings.AIOS_LLM_MODEL_SMALL = "qwen-plus"
-    settings.AIOS_LLM_MODEL_LARGE = "qwen-max"
-    settings.AIOS_LLM_TIMEOUT = 1.0
+    serve_models_from(settings, server.base_url, timeout=1.0)
     yield server
     server.close()
 

@@ -1,4 +1,5 @@
-"""Small helpers for tests that start real processes."""
+"""Small helpers for tests: real processes, threads released together, the objects many
+tests set up the same way."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
+from django.db import connection
 
 
 def free_port() -> int:
@@ -41,6 +44,83 @@ def bitext_rows() -> Iterator[dict[str, str]]:
     path = SHARED_DATA / "customer-messages" / "bitext-customer-support-tagged.csv"
     with path.open(newline="", encoding="utf-8") as handle:
         yield from csv.DictReader(handle)
+
+
+def at_once(calls: list[Callable[[], object]]) -> list[object]:
+    """Each call in a thread of its own, all released together; what each returned, in order
+    (None for one that raised: its thread prints the error). Each thread closes its database
+    connection at the end, as a request does."""
+    start = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(index: int, call: Callable[[], object]) -> None:
+        start.wait()
+        try:
+            results[index] = call()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=item) for item in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def pending_proposal(
+    agent,
+    *,
+    target: str = "notes/x",
+    payload: dict | None = None,
+    effector: str = "core.note",
+    risk: str = "medium",
+    **fields,
+):
+    """A proposal of `agent` waiting for a person, made directly (no run step, no policy)."""
+    from approvals.models import Proposal
+
+    payload = {"content": "x"} if payload is None else payload
+    return Proposal.objects.create(
+        workspace_id=agent.workspace_id,
+        agent=agent,
+        seq=1,
+        step="propose",
+        effector=effector,
+        target=target,
+        payload=payload,
+        proposed_payload=payload,
+        payload_hash="h",
+        risk=risk,
+        decision="require_approval",
+        **fields,
+    )
+
+
+def serve_models_from(django_settings, base_url: str, *, timeout: float) -> None:
+    """The OpenAI-compatible server at `base_url` as the remote provider the settings name
+    (what a workspace without a provider of its own uses)."""
+    django_settings.AIOS_LLM_BASE_URL = base_url
+    django_settings.AIOS_LLM_API_KEY = "test-key"
+    django_settings.AIOS_LLM_MODEL_SMALL = "qwen-plus"
+    django_settings.AIOS_LLM_MODEL_LARGE = "qwen-max"
+    django_settings.AIOS_LLM_TIMEOUT = timeout
+
+
+def default_provider(workspace, base_url: str):
+    """The OpenAI-compatible server at `base_url` as the workspace's own default provider,
+    its models named "small" and "large"."""
+    from agents.services.models import provider_save
+
+    return provider_save(
+        workspace=workspace,
+        name="test",
+        base_url=base_url,
+        api_key="k",
+        model_small="small",
+        model_large="large",
+        is_default=True,
+    )
 
 
 def wait_until(condition, timeout: float = 60, interval: float = 0.1) -> None:

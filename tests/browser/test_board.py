@@ -11,6 +11,7 @@ from approvals.models import Proposal
 from memory.models import MemoryItem
 from tests.agents.conftest import wait_for_run
 from tests.browser.test_shell import _log_in
+from tests.helpers import pending_proposal
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -59,18 +60,11 @@ def test_cards_made_while_the_server_was_restarting_appear_when_the_board_reconn
         page.goto(f"{url}/w/alice/board/")
         expect(page.locator("#live-status")).to_have_text("● live")
     # The server is gone; meanwhile a card is made (and its push is lost with it).
-    made = Proposal.objects.create(
-        workspace=workspace,
-        agent=agent,
-        seq=1,
-        step="propose",
-        effector="core.note",
+    made = pending_proposal(
+        agent,
         target="notes/missed",
         payload={"content": "Made while nobody was listening."},
-        proposed_payload={"content": "Made while nobody was listening."},
-        payload_hash="h",
         risk="low",
-        decision="require_approval",
     )
     expect(page.locator(f"#proposal-{made.pk}")).to_have_count(0)
 

@@ -13,7 +13,6 @@ import pytest
 from django.utils import timezone
 
 from agents.models import JournalEntry, Run
-from agents.services.models import provider_save
 from aios_site.accounts.services import token_create
 from approvals.audit import Actor
 from approvals.models import Proposal
@@ -25,7 +24,7 @@ from tests.agents.processes import start_worker
 from tests.catalog.test_content_pipeline import BLOG, OUTLINE, PAGE, Pages
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.receiver import Receiver
-from tests.helpers import wait_until
+from tests.helpers import default_provider, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -34,15 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def studio(workspace, owner, live_server):
     """A model provider, a research page, a publishing endpoint and a worker."""
     model, site, receiver = FakeOpenAI(), Pages({"/linen": (200, PAGE)}), Receiver()
-    provider_save(
-        workspace=workspace,
-        name="test",
-        base_url=model.base_url,
-        api_key="k",
-        model_small="small",
-        model_large="large",
-        is_default=True,
-    )
+    default_provider(workspace, model.base_url)
     webhook_endpoint_save(
         workspace=workspace,
         name="publish",

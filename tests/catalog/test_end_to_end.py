@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from agents.models import Run
-from agents.services.models import intent_examples_add, provider_save
+from agents.services.models import intent_examples_add
 from aios_site.accounts.services import token_create
 from approvals.models import Proposal
 from approvals.services import proposal_approve
@@ -20,7 +20,7 @@ from tests.agents.processes import start_worker
 from tests.catalog.conftest import NEW_SECRET, SHOP
 from tests.catalog.test_pipelines import INTENT_EXAMPLES, PRODUCT
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.helpers import wait_until
+from tests.helpers import default_provider, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -29,15 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def shop(store, owner, live_server):
     """The simulator playing SHOP against the live server, a model provider, intents."""
     model = FakeOpenAI()
-    provider_save(
-        workspace=store.workspace,
-        name="test",
-        base_url=model.base_url,
-        api_key="k",
-        model_small="small",
-        model_large="large",
-        is_default=True,
-    )
+    default_provider(store.workspace, model.base_url)
     intent_examples_add(workspace=store.workspace, examples=INTENT_EXAMPLES, source="test")
     membership = owner.memberships.get(workspace=store.workspace)
     _, api_token = token_create(membership=membership, name="simulator")

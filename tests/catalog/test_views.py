@@ -11,9 +11,9 @@ from django.test import Client
 from django.utils import timezone
 
 from agents.models import Agent, Run
-from approvals.models import Proposal
 from catalog.models import Alert, Message, Order, Product, StoreConnection, Variant, WebhookEvent
 from tests.catalog.conftest import SHOP
+from tests.helpers import pending_proposal
 
 pytestmark = pytest.mark.django_db
 
@@ -45,20 +45,7 @@ def product(store, external_id: int, title: str = "Shirt", body_html: str = FULL
 
 def proposal(store, agent_slug: str, effector: str, target: str, payload: dict, **fields):
     agent = Agent.objects.get(workspace_id=store.workspace_id, slug=agent_slug)
-    return Proposal.objects.create(
-        workspace_id=store.workspace_id,
-        agent=agent,
-        seq=1,
-        step="propose",
-        effector=effector,
-        target=target,
-        payload=payload,
-        proposed_payload=payload,
-        payload_hash="h",
-        risk="medium",
-        decision="require_approval",
-        **fields,
-    )
+    return pending_proposal(agent, target=target, payload=payload, effector=effector, **fields)
 
 
 def describe_proposal(store, made: Product, languages: list[str], **fields):

@@ -13,14 +13,12 @@ import hmac
 import http.client
 import itertools
 import json
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
-from django.db import connection
 from django.test import Client
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import event as observe
@@ -35,7 +33,7 @@ from catalog.webhooks import MAX_BODY, MAX_NESTING
 from memory.models import MemoryItem
 from tests.catalog.conftest import NEW_SECRET, OLD_SECRET, SHOP
 from tests.catalog.test_webhooks import HOOKS
-from tests.helpers import web_serving
+from tests.helpers import at_once, web_serving
 
 pytestmark = pytest.mark.django_db
 
@@ -611,36 +609,14 @@ def test_daphne_refuses_an_oversized_body_and_stores_nothing(served, shop):
 def test_duplicates_sent_at_once_through_both_lanes_store_one_event_and_start_one_run(served, shop):
     product = json.loads(PRODUCT) | {"id": next(_ids)}
     delivery = signed(json.dumps(product).encode(), topic="products/create")
-    start = threading.Barrier(8)
-    answers = []
-
-    def send(lane) -> None:
-        start.wait()
-        answers.append(lane(delivery))
-        connection.close()
-
-    lanes = [lambda d: via_django(Client(), d)] * 4 + [lambda d: via_daphne(served, d)] * 4
-    threads = [threading.Thread(target=send, args=(lane,)) for lane in lanes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = at_once(
+        [lambda: via_django(Client(), delivery)] * 4 + [lambda: via_daphne(served, delivery)] * 4
+    )
 
     assert sorted(answers) == [(200, "already received")] * 7 + [(200, "received")]
     event = WebhookEvent.objects.get(webhook_id=delivery.headers["X-Shopify-Webhook-Id"])
     runs = Run.objects.filter(agent__slug="catalog-writer").count()
-    start = threading.Barrier(6)
-
-    def process() -> None:
-        start.wait()
-        webhook_process(event_id=event.pk)
-        connection.close()
-
-    threads = [threading.Thread(target=process) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once([lambda: webhook_process(event_id=event.pk)] * 6)
 
     event.refresh_from_db()
     assert event.status == "processed"

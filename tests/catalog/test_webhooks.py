@@ -17,7 +17,7 @@ from catalog.models import Customer, DataExport, Order, Product, WebhookEvent
 from catalog.services import webhook_process
 from memory.models import MemoryItem
 from tests.catalog.conftest import NEW_SECRET, OLD_SECRET, SHOP
-from tests.helpers import SHARED_DATA
+from tests.helpers import SHARED_DATA, at_once
 from tests.memory.test_api import Api
 
 pytestmark = pytest.mark.django_db
@@ -301,32 +301,15 @@ def test_a_shop_redaction_erases_the_shop_and_uninstall_is_recorded(client, stor
     assert {json.dumps(e.body) for e in WebhookEvent.objects.all()} == {'{"redacted": true}'}
 
 
-def _ten_at_once(function) -> None:
-    import threading
-
-    threads = [threading.Thread(target=function) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_ten_concurrent_deliveries_of_one_webhook_store_one_event_and_start_one_run(store):
-    from django.db import connection
     from django.test import Client
 
-    statuses = []
+    def deliver() -> int:
+        created = _payload("products-create.json")
+        return _deliver(Client(), "products/create", created, webhook_id="same").status_code
 
-    def deliver() -> None:
-        statuses.append(
-            _deliver(
-                Client(), "products/create", _payload("products-create.json"), webhook_id="same"
-            ).status_code
-        )
-        connection.close()
-
-    _ten_at_once(deliver)
+    statuses = at_once([deliver] * 10)
 
     assert statuses == [200] * 10
     assert WebhookEvent.objects.count() == 1
@@ -334,11 +317,7 @@ def test_ten_concurrent_deliveries_of_one_webhook_store_one_event_and_start_one_
     # Ten workers handed the same event (a redelivered task) apply it once: one run.
     event_id = WebhookEvent.objects.get().pk
 
-    def process() -> None:
-        webhook_process(event_id=event_id)
-        connection.close()
-
-    _ten_at_once(process)
+    at_once([lambda: webhook_process(event_id=event_id)] * 10)
     assert WebhookEvent.objects.get().status == "processed"
     assert Run.objects.filter(agent__slug="catalog-writer").count() == 1
 

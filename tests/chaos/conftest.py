@@ -14,7 +14,7 @@ import pytest
 from django.db import DatabaseError, InterfaceError, connection
 
 from agents.models import Run, RunStatus
-from agents.services.models import intent_examples_add, provider_save
+from agents.services.models import intent_examples_add
 from aios_site.accounts.services import token_create
 from approvals.audit import Actor
 from approvals.models import Proposal, ProposalStatus
@@ -29,7 +29,7 @@ from tests.chaos.invariants import shop_effects, violations
 from tests.chaos.processes import Process, Workers
 from tests.chaos.shop import Shop
 from tests.fakes.openai_server import FakeOpenAI
-from tests.helpers import web_serving
+from tests.helpers import default_provider, web_serving
 
 # Replies go out by themselves (a policy approval); everything else waits for the owner.
 REPLIES_BY_POLICY = {
@@ -166,15 +166,7 @@ def chaos_shop(workspace, owner, web, model, tmp_path):
         api_base_url=sim.base_url,
         outbound_url=sim.replies_url,
     )
-    provider_save(
-        workspace=workspace,
-        name="test",
-        base_url=model.base_url,
-        api_key="k",
-        model_small="small",
-        model_large="large",
-        is_default=True,
-    )
+    default_provider(workspace, model.base_url)
     intent_examples_add(workspace=workspace, examples=INTENT_EXAMPLES, source="test")
     rules_set(
         workspace=workspace, rules=[REPLIES_BY_POLICY, *DEFAULT_RULES], actor=Actor.system("test")

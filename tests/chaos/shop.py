@@ -102,12 +102,9 @@ class Shop:
             status = self.sim.send_webhook(topic, payload, webhook_id=webhook_id)
         except OSError:
             status = None
-        if status == 200:
+        retry = ("webhook", topic, payload, webhook_id)
+        if self._accepted(status, {200}, retry, f"{topic} {webhook_id}"):
             self.sent.webhooks.append(webhook_id)
-        elif status is None or status >= 500:
-            self.sent.unanswered.append(("webhook", topic, payload, webhook_id))
-        else:
-            self.sent.refused.append(f"{topic} {webhook_id}: {status}")
 
     def _send_message(self) -> None:
         n = next(self._numbers)
@@ -126,23 +123,29 @@ class Shop:
 
     def _message(self, body: dict) -> None:
         status, _ = self._api("/api/v1/messages", body)
-        if status in (200, 201):
+        label = f"message {body['external_id']}"
+        if self._accepted(status, {200, 201}, ("message", body), label):
             self.sent.messages.append(body["external_id"])
-        elif status is None or status >= 500:
-            self.sent.unanswered.append(("message", body))
-        else:
-            self.sent.refused.append(f"message {body['external_id']}: {status}")
 
     def _send_brief(self) -> None:
         n = next(self._numbers)
-        body = {"topic": f"Why cotton tees last, part {n}", "channels": ["blog"]}
+        self._brief({"topic": f"Why cotton tees last, part {n}", "channels": ["blog"]})
+
+    def _brief(self, body: dict) -> None:
         status, answer = self._api("/api/v1/briefs", body)
-        if status == 201:
+        if self._accepted(status, {201}, ("brief", body), f"brief {body['topic']!r}"):
             self.sent.briefs.append(answer["id"])
-        elif status is None or status >= 500:
-            self.sent.unanswered.append(("brief", body))
+
+    def _accepted(self, status: int | None, ok: set[int], retry: tuple, label: str) -> bool:
+        """Whether AIOS took what was sent; what got no answer (or a 5xx) is kept to send
+        again, and a refusal is noted: nothing the shop sends may be refused."""
+        if status in ok:
+            return True
+        if status is None or status >= 500:
+            self.sent.unanswered.append(retry)
         else:
-            self.sent.refused.append(f"brief {n}: {status}")
+            self.sent.refused.append(f"{label}: {status}")
+        return False
 
     def resend(self) -> None:
         """Sends again what got no answer: a webhook with its id, as Shopify retries it."""
@@ -154,11 +157,7 @@ class Shop:
             elif kind == "message":
                 self._message(rest[0])
             else:
-                status, answer = self._api("/api/v1/briefs", rest[0])
-                if status == 201:
-                    self.sent.briefs.append(answer["id"])
-                else:
-                    self.sent.unanswered.append((kind, *rest))
+                self._brief(rest[0])
 
     def _api(self, path: str, body: dict) -> tuple[int | None, dict]:
         request = urllib.request.Request(

@@ -22,7 +22,7 @@ from django.utils import timezone
 from approvals.audit import Actor
 from catalog.services import store_connect
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.helpers import SHARED_DATA
+from tests.helpers import SHARED_DATA, serve_models_from
 from tests.injection.payloads import Payload
 
 SHOP = "alice-shop.myshopify.com"
@@ -128,11 +128,7 @@ def model_server():
 @pytest.fixture
 def model(model_server, settings):
     """The obedient model as the workspace's remote provider, with no payload yet."""
-    settings.AIOS_LLM_BASE_URL = model_server.base_url
-    settings.AIOS_LLM_API_KEY = "test-key"
-    settings.AIOS_LLM_MODEL_SMALL = "qwen-plus"
-    settings.AIOS_LLM_MODEL_LARGE = "qwen-max"
-    settings.AIOS_LLM_TIMEOUT = 2.0
+    serve_models_from(settings, model_server.base_url, timeout=2.0)
     model_server.reset()
     yield model_server
     model_server.reset()

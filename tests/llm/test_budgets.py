@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from agents.llm import budgets
@@ -16,6 +14,7 @@ from agents.services import agent_update, run_start, runs_sweep
 from approvals.audit import SETUP
 from tests.agents.conftest import drive
 from tests.fakes.openai_server import Reply
+from tests.helpers import at_once
 
 
 @pytest.fixture
@@ -101,14 +100,8 @@ def test_concurrent_reservations_never_pass_a_cap(make_agent):
             granted.append(reservation)
         except budgets.BudgetReached:
             refused.append(1)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=spend) for _ in range(25)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once([spend] * 25)
 
     counter = BudgetCounter.objects.get(agent=agent, period="day")
     assert (len(granted), len(refused)) == (10, 15)

@@ -8,8 +8,9 @@ from asgiref.sync import sync_to_async
 from agents.services import run_start
 from aios_site.live import workspace_broadcast
 from approvals.events import proposal_changed
-from approvals.models import AuditEntry, Proposal
+from approvals.models import AuditEntry
 from tests.agents.conftest import drive
+from tests.helpers import pending_proposal
 from tests.sockets import ORIGIN, connect, run, session_cookie
 
 # The consumer reads the session and membership from another thread: data must be committed.
@@ -107,7 +108,8 @@ def test_an_outsider_cannot_follow_a_run_of_another_workspace(outsider, make_age
 def test_a_viewer_sees_a_card_change_but_is_given_no_way_to_decide_it(
     viewer, operator, workspace, make_agent
 ):
-    proposal = _pending_proposal(workspace, make_agent("demo.propose", slug="proposer"))
+    agent = make_agent("demo.propose", slug="proposer")
+    proposal = pending_proposal(agent, run=run_start(agent=agent, input={})[0])
     audited = AuditEntry.objects.count()
 
     async def scenario():
@@ -170,21 +172,3 @@ async def _frame_with(ws, text: str) -> str:
         if text in frame:
             return frame
     raise AssertionError(f"no frame with {text}")
-
-
-def _pending_proposal(workspace, agent) -> Proposal:
-    run_, _ = run_start(agent=agent, input={})
-    return Proposal.objects.create(
-        workspace=workspace,
-        agent=agent,
-        run=run_,
-        seq=1,
-        step="start",
-        effector="core.note",
-        target="notes/x",
-        payload={"content": "x"},
-        proposed_payload={"content": "x"},
-        payload_hash="h",
-        risk="medium",
-        decision="require_approval",
-    )

@@ -17,6 +17,7 @@ from approvals.models import AuditEntry, Proposal
 from catalog.models import ContentBrief, Product, StoreConnection
 from memory.models import MemoryImport
 from memory.services import Source, memory_write
+from tests.helpers import pending_proposal
 
 pytestmark = pytest.mark.django_db
 
@@ -42,20 +43,7 @@ def objects(workspace, owner, make_agent):
     """One of each thing a workspace page can be about, in Alice's workspace."""
     agent = make_agent("demo.noop", slug="noop")
     run, _ = run_start(agent=agent, input={})
-    proposal = Proposal.objects.create(
-        workspace=workspace,
-        agent=agent,
-        run=run,
-        seq=1,
-        step="start",
-        effector="core.note",
-        target="notes/x",
-        payload={"content": "x"},
-        proposed_payload={"content": "x"},
-        payload_hash="h",
-        risk="low",
-        decision="require_approval",
-    )
+    proposal = pending_proposal(agent, run=run, risk="low")
     store = StoreConnection.objects.create(
         workspace=workspace, shop_domain="alice.myshopify.com", access_token_encrypted="x"
     )
