@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig, ValidationError
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.decorators import sync_and_async_middleware
 from pydantic import ValidationError as SchemaError
 
-
-class Conflict(Exception):
-    """The current state does not allow this (409): answering a run that is not waiting, a
-    taken slug, reviewing an item that is not waiting for review."""
+from aios_site.core.errors import Conflict as Conflict  # one hierarchy: aios_site/core/errors.py
 
 
 def _is_api(request: HttpRequest) -> bool:
@@ -70,7 +71,27 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return render(request, "shell/error.html", context, status=400)
 
 
+DATABASE_UNAVAILABLE = "the database is unavailable; try again shortly"
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 while the database is down or cut off: nothing is wrong with the request, and the
+    client may send it again (the API's handler and the pages' both answer this)."""
+    if _is_api(request):
+        response: HttpResponse = JsonResponse({"detail": DATABASE_UNAVAILABLE}, status=503)
+    else:
+        message = "The database is unavailable for a moment. Try again shortly."
+        context = {"status": 503, "message": message}
+        response = render(request, "shell/error.html", context, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this while it handles the view's exception, which sys.exc_info() holds.
+    if isinstance(sys.exc_info()[1], DatabaseOperationalError | DatabaseInterfaceError):
+        return database_unavailable(request)
     if _is_api(request):
         return JsonResponse({"detail": "Internal server error"}, status=500)
     return render(

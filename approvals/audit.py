@@ -7,17 +7,19 @@ commit together or not at all.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from approvals.models import ActorKind, AuditEntry
+# Who acted, and canonical-JSON hashing, are the shared core's (aios_site/core); named here too.
+from aios_site.core.actors import SETUP as SETUP
+from aios_site.core.actors import Actor as Actor
+from aios_site.core.hashing import digest as digest
+from aios_site.core.hashing import plain as plain
+from approvals.models import AuditEntry
 
 GENESIS = "0" * 64  # the previous hash of a workspace's first entry
 HASHED = [
@@ -37,45 +39,6 @@ HASHED = [
     "reason",
     "prev_hash",
 ]
-
-
-@dataclass(frozen=True)
-class Actor:
-    kind: str
-    label: str
-    user_id: int | None = None
-    run_id: int | None = None
-
-    @classmethod
-    def of_user(cls, user) -> Actor:
-        return cls(ActorKind.USER, user.get_username(), user_id=user.pk)
-
-    @classmethod
-    def of_run(cls, run) -> Actor:
-        return cls(ActorKind.AGENT, f"{run.agent.slug} (run {run.pk})", run_id=run.pk)
-
-    @classmethod
-    def system(cls, label: str) -> Actor:
-        return cls(ActorKind.SYSTEM, label)
-
-
-# What the installation does by itself (demo data, an agent a connected store creates).
-SETUP = Actor(ActorKind.SYSTEM, "aios")
-
-
-def plain(value: Any) -> Any:
-    """The value as JSON gives it back (dates and decimals as strings), so what is hashed is
-    exactly what is stored."""
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
-
-
-def digest(value: Any) -> str:
-    """SHA-256 of the value's canonical JSON (sorted keys, no spaces): equal values, equal
-    digests, whatever order their keys were built in."""
-    canonical = json.dumps(
-        value, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def entry_hash(fields: dict[str, Any]) -> str:

@@ -3,8 +3,10 @@
 An effector checks a payload (`validate`), rates it (`risk`), shows what it would change
 (`preview`, a list of {field, before, after}), offers facts for the policy (`facts`), applies
 it (`commit`, given an idempotency key derived from the proposal's id, which it sends on) and
-may take it back (`undo`). `commit` may run more than once for one proposal (a worker died
-after the effect but before recording it): applying the same key again must change nothing.
+may take it back (`undo`, to the `before_image` read before the first attempt wrote anything).
+`commit` may run more than once for one proposal (a worker died after the effect but before
+recording it): applying the same key again must change nothing. Every outbound write calls
+`lease.guard()` right before it leaves, so a worker that lost the commit's lease sends nothing.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any, ClassVar
 
-from agents.pipelines import PermanentError, TransientError
+from aios_site.core import lease
+from aios_site.core.actors import Actor
+from aios_site.core.errors import PermanentError, TransientError
 
 _REGISTRY: dict[str, Effector] = {}
 
@@ -36,6 +42,11 @@ class Effector:
 
     def facts(self, payload: dict[str, Any], *, workspace) -> dict[str, Any]:
         return {}
+
+    def before_image(self, payload: dict[str, Any], *, workspace) -> dict[str, Any] | None:
+        """What the target holds now, for undo: read once, before the first attempt writes.
+        None: nothing to restore (or the effector cannot be undone)."""
+        return None
 
     def commit(self, payload: dict[str, Any], idempotency_key: str, *, workspace, proposal):
         raise NotImplementedError
@@ -99,6 +110,13 @@ class Note(Effector):
             }
         ]
 
+    def before_image(self, payload, *, workspace) -> dict[str, Any]:
+        from memory.selectors import memory_current
+
+        namespace, key = payload.get("namespace", "notes"), payload.get("key")
+        current = key and memory_current(workspace_id=workspace.pk, namespace=namespace, key=key)
+        return {"content": current.content if current else None}
+
     def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
         from memory.services import Source, memory_write
 
@@ -113,14 +131,25 @@ class Note(Effector):
         return {"namespace": item.namespace, "key": item.key, "item": item.pk}
 
     def undo(self, result, *, workspace, proposal) -> dict[str, Any]:
-        from approvals.audit import Actor
-        from memory.services import memory_forget
+        """An edit of a note goes back to the text before it (a new version); a note the
+        proposal wrote anew is deleted."""
+        from memory.services import Source, memory_forget, memory_write
 
         actor = Actor.system(f"undo of proposal {proposal.pk}")
-        memory_forget(
-            workspace=workspace, namespace=result["namespace"], key=result["key"], actor=actor
+        namespace, key = result["namespace"], result["key"]
+        previous = (proposal.before_image or {}).get("content")
+        if previous is None:
+            memory_forget(workspace=workspace, namespace=namespace, key=key, actor=actor)
+            return {"deleted": f"{namespace}/{key}"}
+        memory_write(
+            workspace=workspace,
+            namespace=namespace,
+            key=key,
+            kind="note",
+            content=previous,
+            source=Source("run", ref=f"undo of proposal {proposal.pk}"),
         )
-        return {"deleted": f"{result['namespace']}/{result['key']}"}
+        return {"restored": f"{namespace}/{key}"}
 
 
 @register
@@ -158,24 +187,79 @@ def signed_post(url: str, payload: dict[str, Any], *, secret: str, headers: dict
     return _post(url, body, {**signed, **headers})
 
 
+MAX_RETRY_AFTER = 30.0  # seconds a commit waits in place for a busy receiver, at most
+SEND_ATTEMPTS = 3
+
+
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float = 15) -> int:
     """POSTs; a refusal (4xx) is permanent, a busy or broken server (429, 5xx, no answer) is
-    worth another try. 409 for a request sent with an Idempotency-Key means the receiver
+    worth another try. A receiver that says when to come back (Retry-After, up to
+    MAX_RETRY_AFTER) is waited for in place, up to SEND_ATTEMPTS sends, each one guarded by
+    the commit's lease. 409 for a request sent with an Idempotency-Key means the receiver
     applied that key already: done, not refused."""
     if not url.startswith(("http://", "https://")):
         raise PermanentError(f"not an HTTP URL: {url}")
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        try:
+            return _post_once(url, body, headers, timeout)
+        except TransientError as busy:
+            wait = busy.retry_after
+            if attempt == SEND_ATTEMPTS or wait is None or wait > MAX_RETRY_AFTER:
+                raise
+            time.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _post_once(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310
+    lease.guard()  # a commit whose lease was taken over (its worker paused) sends nothing
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return response.status
     except urllib.error.HTTPError as error:
         if error.code == 429 or error.code >= 500:
-            raise TransientError(f"{url} answered {error.code}") from error
+            retry_after = _seconds(error.headers.get("Retry-After"))
+            raise TransientError(f"{url} answered {error.code}", retry_after=retry_after) from error
         if error.code == 409 and "Idempotency-Key" in headers:
             return error.code
         raise PermanentError(f"{url} refused it: {error.code}") from error
     except (urllib.error.URLError, TimeoutError, OSError) as error:
         raise TransientError(f"{url}: {error}") from error
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: not worth waiting for in place
+    return seconds if seconds is not None and seconds >= 0 else None
+
+
+def send_once(proposal, key: str, send: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Sends through a channel that cannot be asked afterwards whether it took something (a
+    mail handed to SMTP) at most once for `key`, across retries, redeliveries and workers:
+    the hand-over is recorded, and committed, before `send` runs. A channel that refuses
+    (raises) leaves nothing sent and may be tried again; an attempt that died between the
+    hand-over and hearing back is not sent again, and says so."""
+    from django.utils import timezone
+
+    from approvals.models import Outbox
+
+    row, _ = Outbox.objects.get_or_create(proposal_id=proposal.pk, key=key)
+    if row.done_at is not None:
+        return row.result
+    lease.guard()
+    if row.handed_at is not None or not Outbox.objects.filter(
+        pk=row.pk, handed_at__isnull=True
+    ).update(handed_at=timezone.now()):
+        return {"handed_over": True, "note": "an earlier attempt handed it over: not sent again"}
+    try:
+        result = send()
+    except BaseException:
+        Outbox.objects.filter(pk=row.pk).update(handed_at=None)  # refused: nothing went out
+        raise
+    Outbox.objects.filter(pk=row.pk).update(done_at=timezone.now(), result=result)
+    return result
 
 
 def _endpoint(workspace, name: str):

@@ -13,6 +13,7 @@ from django.db import models
 
 from aios_site import crypto
 from aios_site.accounts.models import Workspace
+from aios_site.core.lease import Leased
 
 
 class ActorKind(models.TextChoices):
@@ -69,6 +70,7 @@ class ProposalStatus(models.TextChoices):
     REJECTED = "rejected"  # by a person, or denied by a policy
     EXPIRED = "expired"
     ROLLED_BACK = "rolled_back"
+    WITHDRAWN = "withdrawn"  # its run was cancelled before anyone decided
 
 
 FINAL_STATUSES = [
@@ -77,6 +79,7 @@ FINAL_STATUSES = [
     ProposalStatus.REJECTED,
     ProposalStatus.EXPIRED,
     ProposalStatus.ROLLED_BACK,
+    ProposalStatus.WITHDRAWN,
 ]
 
 
@@ -116,7 +119,7 @@ class RejectCategory(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class Proposal(models.Model):
+class Proposal(Leased):
     """A change an agent wants to make to the outside world, waiting for a decision."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="proposals")
@@ -159,8 +162,12 @@ class Proposal(models.Model):
     edited = models.BooleanField(default=False)
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
-    commit_attempts = models.PositiveIntegerField(default=0)
-    commit_started_at = models.DateTimeField(null=True, blank=True, help_text="Its lease.")
+    before_image = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="What the target held before the first commit attempt wrote anything: "
+        "what undo restores.",
+    )
     committed_at = models.DateTimeField(null=True, blank=True)
     delivered = models.BooleanField(default=False, help_text="The run has heard the outcome.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -191,6 +198,25 @@ class Proposal(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def commit_attempts(self) -> int:
+        return self.lease_attempts
+
+
+class Outbox(models.Model):
+    """An effect that cannot be asked again whether it happened (a mail handed to SMTP): the
+    row is written, and committed, *before* the effect leaves, so a retry or a redelivery
+    after a crash knows an earlier attempt handed it over and does not send it twice."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="outbox")
+    key = models.CharField(max_length=200, unique=True, help_text="Stable across attempts.")
+    handed_at = models.DateTimeField(null=True, blank=True, help_text="Given to the channel.")
+    done_at = models.DateTimeField(null=True, blank=True, help_text="The channel took it.")
+    result = models.JSONField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class ProposalOpened(models.Model):

@@ -16,12 +16,22 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from agents.pipelines import PermanentError, TransientError
 from aios_site.accounts.models import Role
 from aios_site.chaos import attempt_key, chaos_point
-from aios_site.errors import Conflict
+from aios_site.core import lease
+from aios_site.core.actors import Actor
+from aios_site.core.errors import (
+    AiosError,
+    Conflict,
+    LeaseLost,
+    PermanentError,
+    TransientError,
+    is_transient,
+)
+from aios_site.core.hashing import digest, plain
+from aios_site.queues import send
 from approvals import policy
-from approvals.audit import Actor, audit_record, digest, plain
+from approvals.audit import audit_record
 from approvals.effectors import get_effector
 from approvals.events import proposal_changed
 from approvals.models import (
@@ -252,7 +262,7 @@ def proposals_open(*, membership, proposals) -> None:
 def _commit_soon(proposal_id: int) -> None:
     from approvals.tasks import proposal_commit
 
-    proposal_commit.delay(proposal_id)
+    send(proposal_commit, proposal_id)  # aios_site/queues.py: the broker may be down
 
 
 # -- deciding -------------------------------------------------------------------------------
@@ -261,6 +271,12 @@ def _commit_soon(proposal_id: int) -> None:
 def _check_shown(proposal: Proposal, shown_hash: str) -> None:
     if shown_hash != proposal.payload_hash:
         raise Conflict("the proposal changed since it was shown: reload it and decide again")
+
+
+def _check_pending(proposal: Proposal) -> None:
+    if proposal.status != ProposalStatus.PENDING:
+        status = proposal.get_status_display().lower()
+        raise Conflict(f"this proposal was decided already: it is {status}")
 
 
 def _check_role(proposal: Proposal, membership) -> None:
@@ -273,10 +289,10 @@ def proposal_approve(
     *, proposal: Proposal, membership, shown_hash: str, payload: dict[str, Any] | None = None
 ) -> Proposal:
     """Approves what the person saw (`shown_hash`), or their edit of it (checked and decided
-    by the policy again). Approving a proposal decided already returns it as it is."""
+    by the policy again). A proposal decided already is a Conflict (409): a double click, a
+    second tab or a second operator commits once, and hears that it was decided."""
     proposal = Proposal.objects.select_for_update().get(pk=proposal.pk)
-    if proposal.status != ProposalStatus.PENDING:
-        return proposal  # a double click, a second tab or a second operator: one commit
+    _check_pending(proposal)
     _check_role(proposal, membership)
     _check_shown(proposal, shown_hash)
     if payload is not None and payload_hash(payload) != proposal.payload_hash:
@@ -337,8 +353,7 @@ def proposal_reject(
 ) -> Proposal:
     category = reject_category(category)
     proposal = Proposal.objects.select_for_update().get(pk=proposal.pk)
-    if proposal.status != ProposalStatus.PENDING:
-        return proposal
+    _check_pending(proposal)
     _check_role(proposal, membership)
     _decide(
         proposal,
@@ -396,48 +411,102 @@ def proposal_bulk(
 # -- committing -----------------------------------------------------------------------------
 
 
-def proposal_commit(*, proposal_id: int) -> None:
-    """Applies an approved proposal through its effector. One worker at a time holds it (a
-    lease that a dead worker's successor may take over after AIOS_RUN_STALE_SECONDS); a
-    TransientError is raised for the task to retry with the same idempotency key; a
-    PermanentError marks it failed."""
-    now = timezone.now()
-    lease_over = now - timedelta(seconds=settings.AIOS_RUN_STALE_SECONDS)
-    claimed = Proposal.objects.filter(pk=proposal_id, status=ProposalStatus.APPROVED).filter(
-        Q(commit_started_at__isnull=True) | Q(commit_started_at__lt=lease_over)
+def commit_lease() -> lease.LeaseKind:
+    """A commit is leased work (aios_site/core/lease.py): claimed with a fencing token,
+    renewed while the effector runs, at most AIOS_COMMIT_MAX_ATTEMPTS claims in all."""
+    return lease.LeaseKind(
+        name="proposal commit",
+        model=Proposal,
+        seconds=settings.AIOS_LEASE_SECONDS,
+        max_attempts=settings.AIOS_COMMIT_MAX_ATTEMPTS,
+        claimable=Q(status=ProposalStatus.APPROVED),
+        on_exhausted=_commit_gave_up,
+        on_expired=_commit_soon,
     )
-    if not claimed.update(commit_started_at=now, commit_attempts=F("commit_attempts") + 1):
-        return  # done already, or another worker holds it
-    proposal = Proposal.objects.select_related("workspace", "run__agent").get(pk=proposal_id)
+
+
+def proposal_commit(*, proposal_id: int) -> None:
+    """Applies an approved proposal through its effector, under the commit lease. A transient
+    failure lets go of the lease and is raised for the task to retry (same idempotency key)
+    while attempts are left; a permanent or unexpected one marks it failed, with the error,
+    as does running out of attempts. Whatever a holder that lost its lease (paused, too slow)
+    would still write is fenced off, and its outbound writes are refused before they leave
+    (`lease.guard`)."""
+    with lease.held(commit_lease(), proposal_id) as held:
+        if held is None:
+            return  # done already, another worker holds it, or no attempts are left
+        proposal = Proposal.objects.select_related("workspace", "run__agent").get(pk=proposal_id)
+        try:
+            result = _apply(proposal, held)
+        except LeaseLost:
+            return  # taken over: the new holder carries on, nothing of ours is written
+        except Exception as error:
+            if not is_transient(error):
+                _finish(proposal, held, ProposalStatus.FAILED, error=_describe(error))
+                return
+            if held.attempt >= held.kind.max_attempts:
+                message = f"gave up after {held.attempt} attempts: {_describe(error)}"
+                _finish(proposal, held, ProposalStatus.FAILED, error=message)
+                return
+            held.release(error=_describe(error)[:2000])
+            raise TransientError(_describe(error)) from error
+        chaos_point("during_effector_commit")  # applied outside, not yet recorded here
+        _finish(proposal, held, ProposalStatus.COMMITTED, result=plain(result))
+
+
+def _apply(proposal: Proposal, held: lease.Lease) -> Any:
     handler = get_effector(proposal.effector)
-    try:
-        result = handler.commit(
-            proposal.payload,
-            attempt_key(proposal.idempotency_key),
-            workspace=proposal.workspace,
-            proposal=proposal,
-        )
-    except TransientError:
-        Proposal.objects.filter(pk=proposal_id).update(commit_started_at=None)  # retry may
-        raise
-    except PermanentError as error:
-        _finish(proposal, ProposalStatus.FAILED, error=str(error))
-        return
-    chaos_point("during_effector_commit")  # applied outside, not yet recorded here
-    _finish(proposal, ProposalStatus.COMMITTED, result=plain(result))
+    if proposal.before_image is None:
+        # Durably, before the first write: a later attempt, after an effect it cannot see,
+        # must not take the changed value for what was there (undo restores this).
+        image = handler.before_image(proposal.payload, workspace=proposal.workspace)
+        if image is not None:
+            if not held.write(before_image=plain(image)):
+                raise LeaseLost(f"proposal {proposal.pk} was taken over")
+            proposal.before_image = plain(image)
+    return handler.commit(
+        proposal.payload,
+        attempt_key(proposal.idempotency_key),
+        workspace=proposal.workspace,
+        proposal=proposal,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    """An error as the card shows it: ours by their message, anything else with its type."""
+    if isinstance(error, AiosError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def _commit_gave_up(held: lease.Lease) -> None:
+    """The sweep found a commit with no attempts left whose last holder is gone."""
+    proposal = Proposal.objects.get(pk=held.pk)
+    last = f" (last error: {proposal.error})" if proposal.error else ""
+    message = f"gave up after {proposal.lease_attempts} attempts{last}"
+    _finish(proposal, held, ProposalStatus.FAILED, error=message)
 
 
 @transaction.atomic
-def _finish(proposal: Proposal, status: str, *, result=None, error: str = "") -> None:
-    done = Proposal.objects.filter(pk=proposal.pk, status=ProposalStatus.APPROVED).update(
-        status=status,
-        result=result,
-        error=error[:2000],
-        committed_at=timezone.now() if status == ProposalStatus.COMMITTED else None,
+def _finish(
+    proposal: Proposal, held: lease.Lease, status: str, *, result=None, error: str = ""
+) -> bool:
+    """Records the outcome, only while `held` is the current lease (fenced), and lets go."""
+    done = (
+        held.fenced()
+        .filter(status=ProposalStatus.APPROVED)
+        .update(
+            status=status,
+            result=result,
+            error=error[:2000],
+            committed_at=timezone.now() if status == ProposalStatus.COMMITTED else None,
+            lease_expires_at=None,
+        )
     )
     if not done:
-        return
+        return False
     action = "commit" if status == ProposalStatus.COMMITTED else "commit_failed"
+    proposal.status, proposal.result, proposal.error = status, result, error[:2000]
     _audit(
         proposal,
         Actor.system(f"effector {proposal.effector}"),
@@ -448,17 +517,13 @@ def _finish(proposal: Proposal, status: str, *, result=None, error: str = "") ->
     )
     proposal_changed(proposal)
     transaction.on_commit(lambda: proposal_deliver(proposal_id=proposal.pk))
-
-
-def proposal_commit_failed(*, proposal_id: int, error: str) -> None:
-    """The task gave up retrying: nothing was applied, as far as we know."""
-    proposal = Proposal.objects.get(pk=proposal_id)
-    _finish(proposal, ProposalStatus.FAILED, error=error)
+    return True
 
 
 @transaction.atomic
 def proposal_undo(*, proposal: Proposal, membership) -> Proposal:
-    """Takes a committed change back through its effector; audited as a rollback."""
+    """Takes a committed change back through its effector, to what was there before the
+    first attempt (`before_image`); audited as a rollback."""
     proposal = Proposal.objects.select_for_update().get(pk=proposal.pk)
     if proposal.status != ProposalStatus.COMMITTED:
         raise Conflict(f"proposal {proposal.pk} is {proposal.status}, not committed")
@@ -477,6 +542,32 @@ def proposal_undo(*, proposal: Proposal, membership) -> Proposal:
         after={"status": "rolled_back", "undo": plain(undone)},
     )
     return proposal
+
+
+def proposals_withdraw(*, run_id: int) -> int:
+    """A cancelled run's pending proposals are withdrawn: nobody can approve them any more."""
+    withdrawn = 0
+    pending = Proposal.objects.filter(run_id=run_id, status=ProposalStatus.PENDING)
+    for proposal in pending.select_related("run__agent"):
+        with transaction.atomic():
+            if Proposal.objects.filter(pk=proposal.pk, status=ProposalStatus.PENDING).update(
+                status=ProposalStatus.WITHDRAWN,
+                decided_at=timezone.now(),
+                reason="withdrawn: its run was cancelled",
+                delivered=True,  # the run is over: there is nobody to tell
+            ):
+                proposal.status = ProposalStatus.WITHDRAWN
+                _audit(
+                    proposal,
+                    Actor.system("cancellation"),
+                    "withdraw",
+                    before={"status": "pending"},
+                    after={"status": "withdrawn"},
+                    reason="its run was cancelled",
+                )
+                proposal_changed(proposal)
+                withdrawn += 1
+    return withdrawn
 
 
 # -- the run hears the outcome -------------------------------------------------------------
@@ -540,18 +631,20 @@ def proposals_sweep() -> dict[str, int]:
                 )
                 proposal_changed(proposal)
                 expired += 1
-    stale = now - timedelta(seconds=settings.AIOS_RUN_STALE_SECONDS)
-    stalled = Proposal.objects.filter(status=ProposalStatus.APPROVED, decided_at__lt=stale).filter(
-        Q(commit_started_at__isnull=True) | Q(commit_started_at__lt=stale)
-    )  # its message lost, or its worker dead: the lease decides who commits
-    requeued = list(stalled.values_list("pk", flat=True))
-    for pk in requeued:
-        _commit_soon(pk)
+    # A commit whose message was lost (never claimed) or whose holder let its lease run out
+    # (dead, paused, hung) is queued again; one with no attempts left is marked failed.
+    lost = Q(decided_at__lt=now - timedelta(seconds=settings.AIOS_LEASE_SECONDS))
+    commits = lease.expired_sweep(commit_lease(), unclaimed=lost)
     undelivered = Proposal.objects.filter(
         Q(status__in=FINAL_STATUSES), delivered=False, run__status="waiting"
     ).values_list("pk", flat=True)
     delivered = sum(proposal_deliver(proposal_id=pk) for pk in undelivered)
-    return {"expired": expired, "requeued": len(requeued), "delivered": delivered}
+    return {
+        "expired": expired,
+        "requeued": commits["again"],
+        "gave_up": commits["gave_up"],
+        "delivered": delivered,
+    }
 
 
 # -- webhook endpoints ---------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from agents.pipelines import TransientError
+from aios_site.core.errors import TransientError
 
 
 @shared_task(
@@ -16,19 +16,12 @@ from agents.pipelines import TransientError
     autoretry_for=(TransientError,),
     retry_backoff=2,
     retry_backoff_max=300,
-    max_retries=8,
+    max_retries=None,  # the limit is the proposal's own attempt count (AIOS_COMMIT_MAX_ATTEMPTS)
 )
 def proposal_commit(self, proposal_id: int) -> None:
     from approvals.services import proposal_commit as commit
-    from approvals.services import proposal_commit_failed
 
-    try:
-        commit(proposal_id=proposal_id)
-    except TransientError as error:
-        if self.request.retries >= self.max_retries:
-            proposal_commit_failed(proposal_id=proposal_id, error=f"gave up: {error}")
-            return
-        raise
+    commit(proposal_id=proposal_id)
 
 
 @shared_task(name="approvals.sweep", ignore_result=True)

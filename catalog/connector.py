@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from agents.pipelines import PermanentError, TransientError
+from aios_site.core import lease
+from aios_site.core.errors import PermanentError, TransientError
 from catalog.models import StoreConnection
 
 
@@ -100,6 +101,8 @@ class ShopifyConnector:
 
     def _send(self, request: urllib.request.Request) -> dict[str, Any]:
         where = f"{request.get_method()} {request.full_url}"
+        if request.get_method() != "GET":
+            lease.guard()  # each write, retries too: a commit that lost its lease sends nothing
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 return _json(response.read(), where)

@@ -14,8 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 
-from agents.pipelines import PermanentError
-from approvals.effectors import Effector, register, require_field, signed_post
+from aios_site.core.errors import PermanentError
+from approvals.effectors import Effector, register, require_field, send_once, signed_post
 from catalog import html
 from catalog.checks import failed
 from catalog.models import Message, Product, Variant
@@ -38,6 +38,14 @@ def _variant(workspace, payload: dict[str, Any]) -> Variant:
     variant_id = require_field(payload, "variant_id", int)
     variants = Variant.objects.filter(product__workspace=workspace, external_id=variant_id)
     return found(variants.select_related("product__connection"), "variant", variant_id)
+
+
+def _before(proposal, field: str, default: Any = None) -> Any:
+    """The field as it was before the proposal's first attempt wrote anything (recorded by
+    the commit protocol before that attempt), else `default`: never the value re-read
+    after an attempt that may have changed it already."""
+    image = getattr(proposal, "before_image", None) or {}
+    return image.get(field, default)
 
 
 def _connector(connection):
@@ -102,10 +110,16 @@ class UpdateDescription(Effector):
         ]
         return changes
 
+    def before_image(self, payload, *, workspace) -> dict[str, Any]:
+        product = _product(workspace, payload)
+        return {"descriptions": {lang: _current(product, lang) for lang in payload["descriptions"]}}
+
     def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
         product = _product(workspace, payload)
         clean = {lang: html.sanitize(text) for lang, text in payload["descriptions"].items()}
-        before = {lang: _current(product, lang) for lang in clean}
+        before = _before(proposal, "descriptions") or {
+            lang: _current(product, lang) for lang in clean
+        }
         _connector(product.connection).product_update(
             product.external_id,
             _description_fields(product, clean),
@@ -116,7 +130,7 @@ class UpdateDescription(Effector):
 
     def undo(self, result, *, workspace, proposal) -> dict[str, Any]:
         product = _product(workspace, {"product_id": result["product_id"]})
-        before = dict(result["before"])
+        before = dict(_before(proposal, "descriptions") or result["before"])
         _connector(product.connection).product_update(
             product.external_id,
             _description_fields(product, before),
@@ -209,9 +223,13 @@ class ChangePrice(Effector):
             }
         ]
 
+    def before_image(self, payload, *, workspace) -> dict[str, Any]:
+        price = _variant(workspace, payload).price
+        return {"price": None if price is None else str(price)}
+
     def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
         variant, price = _variant(workspace, payload), _price(payload)
-        old = variant.price
+        old = _before(proposal, "price", variant.price)
         _connector(variant.product.connection).variant_update(
             variant.external_id, {"price": str(price)}, idempotency_key=idempotency_key
         )
@@ -220,13 +238,16 @@ class ChangePrice(Effector):
 
     def undo(self, result, *, workspace, proposal) -> dict[str, Any]:
         variant = _variant(workspace, {"variant_id": result["variant_id"]})
+        old_price = _before(proposal, "price", result["old_price"])
+        if old_price is None:
+            raise PermanentError("the variant had no price before: there is nothing to restore")
         _connector(variant.product.connection).variant_update(
             variant.external_id,
-            {"price": result["old_price"]},
+            {"price": old_price},
             idempotency_key=f"{proposal.idempotency_key}-undo",
         )
-        Variant.objects.filter(pk=variant.pk).update(price=Decimal(result["old_price"]))
-        return {"price": result["old_price"]}
+        Variant.objects.filter(pk=variant.pk).update(price=Decimal(old_price))
+        return {"price": old_price}
 
 
 @register
@@ -254,9 +275,12 @@ class SetProductStatus(Effector):
             }
         ]
 
+    def before_image(self, payload, *, workspace) -> dict[str, Any]:
+        return {"status": _product(workspace, payload).status}
+
     def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
         product = _product(workspace, payload)
-        old = product.status
+        old = _before(proposal, "status", product.status)
         _connector(product.connection).product_update(
             product.external_id, {"status": payload["status"]}, idempotency_key=idempotency_key
         )
@@ -265,13 +289,14 @@ class SetProductStatus(Effector):
 
     def undo(self, result, *, workspace, proposal) -> dict[str, Any]:
         product = _product(workspace, {"product_id": result["product_id"]})
+        old_status = _before(proposal, "status", result["old_status"])
         _connector(product.connection).product_update(
             product.external_id,
-            {"status": result["old_status"]},
+            {"status": old_status},
             idempotency_key=f"{proposal.idempotency_key}-undo",
         )
-        Product.objects.filter(pk=product.pk).update(status=result["old_status"])
-        return {"status": result["old_status"]}
+        Product.objects.filter(pk=product.pk).update(status=old_status)
+        return {"status": old_status}
 
 
 @register
@@ -335,10 +360,15 @@ class SendReply(Effector):
             body=payload["body"],
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[message.customer_email],
-            headers={"Message-ID": f"<{idempotency_key}@aios>"},
+            # Stable across attempts: a receiver that sees it twice knows it for one mail.
+            headers={"Message-ID": f"<{proposal.idempotency_key}@aios>"},
         )
-        email.send()
-        return {"via": "email", "message_id": message.pk}
+
+        def send() -> dict[str, Any]:
+            email.send()
+            return {"via": "email", "message_id": message.pk}
+
+        return send_once(proposal, f"{proposal.idempotency_key}:email", send)
 
 
 def _message(workspace, payload: dict[str, Any]) -> Message:

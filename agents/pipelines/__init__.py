@@ -20,6 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+# One error hierarchy for every app (aios_site/core/errors.py); named here too, for steps.
+from aios_site.core.errors import TRANSIENT_ERRORS as TRANSIENT_ERRORS
+from aios_site.core.errors import PermanentError as PermanentError
+from aios_site.core.errors import TransientError as TransientError
+from aios_site.core.errors import is_transient as is_transient
+
 # -- transitions ------------------------------------------------------------------------------
 
 
@@ -73,36 +79,7 @@ def fail(reason: str) -> Transition:
 
 # -- errors -----------------------------------------------------------------------------------
 
-
-class TransientError(Exception):
-    """Worth retrying: a rate limit, a timeout, a dropped connection.
-
-    `retry_after` (seconds) is the server's own word on when to try again, if it gave one.
-    """
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class PermanentError(Exception):
-    """Retrying will not help: bad input, a refused request, a bug."""
-
-
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientError, TimeoutError, ConnectionError)
-
-
-def is_transient(error: BaseException) -> bool:
-    if isinstance(error, TRANSIENT_ERRORS):
-        return True
-    try:  # the SDK's own transient errors, without importing it where it is not used
-        import openai
-    except ImportError:
-        return False
-    return isinstance(
-        error, openai.RateLimitError | openai.APITimeoutError | openai.APIConnectionError
-    )
-
+# The errors a step raises are the one hierarchy of aios_site/core/errors.py, imported above.
 
 # -- steps and pipelines ----------------------------------------------------------------------
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import random
-import threading
 import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import Error, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.text import capfirst
 
@@ -40,6 +39,7 @@ from agents.models import (
 from agents.pipelines import PermanentError, RetryPolicy, Transition, get_pipeline, is_transient
 from agents.services.replay import ReplaySource
 from agents.services.runs import enqueue, when_finished
+from aios_site.core.renewer import renewer
 
 logger = logging.getLogger(__name__)
 
@@ -376,29 +376,25 @@ def _announce(run: Run) -> None:
 
 
 class _Heartbeat:
-    """Keeps the run's heartbeat fresh while a step runs, so the sweeper leaves it alone."""
+    """Keeps the run's heartbeat fresh while a step runs, so the sweeper leaves it alone.
+
+    It beats from the worker's renewer process (aios_site/core/renewer.py), not a thread of
+    this one: a step holding the GIL in one long call cannot starve it, while a worker paused
+    by SIGSTOP stops beating and loses the run, whose late writes its claim token fences off.
+    """
 
     def __init__(self, run_id: int, token: uuid.UUID) -> None:
-        self.run_id, self.token = run_id, token
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self.key = f"run:{run_id}:{token}"
+        self.sql = (
+            f"UPDATE {Run._meta.db_table} SET heartbeat_at = now() "  # noqa: S608 - the model's table
+            "WHERE id = %s AND claim_token = %s::uuid"
+        )
+        self.params = [run_id, str(token)]
 
     def __enter__(self) -> _Heartbeat:
-        self._thread.start()
+        every = settings.AIOS_RUN_HEARTBEAT_SECONDS
+        renewer().hold(self.key, self.sql, self.params, every=every)
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _beat(self) -> None:
-        try:
-            while not self._stop.wait(settings.AIOS_RUN_HEARTBEAT_SECONDS):
-                try:
-                    Run.objects.filter(pk=self.run_id, claim_token=self.token).update(
-                        heartbeat_at=timezone.now()
-                    )
-                except Error:  # PostgreSQL away for a moment: beat on a new connection
-                    connection.close()
-        finally:
-            connection.close()
+        renewer().drop(self.key)

@@ -22,7 +22,9 @@ from agents.models import (
     Trigger,
 )
 from agents.pipelines import get_pipeline
+from aios_site.core.signals import run_finished
 from aios_site.errors import Conflict
+from aios_site.queues import send_later
 from approvals.audit import SETUP, Actor, audit_record, plain
 
 # -- creating and enqueueing ------------------------------------------------------------------
@@ -209,7 +211,7 @@ def enqueue(run: Run, *, countdown: float | None = None) -> None:
     from agents.tasks import run_advance as task
 
     queue = run.priority if run.priority in Priority.values else Priority.DEFAULT
-    transaction.on_commit(lambda: task.apply_async(args=[run.pk], queue=queue, countdown=countdown))
+    send_later(task, run.pk, queue=queue, countdown=countdown)
 
 
 # -- waiting, resuming, cancelling ------------------------------------------------------------
@@ -267,8 +269,11 @@ def run_cancel(*, run: Run) -> Run:
 
 
 def when_finished(run: Run) -> None:
-    """Exports the finished run's trace, if a collector is configured."""
+    """Tells the layers above that the run is over (`run_finished`) and exports its trace,
+    if a collector is configured."""
+    if run.is_finished:
+        run_finished.send(sender=Run, run=run)
     if run.is_finished and settings.AIOS_OTEL_ENDPOINT:
         from agents.tasks import trace_export
 
-        transaction.on_commit(lambda: trace_export.delay(run.pk))
+        send_later(trace_export, run.pk)

@@ -37,10 +37,15 @@ def _database(url: str) -> dict:
     if env.bool("AIOS_DB_POOL", default=False):
         # The web process: Django's ASGI handler gives every request a thread of its own, so
         # a per-thread persistent connection would be a new PostgreSQL backend per request.
-        # A pool hands each request an open one instead.
+        # A pool hands each request an open one instead. While the database is down, a
+        # request waits TIMEOUT seconds for a connection, then answers 503 (errors.py).
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"] = {
-            "pool": {"min_size": 2, "max_size": env.int("AIOS_DB_POOL_SIZE", default=8)}
+            "pool": {
+                "min_size": 2,
+                "max_size": env.int("AIOS_DB_POOL_SIZE", default=8),
+                "timeout": env.float("AIOS_DB_POOL_TIMEOUT", default=10.0),
+            }
         }
         return config
     config["CONN_MAX_AGE"] = env.int("AIOS_DB_CONN_MAX_AGE", default=60)
@@ -232,6 +237,13 @@ AIOS_RUN_SLICE_SECONDS = env.float("AIOS_RUN_SLICE_SECONDS", default=30.0)
 AIOS_RUN_MAX_STEPS = env.int("AIOS_RUN_MAX_STEPS", default=200)
 AIOS_RUN_RETENTION_DAYS = env.int("AIOS_RUN_RETENTION_DAYS", default=30)
 AIOS_SWEEP_SECONDS = env.float("AIOS_SWEEP_SECONDS", default=5.0)
+# Leased work (aios_site/core/lease.py): a holder has it for LEASE seconds, renewed by its
+# renewer process every third of that, for at most MAX_HOLD seconds in all (a hung worker
+# lets go). A proposal's commit is claimed at most COMMIT_MAX_ATTEMPTS times, whatever the
+# number of sweeps, workers and task retries; then it fails with the last error.
+AIOS_LEASE_SECONDS = env.float("AIOS_LEASE_SECONDS", default=30.0)
+AIOS_LEASE_MAX_HOLD_SECONDS = env.float("AIOS_LEASE_MAX_HOLD_SECONDS", default=900.0)
+AIOS_COMMIT_MAX_ATTEMPTS = env.int("AIOS_COMMIT_MAX_ATTEMPTS", default=5)
 # A proposal nobody decided within this many hours expires (and its run hears so).
 AIOS_PROPOSAL_TTL_HOURS = env.float("AIOS_PROPOSAL_TTL_HOURS", default=72.0)
 # A person's review of a card counts at most this long (a card left open over lunch is not

@@ -19,6 +19,7 @@ from tests.helpers import served_database_url
 ENGINE_ENV = {
     "AIOS_RUN_HEARTBEAT_SECONDS": "0.5",
     "AIOS_RUN_STALE_SECONDS": "3",
+    "AIOS_LEASE_SECONDS": "3",
     "AIOS_RUN_QUEUED_STALE_SECONDS": "5",
     "AIOS_SWEEP_SECONDS": "1",
     "AIOS_DB_CONN_MAX_AGE": "0",
@@ -26,12 +27,13 @@ ENGINE_ENV = {
 
 
 class CeleryProcess:
-    def __init__(self, *args: str, ready: str) -> None:
+    def __init__(self, *args: str, ready: str, env: dict[str, str] | None = None) -> None:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "aios_site.settings.base",
             "DATABASE_URL": served_database_url(),
             **ENGINE_ENV,
+            **(env or {}),
         }
         self.lines: list[str] = []
         self._lines: queue.Queue[str] = queue.Queue()
@@ -63,6 +65,13 @@ class CeleryProcess:
                 return line
         raise AssertionError(f"no {pattern!r} in:\n" + "\n".join(self.lines[-40:]))
 
+    def pause(self) -> None:
+        """SIGSTOP to the whole process group: alive, holding what it held, doing nothing."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.process.pid, signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL to the whole process group: the worker and its pool die mid-whatever."""
         os.killpg(self.process.pid, signal.SIGKILL)
@@ -71,6 +80,7 @@ class CeleryProcess:
     def stop(self) -> None:
         if self.process.poll() is not None:
             return
+        os.killpg(self.process.pid, signal.SIGCONT)  # a paused worker cannot hear SIGTERM
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=20)
@@ -81,9 +91,9 @@ class CeleryProcess:
                 child.kill()
 
 
-def start_worker(concurrency: int = 1) -> CeleryProcess:
-    return CeleryProcess("worker", "-c", str(concurrency), ready=r"ready\.")
+def start_worker(concurrency: int = 1, env: dict[str, str] | None = None) -> CeleryProcess:
+    return CeleryProcess("worker", "-c", str(concurrency), ready=r"ready\.", env=env)
 
 
-def start_beat() -> CeleryProcess:
-    return CeleryProcess("beat", ready=r"beat: Starting")
+def start_beat(env: dict[str, str] | None = None) -> CeleryProcess:
+    return CeleryProcess("beat", ready=r"beat: Starting", env=env)

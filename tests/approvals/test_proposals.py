@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from agents.models import Checkpoint, JournalEntry, Run
 from agents.services import run_start, runs_sweep
+from aios_site.core.errors import Conflict
 from approvals.audit import Actor, audit_verify
 from approvals.models import AuditEntry, Proposal
 from approvals.policy import DEFAULT_RULES, decide
@@ -282,8 +283,8 @@ def test_a_webhook_waits_for_a_person_and_approval_sends_one_signed_request(
     )
     done = _commit_and_deliver(django_capture_on_commit_callbacks, proposal, run)
 
-    assert approved.status_code == 200 and again.status_code == 200
-    assert again.json()["status"] == "approved"  # the current state; one commit is queued
+    assert approved.status_code == 200 and again.status_code == 409  # decided already
+    assert "decided already" in again.json()["detail"]  # and one commit was queued
     assert Proposal.objects.get().status == "committed"
     [request] = receiver.requests
     assert request["headers"]["idempotency-key"] == f"aios-proposal-{proposal.pk}"
@@ -408,7 +409,7 @@ def test_a_commit_repeated_after_a_crash_reaches_the_receiver_with_the_same_key(
     # A worker that sent the request and died before recording it: the lease lapses, another
     # worker commits again with the same key, and the receiver applies it once.
     Proposal.objects.filter(pk=proposal.pk).update(
-        status="approved", commit_started_at=timezone.now() - timedelta(minutes=5)
+        status="approved", lease_expires_at=timezone.now() - timedelta(minutes=5)
     )
     proposal_commit(proposal_id=proposal.pk)
 
@@ -441,11 +442,13 @@ def test_two_operators_approving_at_once_commit_once(client, operator, owner, pr
 
     def approve(user) -> None:
         membership = user.memberships.get()
-        results.append(
-            proposal_approve(
+        try:
+            decided = proposal_approve(
                 proposal=proposal, membership=membership, shown_hash=proposal.payload_hash
-            ).status
-        )
+            )
+            results.append(decided.status)
+        except Conflict:
+            results.append("decided already")
         connection.close()
 
     threads = [threading.Thread(target=approve, args=(u,)) for u in (operator, owner)]
@@ -456,7 +459,7 @@ def test_two_operators_approving_at_once_commit_once(client, operator, owner, pr
     proposal_commit(proposal_id=proposal.pk)
     proposal_commit(proposal_id=proposal.pk)
 
-    assert sorted(results) == ["approved", "approved"]
+    assert sorted(results) == ["approved", "decided already"]
     assert AuditEntry.objects.filter(action="proposal.approve").count() == 1
     assert len(receiver.requests) == 1
 

@@ -467,7 +467,7 @@ def test_a_reply_goes_signed_to_the_outbound_url_once(
     proposal = Proposal.objects.get(run=run)
     _approve(proposal, owner)
     _commit(proposal, django_capture_on_commit_callbacks)
-    Proposal.objects.filter(pk=proposal.pk).update(status="approved", commit_started_at=None)
+    Proposal.objects.filter(pk=proposal.pk).update(status="approved", lease_expires_at=None)
     _commit(proposal, django_capture_on_commit_callbacks)  # a worker died after sending
 
     assert len(simulator.replies) == 1

@@ -11,8 +11,10 @@ from typing import Any
 
 
 class Receiver:
-    def __init__(self, status: int = 200, delay: float = 0.0) -> None:
+    def __init__(self, status: int = 200, delay: float = 0.0, script=()) -> None:
         self.requests: list[dict[str, Any]] = []
+        # (status, headers) answered to the first requests, in order; `status` after them
+        self.script: list[tuple[int, dict[str, str]]] = list(script)
         self.effects: dict[str, Any] = {}  # Idempotency-Key -> the body applied
         self.status = status
         self.delay = delay  # seconds between applying a request and answering it
@@ -24,12 +26,18 @@ class Receiver:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver._lock:
-                    receiver.requests.append({"headers": headers, "body": raw})
-                    status = receiver.status
+                    receiver.requests.append(
+                        {"headers": headers, "body": raw, "at": time.monotonic()}
+                    )
+                    status, extra = (
+                        receiver.script.pop(0) if receiver.script else (receiver.status, {})
+                    )
                     if status < 300:
                         receiver.effects.setdefault(headers.get("idempotency-key"), json.loads(raw))
                 time.sleep(receiver.delay)
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
