@@ -36,8 +36,8 @@ from agents.services import Conflict
 from agents.services import models as model_services
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
+from aios_site.core.actors import Actor
 from aios_site.paging import Paging
-from approvals.audit import Actor
 
 router = Router(tags=["agents and runs"])
 

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
+import http.client
 import json
 import random as random_module
-import socket
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,8 +17,25 @@ from django.utils import timezone
 
 from agents.models import Checkpoint, JournalEntry, JournalKind, Run
 from agents.pipelines import PermanentError, TransientError
+from aios_site import netguard
 
 STREAM_INTERVAL = 0.25  # seconds between live updates of a streamed answer
+
+# What a step reaches above the engine — memory's recall, governance's proposals — is plugged
+# in by the app that owns it when Django starts (its AppConfig.ready): the engine imports
+# neither, so agents sits below memory and approvals with no loop between them.
+_PROVIDED: dict[str, Callable[..., Any]] = {}
+
+
+def provide(name: str, function: Callable[..., Any]) -> None:
+    _PROVIDED[name] = function
+
+
+def provided(name: str) -> Callable[..., Any]:
+    try:
+        return _PROVIDED[name]
+    except KeyError:
+        raise PermanentError(f"no app provides {name!r} to steps (is it installed?)") from None
 
 
 class Cancelled(Exception):
@@ -51,6 +64,15 @@ class Divergence(Exception):
             "expected": self.expected,
             "got": self.got,
         }
+
+
+class ReplayedFailure(Exception):
+    """In a replay, a call that failed in the original run fails again, with its recorded error
+    (`recorded`, as the original run wrote it), instead of being made."""
+
+    def __init__(self, recorded: str):
+        super().__init__(recorded)
+        self.recorded = recorded
 
 
 def request_hash(kind: str, name: str, request: Any) -> str:
@@ -112,7 +134,9 @@ class StepContext:
     def tool(self, name: str, **arguments: Any) -> Any:
         from agents.tools import call_tool
 
-        return self._call(JournalKind.TOOL, name, arguments, lambda: call_tool(name, arguments))
+        return self._call(
+            JournalKind.TOOL, name, arguments, lambda: call_tool(name, arguments, run=self.run)
+        )
 
     def http(
         self,
@@ -133,9 +157,9 @@ class StepContext:
             request["max_bytes"] = max_bytes
 
         def perform() -> dict:
-            if public_only:
-                _refuse_private(url)
-            return _http(method, url, json_body, timeout, max_bytes=max_bytes)
+            return _http(
+                method, url, json_body, timeout, max_bytes=max_bytes, public_only=public_only
+            )
 
         return self._call(JournalKind.HTTP, url, request, perform)
 
@@ -174,15 +198,17 @@ class StepContext:
         """Memory that matches the query (memory.selectors.recall). The journal keeps the
         keys, versions and content returned: a replay sees the same memory, and what the
         step writes can cite them. Each item remembers the run that used it."""
-        from memory.selectors import recall
-        from memory.services import memory_cite
+        recall = provided("recall")
 
         def perform() -> list[dict]:
-            results = recall(
-                workspace_id=self.workspace_id, query=query, namespaces=namespaces, k=k, kinds=kinds
+            return recall(
+                run=self.run,
+                seq=self.checkpoint.seq,
+                query=query,
+                namespaces=namespaces,
+                k=k,
+                kinds=kinds,
             )
-            memory_cite(run=self.run, seq=self.checkpoint.seq, results=results)
-            return results
 
         request = {"query": query, "namespaces": namespaces, "k": k, "kinds": kinds}
         return self._call(JournalKind.MEMORY, "recall", request, perform)
@@ -204,26 +230,20 @@ class StepContext:
         included). An effector the agent may not use fails the step. Journaled: a retried
         step finds its proposal instead of making a second one."""
         from agents.pipelines import goto, wait_for
-        from approvals.models import Proposal
-        from approvals.services import outcome, proposal_create
+
+        propose = provided("propose")
 
         def perform() -> dict:
-            try:
-                proposal = proposal_create(
-                    run=self.run,
-                    seq=self.checkpoint.seq,
-                    step=self.checkpoint.step,
-                    effector=effector,
-                    target=target,
-                    payload=payload,
-                    rationale=rationale,
-                    sources=sources,
-                )
-            except IntegrityError:  # an earlier attempt made it, and died before journaling it
-                proposal = Proposal.objects.get(
-                    run=self.run, seq=self.checkpoint.seq, effector=effector, target=target[:300]
-                )
-            return outcome(proposal)
+            return propose(
+                run=self.run,
+                seq=self.checkpoint.seq,
+                step=self.checkpoint.step,
+                effector=effector,
+                target=target,
+                payload=payload,
+                rationale=rationale,
+                sources=sources,
+            )
 
         request = {
             "target": target,
@@ -331,6 +351,8 @@ class StepContext:
                 expected=_describe(expected),
                 got={"kind": kind, "name": name, "request": request},
             )
+        if not expected.ok:
+            raise ReplayedFailure(expected.error)
         return expected.response
 
     def _stop_if_cancelled(self) -> None:
@@ -338,42 +360,36 @@ class StepContext:
             raise Cancelled()
 
 
-def _refuse_private(url: str) -> None:
-    from django.conf import settings
-
-    if settings.AIOS_FETCH_PRIVATE_ADDRESSES:
-        return
-    host = urllib.parse.urlsplit(url).hostname or ""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except (socket.gaierror, UnicodeError) as error:
-        raise TransientError(f"{host}: {error}") from error
-    for address in sorted(addresses):
-        if not ipaddress.ip_address(address.split("%")[0]).is_global:
-            raise PermanentError(f"{host} is not a public address ({address}): not read")
-
-
 def _http(
-    method: str, url: str, json_body: Any, timeout: float, *, max_bytes: int | None = None
+    method: str,
+    url: str,
+    json_body: Any,
+    timeout: float,
+    *,
+    max_bytes: int | None = None,
+    public_only: bool = False,
 ) -> dict:
-    if not url.startswith(("http://", "https://")):
-        raise PermanentError(f"not an HTTP URL: {url}")
+    """Through the network guard: with `public_only`, every hop (redirects included) must
+    resolve to addresses the settings permit, and is connected to at the address checked."""
     data = json.dumps(json_body).encode() if json_body is not None else None
-    request = urllib.request.Request(  # noqa: S310 - scheme checked above
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    limit = -1 if max_bytes is None else max_bytes + 1  # one more byte tells it was cut
+    policy = netguard.settings_policy(allow_private=None if public_only else True)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            body = response.read(limit)
-            status = response.status
-    except urllib.error.HTTPError as error:
-        if error.code >= 500 or error.code == 429:
-            raise TransientError(f"HTTP {error.code} from {url}") from error
-        body, status = error.read(limit), error.code
-    except (urllib.error.URLError, TimeoutError) as error:
-        raise TransientError(f"{url}: {getattr(error, 'reason', error)}") from error
-    answer: dict[str, Any] = {"status": status}
+        response = netguard.fetch(
+            method,
+            url,
+            policy=policy,
+            body=data,
+            headers={"Content-Type": "application/json"},
+            timeout=timeout,
+            max_bytes=max_bytes,
+        )
+    except netguard.Refused as refused:
+        raise PermanentError(str(refused)) from refused
+    except (OSError, http.client.HTTPException) as error:  # Unresolved, refused, timed out
+        raise TransientError(f"{url}: {error}") from error
+    if response.status >= 500 or response.status == 429:
+        raise TransientError(f"HTTP {response.status} from {url}")
+    body, answer = response.body, {"status": response.status}
     if max_bytes is not None:
         answer["truncated"] = len(body) > max_bytes
         body = body[:max_bytes]

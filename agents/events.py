@@ -17,6 +17,8 @@ import time
 
 from django.db import transaction
 
+from aios_site.core.groups import run_group, workspace_group
+
 logger = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.05
@@ -26,10 +28,6 @@ _lock = threading.Lock()
 _wake = threading.Event()
 # (pid, thread): a forked worker process starts its own.
 _publisher: tuple[int, threading.Thread] | None = None
-
-
-def run_group(run_id: int) -> str:
-    return f"run.{run_id}"
 
 
 def publish(run, *, created: bool = False) -> None:
@@ -87,8 +85,6 @@ def _publish_forever() -> None:
 
 async def _send(layer, run_id: int, workspace_id: int, created: bool) -> None:
     # Progress is a courtesy to the browser: a failure here must never fail anything.
-    from aios_site.consumers import workspace_group
-
     event = {"type": "run.changed", "run_id": run_id, "created": created}
     await _send_event(layer, workspace_group(workspace_id), event)
     await _send_event(layer, run_group(run_id), event)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from pgvector.django import VectorField
@@ -267,6 +268,10 @@ class CostEntry(models.Model):
     cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     latency_ms = models.FloatField(default=0)
     cache_hit = models.BooleanField(default=False)
+    # Tokens not reported by the server (a timeout, a cut stream): charged at the bound the
+    # reservation held. `note` says why a call that failed was charged at all.
+    estimated = models.BooleanField(default=False)
+    note = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -302,6 +307,25 @@ class BudgetCounter(models.Model):
     def __str__(self) -> str:
         scope = f"agent {self.agent_id}" if self.agent_id else "workspace"
         return f"{scope} {self.period} from {self.period_start}: {self.spent} + {self.reserved}"
+
+
+class BudgetReservation(models.Model):
+    """One call's hold on its counters, leased: a worker that dies holding it does not keep
+    the room for the rest of the period. The next reservation in the workspace releases the
+    expired ones; deleting the row is what releases it, so it happens once."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    counter_ids = ArrayField(models.BigIntegerField())
+    amount = models.DecimalField(max_digits=14, decimal_places=6)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "expires_at"], name="budget_reservation_expiry")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} on {self.counter_ids} until {self.expires_at}"
 
 
 class Provider(models.Model):

@@ -9,19 +9,27 @@ from typing import Any
 from agents.pipelines import PermanentError, TransientError
 
 _TOOLS: dict[str, Callable[..., Any]] = {}
+_TAKES_RUN: set[str] = set()
 
 
-def tool(name: str) -> Callable:
+def tool(name: str, *, takes_run: bool = False) -> Callable:
+    """Registers a tool. One that `takes_run` is given the calling run as `run=`, outside its
+    journaled arguments: a replay (another run) must ask for exactly what the original asked."""
+
     def register(function: Callable[..., Any]) -> Callable[..., Any]:
         _TOOLS[name] = function
+        if takes_run:
+            _TAKES_RUN.add(name)
         return function
 
     return register
 
 
-def call_tool(name: str, arguments: dict[str, Any]) -> Any:
+def call_tool(name: str, arguments: dict[str, Any], *, run: Any = None) -> Any:
     if name not in _TOOLS:
         raise PermanentError(f"no tool named {name!r}")
+    if name in _TAKES_RUN:
+        return _TOOLS[name](run=run, **arguments)
     return _TOOLS[name](**arguments)
 
 

@@ -26,9 +26,9 @@ from agents.models import Priority, RunStatus
 from agents.pipelines import PermanentError, pipeline_names
 from agents.services import models as model_services
 from aios_site.accounts.models import Role
+from aios_site.core.actors import Actor
 from aios_site.errors import error_detail
 from aios_site.pages import page_membership, render_page
-from approvals.audit import Actor
 
 PAGE_SIZE = 50
 

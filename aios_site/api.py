@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.db.models import ProtectedError
 from ninja import NinjaAPI, Status
 
 from agents.llm.routing import PolicyError
-from agents.pipelines import PermanentError
+from agents.pipelines import InvalidInput, PermanentError
 from agents.services import Conflict
 from aios_site.accounts.auth import api_auth
 from aios_site.accounts.schemas import HealthOut
-from aios_site.errors import validation_detail
+from aios_site.errors import database_unavailable, validation_detail
 from aios_site.health import health_report
 
 ERROR_SCHEMA = {
@@ -99,6 +99,13 @@ def still_referred_to(request, exc):
     return api.create_response(request, {"detail": detail}, status=409)
 
 
+@api.exception_handler(InvalidInput)
+def input_unfit(request, exc):
+    """Input the schema let through but the pipeline or the registry refuses: a run's input
+    without a field its pipeline declares, an effector that does not exist."""
+    return api.create_response(request, {"detail": exc.problems}, status=422)
+
+
 @api.exception_handler(PermanentError)
 @api.exception_handler(PolicyError)
 def refused(request, exc):
@@ -108,6 +115,13 @@ def refused(request, exc):
 @api.exception_handler(ValidationError)
 def invalid(request, exc):
     return api.create_response(request, {"detail": validation_detail(exc)}, status=400)
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def database_down(request, exc):
+    """The database is down or the connection was cut: 503, and the client may try again."""
+    return database_unavailable(request)
 
 
 @api.exception_handler(DataError)

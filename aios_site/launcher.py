@@ -3,7 +3,8 @@
 The launcher owns every process it starts. Each child runs in its own session so a stop
 can signal the child's whole process tree (Celery's pool included); children also get
 SIGTERM if the launcher itself dies. On SIGINT or SIGTERM everything is stopped within
-STOP_GRACE + a couple of seconds, and the embedded services last.
+STOP_GRACE + a couple of seconds, and the embedded services last. An embedded service
+that dies is started again in place, as a child that dies is.
 """
 
 from __future__ import annotations
@@ -90,10 +91,15 @@ class Child:
             os.killpg(self.process.pid, signum)
 
     def may_restart(self, now: float) -> bool:
-        while self.restarts and now - self.restarts[0] > RESTART_WINDOW:
-            self.restarts.popleft()
-        self.restarts.append(now)
-        return len(self.restarts) <= MAX_RESTARTS
+        return _may_restart(self.restarts, now)
+
+
+def _may_restart(restarts: deque, now: float) -> bool:
+    """One more restart, unless there were MAX_RESTARTS in the last RESTART_WINDOW seconds."""
+    while restarts and now - restarts[0] > RESTART_WINDOW:
+        restarts.popleft()
+    restarts.append(now)
+    return len(restarts) <= MAX_RESTARTS
 
 
 def parse_options(argv: list[str]) -> argparse.Namespace:
@@ -142,6 +148,7 @@ class Launcher:
         self.ready_seconds = 0.0
         self.stop_signal: str | None = None
         self.simulator_port = 0
+        self.service_restarts: dict[str, deque] = {}
 
     # -- the whole life -------------------------------------------------------------------
 
@@ -316,6 +323,10 @@ class Launcher:
 
     def _supervise(self) -> int:
         while not self.stop_requested.wait(0.5):
+            # The services first: a child that exited because its database went away
+            # would only exit again.
+            if not self._revive_services():
+                return 1
             for child in self.children:
                 code = child.exit_code()
                 if code is None:
@@ -326,6 +337,24 @@ class Launcher:
                 say(f"{child.name} exited (code {code}); restarting it", error=True)
                 child.start()
         return 0
+
+    def _revive_services(self) -> bool:
+        """Restarts an embedded service that exited, in place: its URL stays the same, so
+        web, workers and beat reconnect by themselves. False when one keeps failing."""
+        if self.services is None:
+            return True
+        for name in self.services.down():
+            if not _may_restart(self.service_restarts.setdefault(name, deque()), time.monotonic()):
+                say(f"embedded {name} keeps exiting; giving up", error=True)
+                return False
+            say(f"embedded {name} exited; restarting it", error=True)
+            try:
+                self.services.restart(name)
+            except embedded.ServiceStartError as error:
+                say(f"{error}; trying again", error=True)
+                continue
+            say(f"embedded {name} is back")
+        return True
 
     # -- shutdown -------------------------------------------------------------------------
 

@@ -29,12 +29,13 @@ def main(argv: list[str]) -> int:
     from django.core.management import call_command
 
     from agents.tasks import intent_examples_seed
+    from aios_site.queues import send
 
     call_command("migrate", interactive=False, verbosity=0)
     if "--demo" in argv:
         demo = demo_setup()
         # Embedding the ~570 seed examples takes seconds: a worker does it once it is up.
-        intent_examples_seed.delay(demo.workspace.pk)
+        send(intent_examples_seed, demo.workspace.pk)
         login = {"email": demo.email, "password": demo.password, "workspace": demo.workspace.slug}
         if "--simulator-url" in argv:
             from catalog.services import demo_store_ensure

@@ -7,8 +7,16 @@ class ApprovalsConfig(AppConfig):
     name = "approvals"
 
     def ready(self) -> None:
+        from agents.context import provide
+        from aios_site.core.audit import audit_writer
         from aios_site.core.signals import run_finished
-        from approvals import effectors  # noqa: F401  (registers the core effectors)
+        from approvals import effectors  # registers the core effectors
+        from approvals.audit import audit_record
+        from approvals.services import proposal_propose
+
+        audit_writer(audit_record)
+        provide("propose", proposal_propose)
+        provide("effector_names", effectors.effector_names)
 
         run_finished.connect(_withdraw_if_cancelled, dispatch_uid="approvals.withdraw")
 

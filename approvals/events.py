@@ -13,6 +13,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from aios_site.core.groups import workspace_group
+
 logger = logging.getLogger(__name__)
 
 
@@ -22,7 +24,6 @@ def proposal_changed(proposal, *, created: bool = False) -> None:
 
 
 def _announce(proposal_id: int, workspace_id: int, created: bool) -> None:
-    from aios_site.consumers import workspace_group
 
     event = {"type": "proposal.changed", "proposal_id": proposal_id, "created": created}
     try:

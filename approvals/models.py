@@ -56,6 +56,27 @@ class AuditEntry(models.Model):
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
 
 
+class AuditSubjectKey(models.Model):
+    """The key that seals what the audit log holds about one person (a shop's customer).
+
+    Entries about them store their before/after/reason encrypted under it, and the chain
+    hashes the ciphertext; erasing the person deletes this row, which leaves the entries
+    unreadable and the chain intact. `subject` is an HMAC of who they are, never the name."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    subject = models.CharField(max_length=64)
+    key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "subject"], name="audit_subject_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"audit key {self.subject[:12]}…"
+
+
 class Risk(models.TextChoices):
     LOW = "low"
     MEDIUM = "medium"

@@ -77,12 +77,12 @@ def _proposals(*, workspace_id: int, agent: str | None, risk: str | None) -> Que
 
 BOARD_TABS = ["pending", "approved", "committed", "rejected"]
 # What each tab shows: "committed" also holds the changes undone later, "rejected" the ones
-# that expired or failed, so nothing decided disappears from the board.
+# that expired, failed or were withdrawn, so nothing decided disappears from the board.
 TAB_STATUSES = {
     "pending": ["pending"],
     "approved": ["approved"],
     "committed": ["committed", "rolled_back"],
-    "rejected": ["rejected", "expired", "failed"],
+    "rejected": ["rejected", "expired", "failed", "withdrawn"],
 }
 RISK_ORDER = {"high": 0, "medium": 1, "low": 2}
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -21,11 +21,11 @@ from aios_site.chaos import attempt_key, chaos_point
 from aios_site.core import lease
 from aios_site.core.actors import Actor
 from aios_site.core.errors import (
-    AiosError,
     Conflict,
     LeaseLost,
     PermanentError,
     TransientError,
+    describe,
     is_transient,
 )
 from aios_site.core.hashing import digest, plain
@@ -144,6 +144,28 @@ def proposal_create(
         raise PermanentError(f"agent {agent.slug!r} may not propose {effector!r}")
     with transaction.atomic():
         return _proposal_create(run, seq, step, effector, target, payload, rationale, sources)
+
+
+def proposal_propose(
+    *, run, seq, step, effector, target, payload, rationale="", sources=None
+) -> dict[str, Any]:
+    """What `ctx.propose` does (plugged into the engine at start-up): makes the proposal, or
+    finds the one an earlier attempt of the step made and died before journaling, and says
+    where it stands."""
+    try:
+        proposal = proposal_create(
+            run=run,
+            seq=seq,
+            step=step,
+            effector=effector,
+            target=target,
+            payload=payload,
+            rationale=rationale,
+            sources=sources,
+        )
+    except IntegrityError:
+        proposal = Proposal.objects.get(run=run, seq=seq, effector=effector, target=target[:300])
+    return outcome(proposal)
 
 
 def _proposal_create(run, seq, step, effector, target, payload, rationale, sources) -> Proposal:
@@ -442,14 +464,14 @@ def proposal_commit(*, proposal_id: int) -> None:
             return  # taken over: the new holder carries on, nothing of ours is written
         except Exception as error:
             if not is_transient(error):
-                _finish(proposal, held, ProposalStatus.FAILED, error=_describe(error))
+                _finish(proposal, held, ProposalStatus.FAILED, error=describe(error))
                 return
             if held.attempt >= held.kind.max_attempts:
-                message = f"gave up after {held.attempt} attempts: {_describe(error)}"
+                message = f"gave up after {held.attempt} attempts: {describe(error)}"
                 _finish(proposal, held, ProposalStatus.FAILED, error=message)
                 return
-            held.release(error=_describe(error)[:2000])
-            raise TransientError(_describe(error)) from error
+            held.release(error=describe(error)[:2000])
+            raise TransientError(describe(error)) from error
         chaos_point("during_effector_commit")  # applied outside, not yet recorded here
         _finish(proposal, held, ProposalStatus.COMMITTED, result=plain(result))
 
@@ -470,13 +492,6 @@ def _apply(proposal: Proposal, held: lease.Lease) -> Any:
         workspace=proposal.workspace,
         proposal=proposal,
     )
-
-
-def _describe(error: BaseException) -> str:
-    """An error as the card shows it: ours by their message, anything else with its type."""
-    if isinstance(error, AiosError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
 
 
 def _commit_gave_up(held: lease.Lease) -> None:
@@ -546,28 +561,32 @@ def proposal_undo(*, proposal: Proposal, membership) -> Proposal:
 
 def proposals_withdraw(*, run_id: int) -> int:
     """A cancelled run's pending proposals are withdrawn: nobody can approve them any more."""
-    withdrawn = 0
     pending = Proposal.objects.filter(run_id=run_id, status=ProposalStatus.PENDING)
+    return _close_pending(
+        pending,
+        ProposalStatus.WITHDRAWN,
+        Actor.system("cancellation"),
+        "withdraw",
+        "withdrawn: its run was cancelled",
+        delivered=True,  # the run is over: there is nobody to tell
+    )
+
+
+def _close_pending(pending, status: str, actor: Actor, action: str, reason: str, **fields) -> int:
+    """Closes each proposal of `pending` that is still pending, without a person's decision
+    (its expiry, its run's cancellation): once each, audited and shown on the board."""
+    closed = 0
     for proposal in pending.select_related("run__agent"):
         with transaction.atomic():
             if Proposal.objects.filter(pk=proposal.pk, status=ProposalStatus.PENDING).update(
-                status=ProposalStatus.WITHDRAWN,
-                decided_at=timezone.now(),
-                reason="withdrawn: its run was cancelled",
-                delivered=True,  # the run is over: there is nobody to tell
+                status=status, decided_at=timezone.now(), reason=reason, **fields
             ):
-                proposal.status = ProposalStatus.WITHDRAWN
-                _audit(
-                    proposal,
-                    Actor.system("cancellation"),
-                    "withdraw",
-                    before={"status": "pending"},
-                    after={"status": "withdrawn"},
-                    reason="its run was cancelled",
-                )
+                proposal.status = status
+                before, after = {"status": ProposalStatus.PENDING}, {"status": status}
+                _audit(proposal, actor, action, before=before, after=after, reason=reason)
                 proposal_changed(proposal)
-                withdrawn += 1
-    return withdrawn
+                closed += 1
+    return closed
 
 
 # -- the run hears the outcome -------------------------------------------------------------
@@ -615,22 +634,11 @@ def proposal_deliver(*, proposal_id: int) -> bool:
 def proposals_sweep() -> dict[str, int]:
     """Expires old pending proposals, re-queues commits that stalled, delivers outcomes."""
     now = timezone.now()
-    expired = 0
     cutoff = now - timedelta(hours=settings.AIOS_PROPOSAL_TTL_HOURS)
-    for proposal in Proposal.objects.filter(status=ProposalStatus.PENDING, created_at__lt=cutoff):
-        with transaction.atomic():
-            if Proposal.objects.filter(pk=proposal.pk, status=ProposalStatus.PENDING).update(
-                status=ProposalStatus.EXPIRED, decided_at=now, reason="expired"
-            ):
-                _audit(
-                    proposal,
-                    Actor.system("expiry"),
-                    "expire",
-                    before={"status": "pending"},
-                    after={"status": "expired"},
-                )
-                proposal_changed(proposal)
-                expired += 1
+    old = Proposal.objects.filter(status=ProposalStatus.PENDING, created_at__lt=cutoff)
+    expired = _close_pending(
+        old, ProposalStatus.EXPIRED, Actor.system("expiry"), "expire", "expired"
+    )
     # A commit whose message was lost (never claimed) or whose holder let its lease run out
     # (dead, paused, hung) is queued again; one with no attempts left is marked failed.
     lost = Q(decided_at__lt=now - timedelta(seconds=settings.AIOS_LEASE_SECONDS))
@@ -651,12 +659,18 @@ def proposals_sweep() -> dict[str, int]:
 
 
 @transaction.atomic
-def webhook_endpoint_save(*, workspace, name: str, url: str, secret: str, actor: Actor):
+def webhook_endpoint_save(
+    *, workspace, name: str, url: str, secret: str, actor: Actor, allow_private: bool | None = None
+):
+    """Saves an outbound endpoint. The server posts to it: a public address unless the
+    settings allow others (`allow_private`: a URL the system made, the demo's simulator)."""
     from django.core.validators import URLValidator
 
+    from aios_site import netguard
     from approvals.models import WebhookEndpoint
 
     URLValidator(schemes=["http", "https"])(url)
+    netguard.validate_url(url, field_name="url", allow_private=allow_private)
     if len(secret) < 16:
         raise ValidationError("the secret needs at least 16 characters")
     endpoint = WebhookEndpoint.objects.filter(workspace=workspace, name=name).first()

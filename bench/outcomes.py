@@ -141,6 +141,7 @@ def _demo(model_url: str, publish_url: str):
         model_large="scripted-large",
         is_default=True,
         prices={model: PRICES[model] for model in PRICES},
+        allow_private=True,  # the bench's own scripted model server, on this machine
     )
     examples_seed(workspace_id=demo.workspace.pk)
     shop = demo_store_ensure(workspace=demo.workspace, simulator_url="http://127.0.0.1:1")
@@ -152,6 +153,7 @@ def _demo(model_url: str, publish_url: str):
         url=publish_url,
         secret="bench-publish-secret",  # noqa: S106 - the bench's own local receiver
         actor=SETUP,
+        allow_private=True,
     )
     owner = demo.workspace.memberships.get(role="owner")
     return demo.workspace, owner, shop

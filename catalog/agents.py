@@ -11,10 +11,10 @@ nothing at all.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from agents.models import ACTIVE_STATUSES, Agent, Run, Trigger
+from aios_site.queues import send_later
 from approvals.audit import Actor
 from approvals.models import PolicyRule, Proposal, ProposalStatus
 from approvals.policy import DEFAULT_RULES
@@ -59,7 +59,7 @@ def store_agents_ensure(*, workspace, actor: Actor) -> None:
     if not PolicyRule.objects.filter(workspace=workspace).exists():
         rules_set(workspace=workspace, rules=DEFAULT_RULES, actor=actor)
     # The support agent classifies with the workspace's intent examples; a worker embeds them.
-    transaction.on_commit(lambda: intent_examples_seed.delay(workspace.pk))
+    send_later(intent_examples_seed, workspace.pk)
 
 
 def _agent(workspace_id: int, slug: str) -> Agent | None:

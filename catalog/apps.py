@@ -8,7 +8,10 @@ class CatalogConfig(AppConfig):
 
     def ready(self) -> None:
         from approvals.targets import register_namer
-        from catalog import effectors  # noqa: F401 - registers the catalog's effectors
+        from catalog import (
+            effectors,  # noqa: F401 - registers the catalog's effectors
+            redaction,
+        )
         from catalog import selectors as names
         from catalog.content import effectors as _content  # noqa: F401 - and the content ones
         from catalog.content.selectors import brief_names
@@ -17,3 +20,4 @@ class CatalogConfig(AppConfig):
         register_namer("variant", names.variant_names)
         register_namer("message", names.message_names)
         register_namer("brief", brief_names)
+        redaction.register()  # entries about a customer are sealed under their key

@@ -12,15 +12,24 @@ from __future__ import annotations
 import http.client
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from aios_site import netguard
 from aios_site.core import lease
 from aios_site.core.errors import PermanentError, TransientError
 from catalog.models import StoreConnection
+from catalog.services import DEMO_SHOP
+
+
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    url: str
+    body: bytes | None
+    headers: dict[str, str]
 
 
 class ShopifyConnector:
@@ -37,6 +46,10 @@ class ShopifyConnector:
         if urlsplit(origin).scheme not in ("http", "https"):
             raise PermanentError(f"the shop's API address is not an http(s) URL: {origin!r}")
         self.base_url = f"{origin}/admin/api/{connection.api_version}"
+        # Checked again at every call (and hop): the address a name resolves to can change
+        # after it was saved. The demo's shop is its simulator, on this machine.
+        demo = connection.shop_domain == DEMO_SHOP
+        self.policy = netguard.settings_policy(allow_private=True if demo else None)
         self._token = connection.access_token
         self.attempts = max(attempts, 1)
         self.timeout = timeout
@@ -65,10 +78,10 @@ class ShopifyConnector:
     def _call(
         self, method: str, path: str, body: dict | None = None, *, key: str | None = None
     ) -> dict[str, Any]:
-        request = urllib.request.Request(  # noqa: S310 - the scheme is checked in __init__
-            f"{self.base_url}/{path}",
-            data=None if body is None else json.dumps(body).encode(),
+        request = _Request(
             method=method,
+            url=f"{self.base_url}/{path}",
+            body=None if body is None else json.dumps(body).encode(),
             headers=self._headers(key),
         )
         error: TransientError | None = None
@@ -99,31 +112,37 @@ class ShopifyConnector:
         wait = retry_after if retry_after is not None else 0.5 * 2 ** (attempt - 2)
         return min(wait, self.max_wait)
 
-    def _send(self, request: urllib.request.Request) -> dict[str, Any]:
-        where = f"{request.get_method()} {request.full_url}"
-        if request.get_method() != "GET":
+    def _send(self, request: _Request) -> dict[str, Any]:
+        where = f"{request.method} {request.url}"
+        if request.method != "GET":
             lease.guard()  # each write, retries too: a commit that lost its lease sends nothing
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                return _json(response.read(), where)
-        except urllib.error.HTTPError as error:
-            return _refused(error, where)
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            reason = getattr(error, "reason", None) or error
-            raise TransientError(f"{where}: {reason}") from error
+            response = netguard.fetch(
+                request.method,
+                request.url,
+                policy=self.policy,
+                body=request.body,
+                headers=request.headers,
+                timeout=self.timeout,
+            )
+        except netguard.Refused as refused:
+            raise PermanentError(f"{where}: {refused}") from refused
+        except (OSError, http.client.HTTPException) as error:
+            raise TransientError(f"{where}: {error}") from error
+        if 200 <= response.status < 300:
+            return _json(response.body, where)
+        return _refused(response, where)
 
 
-def _refused(error: urllib.error.HTTPError, where: str) -> dict[str, Any]:
+def _refused(response: netguard.Response, where: str) -> dict[str, Any]:
     """An error status: worth retrying (429, 5xx), already applied (returns the original
     answer), or refused for good."""
-    body = _json_or_none(error.read())
-    if error.code == 429 or error.code >= 500:
-        raise TransientError(
-            f"{where} answered {error.code}", retry_after=_retry_after(error.headers)
-        ) from error
-    if error.code == 409 and _already_applied(body):
+    body, code = _json_or_none(response.body), response.status
+    if code == 429 or code >= 500:
+        raise TransientError(f"{where} answered {code}", retry_after=_retry_after(response.headers))
+    if code == 409 and _already_applied(body):
         return body["original"]
-    raise PermanentError(f"{where} answered {error.code}: {_errors_text(body)}") from error
+    raise PermanentError(f"{where} answered {code}: {_errors_text(body)}")
 
 
 def _already_applied(body: Any) -> bool:
@@ -135,10 +154,10 @@ def _already_applied(body: Any) -> bool:
     )
 
 
-def _retry_after(headers: Any) -> float | None:
+def _retry_after(headers: dict[str, str]) -> float | None:
     """Retry-After in seconds (Shopify sends e.g. "2.0"); None when absent or a date."""
     try:
-        seconds = float(headers.get("Retry-After", ""))
+        seconds = float(headers.get("retry-after", ""))
     except (TypeError, ValueError):
         return None
     return seconds if seconds >= 0 else None

@@ -8,6 +8,7 @@ from django.db import models
 
 from aios_site import crypto
 from aios_site.accounts.models import Workspace
+from aios_site.core.lease import Leased
 
 
 class StoreConnection(models.Model):
@@ -378,7 +379,7 @@ class PostStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
-class ScheduledPost(models.Model):
+class ScheduledPost(Leased):
     """An approved draft version to publish on a channel at a time, through the workspace's
     `publish` webhook endpoint."""
 
@@ -396,8 +397,6 @@ class ScheduledPost(models.Model):
     )
     result = models.JSONField(null=True, blank=True)
     error = models.CharField(max_length=1000, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    claimed_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from agents.llm import untrusted
-from agents.pipelines import Pipeline, finish, goto, register, step
+from agents.pipelines import Pipeline, PipelineInput, finish, goto, register, step
 from catalog import checks, html
 from catalog import tools as _tools  # noqa: F401 - registers the catalog tools
 
@@ -51,6 +51,11 @@ class DescribeProduct(Pipeline):
     against the facts → a `catalog.update_description` proposal, sources per paragraph."""
 
     name = "catalog.describe_product"
+
+    class Input(PipelineInput):
+        product_id: int
+        languages: list[str] | None = None
+
     minutes_saved = 15.0
 
     @step(attempts=3, backoff=0.5)
@@ -225,6 +230,11 @@ class InventoryAlert(Pipeline):
     of stock, otherwise a restock note for the owner."""
 
     name = "catalog.inventory_alert"
+
+    class Input(PipelineInput):
+        variant_id: int
+        threshold_days: float | None = None
+
     minutes_saved = 4.0
 
     @step(attempts=3, backoff=0.5)
@@ -241,7 +251,6 @@ class InventoryAlert(Pipeline):
             "catalog.alert_raise",
             workspace_id=ctx.workspace_id,
             variant_id=stock["variant_id"],
-            run_id=ctx.run.pk,
             kind=kind,
             quantity=quantity,
             days_of_cover=cover,
@@ -336,6 +345,10 @@ class ReplyToCustomer(Pipeline):
     are known, else a draft grounded in the shop's policies → a `catalog.send_reply` proposal."""
 
     name = "catalog.reply_to_customer"
+
+    class Input(PipelineInput):
+        message_id: int
+
     minutes_saved = 6.0
 
     @step(attempts=3, backoff=0.5)

@@ -2,14 +2,13 @@
 
 Processing upserts the catalog and mirrors each product into memory as a fact
 (`products/product:<id>`). An event older than what is stored (by `X-Shopify-Triggered-At`,
-else the payload's `updated_at`) changes nothing: deliveries arrive out of order.
+else the payload's `updated_at`) changes nothing: deliveries arrive out of order. A deleted
+product keeps its row as a tombstone, so no delivery for its id brings it back.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -20,6 +19,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agents.pipelines import PermanentError
+from aios_site import netguard
+from aios_site.queues import send
 from approvals.audit import Actor, audit_record, plain
 from catalog.agents import (
     on_message,
@@ -28,6 +29,7 @@ from catalog.agents import (
     on_webhook_topic,
     store_agents_ensure,
 )
+from catalog.html import visible_text
 from catalog.models import (
     Customer,
     DataExport,
@@ -39,6 +41,7 @@ from catalog.models import (
     Variant,
     WebhookEvent,
 )
+from catalog.redaction import customer_traces_erase
 from catalog.webhooks import parse_time
 from memory.services import Source, memory_forget, memory_write
 
@@ -58,7 +61,10 @@ def store_connect(
     api_base_url: str = "",
     outbound_url: str = "",
     languages: list[str] | None = None,
+    allow_private: bool | None = None,
 ) -> StoreConnection:
+    """Connects a store. The URLs the server will call must be public addresses unless the
+    settings allow others (`allow_private`: a URL the system made, the demo's simulator)."""
     shop_domain = shop_domain.strip().lower()
     connection = StoreConnection(
         workspace=workspace,
@@ -70,6 +76,9 @@ def store_connect(
     connection.access_token = access_token
     connection.webhook_secrets = webhook_secrets
     connection.full_clean(exclude=["workspace", "access_token_encrypted"])
+    for name in ("api_base_url", "outbound_url"):
+        if url := getattr(connection, name):
+            netguard.validate_url(url, field_name=name, allow_private=allow_private)
     connection.save()
     store_agents_ensure(workspace=workspace, actor=actor)
     audit_record(
@@ -142,7 +151,7 @@ def webhook_sweep(*, older_than: float = 30.0, limit: int = 5000) -> int:
         .values_list("pk", flat=True)[:limit]
     )
     for start in range(0, len(waiting), 100):
-        webhook_process_batch.delay(waiting[start : start + 100])
+        send(webhook_process_batch, waiting[start : start + 100])
     return len(waiting)
 
 
@@ -186,7 +195,9 @@ def _product_upsert(event: WebhookEvent) -> str:
         .filter(connection=connection, external_id=data["id"])
         .first()
     )
-    if product and _older(changed_at, product.source_updated_at):
+    if product and (product.deleted_at or _older(changed_at, product.source_updated_at)):
+        # Shopify never reuses a deleted product's id: whatever comes for it after the delete
+        # was sent before it, however it is dated. The row is the tombstone.
         return EventStatus.STALE
     product = product or Product(
         workspace=connection.workspace, connection=connection, external_id=data["id"]
@@ -200,7 +211,6 @@ def _product_upsert(event: WebhookEvent) -> str:
     product.status = str(data.get("status") or "")[:20]
     # An undated delivery keeps the newest date applied, so an older one after it is stale.
     product.source_updated_at = changed_at or product.source_updated_at
-    product.deleted_at = None
     product.raw = data
     product.save()
     _variants_upsert(product, data.get("variants") or [])
@@ -242,11 +252,16 @@ def decimal_or_none(value: Any) -> Decimal | None:
 
 def _product_delete(event: WebhookEvent) -> str:
     connection = event.connection
-    product = Product.objects.filter(connection=connection, external_id=event.body["id"]).first()
-    if product is None:
-        return EventStatus.PROCESSED  # never known here: nothing to remove
-    product.deleted_at = timezone.now()
-    product.save(update_fields=["deleted_at"])
+    # A product never seen here still gets its row, deleted: the tombstone that makes an
+    # update delivered late stale (see _product_upsert).
+    product, _ = Product.objects.select_for_update().get_or_create(
+        connection=connection,
+        external_id=event.body["id"],
+        defaults={"workspace": connection.workspace, "title": "", "deleted_at": timezone.now()},
+    )
+    if product.deleted_at is None:
+        product.deleted_at = timezone.now()
+        product.save(update_fields=["deleted_at"])
     memory_forget(
         workspace=connection.workspace,
         namespace=PRODUCT_NAMESPACE,
@@ -273,7 +288,7 @@ def product_remember(product: Product, *, source: Source, embed_later: bool = Tr
 def product_fact(product: Product) -> str:
     """What memory knows of a product: its words and prices, not its stock (which changes
     all day and is read from the catalog when it matters)."""
-    text = html.unescape(re.sub(r"<[^>]+>", " ", product.body_html or ""))
+    text = visible_text(product.body_html or "")  # linear on any markup the shop sends
     description = " ".join(text.split())
     lines = [f"{product.title} ({product.product_type or 'product'} by {product.vendor or 'us'})."]
     if description:
@@ -422,18 +437,25 @@ def _customer_export(customer: Customer | None) -> dict | None:
 
 
 def _customers_redact(event: WebhookEvent) -> str:
-    """Erases the customer's personal data: their row, the listed orders, and the stored
-    webhook bodies that carried them."""
+    """Erases the customer's personal data: their row, the listed orders, their messages and
+    exports, what runs and proposals made of them (catalog.redaction), and the stored webhook
+    bodies that carried them."""
     connection, data = event.connection, event.body
     customer_id = (data.get("customer") or {}).get("id")
     order_ids = [int(i) for i in data.get("orders_to_redact") or []]
     now = timezone.now()
-    Customer.objects.filter(connection=connection, external_id=customer_id).update(
-        email="", first_name="", last_name="", phone="", locale="", redacted_at=now
-    )
+    customer = Customer.objects.filter(connection=connection, external_id=customer_id)
     orders = Order.objects.filter(connection=connection).filter(
         Q(external_id__in=order_ids) | Q(customer__external_id=customer_id)
     )
+    emails = {
+        str((data.get("customer") or {}).get("email") or ""),
+        *customer.values_list("email", flat=True),
+        *orders.values_list("email", flat=True),
+    }
+    customer_traces_erase(connection=connection, emails=emails)
+    DataExport.objects.filter(connection=connection, customer_external_id=customer_id).delete()
+    customer.update(email="", first_name="", last_name="", phone="", locale="", redacted_at=now)
     redacted_orders = list(orders.values_list("external_id", flat=True))
     orders.update(email="", redacted_at=now)
     _redact_event_bodies(connection, customer_id, redacted_orders)
@@ -453,9 +475,15 @@ def _redact_event_bodies(connection, customer_id, order_ids: list[int]) -> None:
 
 
 def _shop_redact(event: WebhookEvent) -> str:
-    """Erases everything AIOS holds for the shop: customers, orders, products (and their
-    memory), and the stored webhook bodies."""
+    """Erases everything AIOS holds for the shop: customers (and what runs made of their
+    messages), orders, products (and their memory), and the stored webhook bodies."""
     connection = event.connection
+    emails = {
+        *Customer.objects.filter(connection=connection).values_list("email", flat=True),
+        *Order.objects.filter(connection=connection).values_list("email", flat=True),
+        *Message.objects.filter(connection=connection).values_list("customer_email", flat=True),
+    }
+    customer_traces_erase(connection=connection, emails=emails)
     Customer.objects.filter(connection=connection).delete()
     Order.objects.filter(connection=connection).delete()
     DataExport.objects.filter(connection=connection).delete()
@@ -545,6 +573,7 @@ def _demo_publishing_ensure(workspace, url: str, connection: StoreConnection) ->
             url=url,
             secret=connection.webhook_secrets[0],
             actor=SETUP,
+            allow_private=True,  # the demo's own simulator, on this machine
         )
 
 
@@ -568,6 +597,7 @@ def demo_store_ensure(*, workspace, simulator_url: str) -> dict[str, str]:
             api_base_url=simulator_url,
             outbound_url=f"{simulator_url}/outbound/replies",
             languages=["en", "es"],
+            allow_private=True,  # the demo's own simulator, on this machine
         )
     elif connection.api_base_url != simulator_url:
         connection.api_base_url = simulator_url

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from aios_site.batching import Batcher
+from aios_site.queues import send
 
 
 @shared_task(
@@ -20,7 +21,7 @@ def webhook_process_batch(event_ids: list[int]) -> None:
 
 
 # Stored deliveries are queued for processing a few milliseconds later, many per message.
-webhook_batches = Batcher(lambda event_ids: webhook_process_batch.delay(event_ids))
+webhook_batches = Batcher(lambda event_ids: send(webhook_process_batch, event_ids))
 
 
 @shared_task(name="catalog.webhook_sweep", ignore_result=True)

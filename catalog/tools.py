@@ -119,9 +119,10 @@ def stock(*, workspace_id: int, variant_id: int) -> dict[str, Any]:
     }
 
 
-@tool("catalog.alert_raise")
-def alert_raise(*, workspace_id: int, variant_id: int, run_id: int, **fields: Any) -> int:
-    """Opens the variant's alert, or brings its open one up to date; returns its id."""
+@tool("catalog.alert_raise", takes_run=True)
+def alert_raise(*, run, workspace_id: int, variant_id: int, **fields: Any) -> int:
+    """Opens the variant's alert, or brings its open one up to date; returns its id. The
+    alert names the run that raised it (`run`, outside the journaled arguments)."""
     variant = Variant.objects.select_related("product").get(
         product__workspace_id=workspace_id, external_id=variant_id
     )
@@ -136,7 +137,7 @@ def alert_raise(*, workspace_id: int, variant_id: int, run_id: int, **fields: An
                 workspace_id=workspace_id,
                 connection_id=variant.product.connection_id,
                 variant=variant,
-                run_id=run_id,
+                run_id=run.pk if run is not None else None,
                 **values,
             ).pk
     except IntegrityError:  # raised meanwhile by another run

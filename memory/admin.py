@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from approvals.audit import Actor
+from aios_site.core.actors import Actor
 from memory import services
 from memory.models import MemoryCitation, MemoryEdit, MemoryImport, MemoryItem
 

@@ -10,8 +10,8 @@ from ninja.files import UploadedFile
 
 from aios_site.accounts.auth import request_workspace
 from aios_site.accounts.models import Role
+from aios_site.core.actors import Actor
 from aios_site.paging import offset_param
-from approvals.audit import Actor
 from memory import selectors, services
 from memory.access import access_memory_import, access_memory_item, access_memory_key
 from memory.imports import MAX_BYTES, TooLarge

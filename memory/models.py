@@ -17,6 +17,7 @@ from pgvector.django import VectorField
 
 from agents.llm.local import EMBEDDING_DIMENSIONS
 from aios_site.accounts.models import Workspace
+from aios_site.core.lease import Leased
 from aios_site.vectors import cosine_hnsw_index
 
 
@@ -151,7 +152,7 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed"
 
 
-class MemoryImport(models.Model):
+class MemoryImport(Leased):
     """A JSONL or CSV file of items, validated whole on upload and written by a worker in
     chunks, so a large file shows its progress and a crash resumes where it stopped."""
 

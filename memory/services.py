@@ -22,9 +22,12 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from aios_site.core import lease
+from aios_site.core.actors import USER, Actor
+from aios_site.core.audit import audit_record
+from aios_site.core.errors import describe, is_transient
 from aios_site.errors import Conflict
-from approvals.audit import Actor, audit_record
-from approvals.models import ActorKind
+from aios_site.queues import send
 from memory.imports import read_rows
 from memory.models import (
     SEARCH_CONFIGS,
@@ -37,6 +40,7 @@ from memory.models import (
     SourceKind,
     Status,
 )
+from memory.selectors import recall
 
 EMBED_BATCH = 64
 
@@ -76,7 +80,7 @@ class Source:
         if self.user is not None:
             return Actor.of_user(self.user)
         if self.is_human:
-            return Actor(ActorKind.USER, self.ref)
+            return Actor(USER, self.ref)
         return Actor.system(f"{self.kind} {self.ref}".strip())
 
 
@@ -289,7 +293,7 @@ def embed_soon() -> None:
     """Asks a worker to embed what has no vector yet (call it after the commit)."""
     from memory.tasks import embed_pending
 
-    embed_pending.delay()
+    send(embed_pending)
 
 
 def embed_pending(*, limit: int = 10_000) -> int:
@@ -353,6 +357,16 @@ def memory_forget(*, workspace, namespace: str, key: str, actor: Actor) -> int:
     if newest:
         _audit(newest, actor, "delete", before=_shown(newest), after=None)
     return deleted
+
+
+def recall_for_step(*, run, seq: int, query: str, namespaces, k: int, kinds) -> list[dict]:
+    """What `ctx.recall` does (plugged into the engine at start-up): the recall, each item
+    remembering the run's step that used it."""
+    results = recall(
+        workspace_id=run.workspace_id, query=query, namespaces=namespaces, k=k, kinds=kinds
+    )
+    memory_cite(run=run, seq=seq, results=results)
+    return results
 
 
 def memory_cite(*, run, seq: int, results: list[dict]) -> None:
@@ -430,26 +444,58 @@ def memory_import_start(*, workspace, user, filename: str, data: bytes, **defaul
 def _import_soon(import_id: int) -> None:
     from memory.tasks import import_advance
 
-    import_advance.delay(import_id)
+    send(import_advance, import_id)
+
+
+IMPORT_ATTEMPTS = 10  # claims of one import (each resumes where the last one stopped)
+
+
+def _importing() -> lease.LeaseKind:
+    """Writing an import is leased work: one worker at a time, chunks fenced by the token."""
+    return lease.LeaseKind(
+        name="memory import",
+        model=MemoryImport,
+        seconds=settings.AIOS_LEASE_SECONDS,
+        max_attempts=IMPORT_ATTEMPTS,
+        claimable=Q(status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]),
+        on_exhausted=_import_gave_up,
+        on_expired=_import_soon,
+    )
 
 
 def memory_import_advance(*, import_id: int) -> None:
-    """Writes the import a chunk per transaction, progress included, so a worker that dies
-    resumes at the first unwritten row and no row is written twice."""
-    while _import_chunk(import_id):
-        pass
+    """Writes the import a chunk per transaction, progress included, under the import's
+    lease: a worker that dies or is paused is taken over at the first unwritten row, and a
+    chunk of one that lost its lease is not written (no row twice). A transient error leaves
+    it to the sweep; any other fails the import with the error."""
+    with lease.held(_importing(), import_id) as held:
+        if held is None:
+            return  # another worker has it, it is over, or it ran out of attempts
+        try:
+            while _import_chunk(held):
+                pass
+        except Exception as error:
+            if is_transient(error):
+                raise  # the lease runs out and the sweep queues it again
+            memory_import_fail(import_id=import_id, error=describe(error), held=held)
 
 
-def _import_chunk(import_id: int) -> bool:
+def _import_gave_up(held: lease.Lease) -> None:
+    memory_import_fail(
+        import_id=held.pk, error=f"gave up after {IMPORT_ATTEMPTS} attempts", held=held
+    )
+
+
+def _import_chunk(held: lease.Lease) -> bool:
     with transaction.atomic():
         job = (
-            MemoryImport.objects.select_for_update(skip_locked=True, of=("self",))
+            held.fenced()
+            .select_for_update(of=("self",))
             .select_related("workspace", "created_by")
-            .filter(pk=import_id)
             .first()
         )
         if job is None or job.finished:
-            return False  # another worker holds it, or it is over
+            return False  # taken over by another worker, or it is over
         rows = job.rows[job.done : job.done + IMPORT_CHUNK]
         source = Source(SourceKind.IMPORT, ref=job.filename, user=job.created_by)
         counts: Counter[str] = Counter()
@@ -485,9 +531,14 @@ def _import_row(workspace, row: dict, source: Source) -> str:
     return item.outcome
 
 
-def memory_import_fail(*, import_id: int, error: str) -> None:
-    MemoryImport.objects.filter(pk=import_id).exclude(status=ImportStatus.DONE).update(
-        status=ImportStatus.FAILED, error=error[:2000], finished_at=timezone.now()
+def memory_import_fail(*, import_id: int, error: str, held: lease.Lease | None = None) -> None:
+    """Marks an unfinished import failed; under a lease, only while it is the current one."""
+    rows = held.fenced() if held is not None else MemoryImport.objects.filter(pk=import_id)
+    rows.exclude(status=ImportStatus.DONE).update(
+        status=ImportStatus.FAILED,
+        error=error[:2000],
+        finished_at=timezone.now(),
+        lease_expires_at=None,
     )
 
 
@@ -495,17 +546,10 @@ def memory_sweep() -> dict[str, int]:
     """Picks up what a lost message or a dead worker left behind: imports that stopped
     progressing, and items still waiting for their vector."""
     stale = timezone.now() - timedelta(seconds=settings.AIOS_RUN_STALE_SECONDS)
-    resumed = 0
-    unfinished = (ImportStatus.QUEUED, ImportStatus.RUNNING)
-    for pk in MemoryImport.objects.filter(status__in=unfinished, updated_at__lt=stale).values_list(
-        "pk", flat=True
-    ):
-        # Claimed by moving updated_at; a duplicate message is harmless (the row lock).
-        if MemoryImport.objects.filter(pk=pk, updated_at__lt=stale).update(
-            updated_at=timezone.now()
-        ):
-            _import_soon(pk)
-            resumed += 1
+    # One whose worker died or was paused (its lease ran out), or whose message was lost
+    # (never claimed), is queued again; one without attempts left is failed.
+    never_claimed = Q(updated_at__lt=stale)
+    resumed = lease.expired_sweep(_importing(), unclaimed=never_claimed)["again"]
     unembedded = MemoryItem.objects.filter(
         embedding__isnull=True, deleted_at__isnull=True, created_at__lt=stale
     ).exists()

@@ -19,13 +19,9 @@ def embed_pending() -> None:
     reject_on_worker_lost=True,
 )
 def import_advance(import_id: int) -> None:
-    from memory.services import memory_import_advance, memory_import_fail
+    from memory.services import memory_import_advance
 
-    try:
-        memory_import_advance(import_id=import_id)
-    except Exception as error:
-        memory_import_fail(import_id=import_id, error=f"{type(error).__name__}: {error}")
-        raise
+    memory_import_advance(import_id=import_id)
 
 
 @shared_task(name="memory.sweep", ignore_result=True)

@@ -15,9 +15,9 @@ from django.views.decorators.http import require_POST
 from pydantic import ValidationError as SchemaError
 
 from aios_site.accounts.models import Role
+from aios_site.core.actors import Actor
 from aios_site.errors import Conflict, error_detail
 from aios_site.pages import page_membership, query_without_page, render_page
-from approvals.audit import Actor
 from memory import selectors, services
 from memory.access import access_memory_import, access_memory_item, access_memory_key
 from memory.imports import TooLarge

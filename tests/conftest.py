@@ -11,7 +11,14 @@ from agents.models import Agent
 from agents.services import agent_create
 from aios_site.accounts.models import Role
 from tests.factories import MembershipFactory, WorkspaceFactory
-from tests.helpers import serve_models_from
+from tests.helpers import models_free, serve_models_from
+
+
+@pytest.fixture(autouse=True)
+def _audit_heads(settings, tmp_path):
+    """Each test's signed audit heads apart: a flushed test database must not look truncated
+    to the next test's `audit verify`."""
+    settings.AIOS_AUDIT_HEADS_DIR = tmp_path / "audit-heads"
 
 
 def _member(workspace, role: str, email: str):
@@ -74,12 +81,14 @@ def outsider_client(client, outsider):
 
 
 @pytest.fixture
-def fake_openai(settings):
-    """A local OpenAI-compatible server, configured as the default remote provider."""
+def fake_openai(settings, db):
+    """A local OpenAI-compatible server, configured as the default remote provider, free
+    unless a test prices its models."""
     from tests.fakes.openai_server import FakeOpenAI
 
     server = FakeOpenAI()
     serve_models_from(settings, server.base_url, timeout=1.0)
+    models_free()
     yield server
     server.close()
 

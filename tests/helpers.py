@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
 
@@ -107,6 +108,19 @@ def serve_models_from(django_settings, base_url: str, *, timeout: float) -> None
     django_settings.AIOS_LLM_TIMEOUT = timeout
 
 
+def models_free() -> None:
+    """An explicit default price of zero: a test model server costs nothing (a paid model
+    without any price is refused). A test's own price for a model still applies over it."""
+    from agents.llm.budgets import ANY_MODEL
+    from agents.models import ModelPrice
+
+    ModelPrice.objects.get_or_create(
+        workspace=None,
+        model=ANY_MODEL,
+        defaults={"input_per_million": 0, "output_per_million": 0},
+    )
+
+
 def default_provider(workspace, base_url: str):
     """The OpenAI-compatible server at `base_url` as the workspace's own default provider,
     its models named "small" and "large"."""
@@ -120,6 +134,7 @@ def default_provider(workspace, base_url: str):
         model_small="small",
         model_large="large",
         is_default=True,
+        prices={"*": {"input_per_million": Decimal(0), "output_per_million": Decimal(0)}},
     )
 
 

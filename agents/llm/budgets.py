@@ -4,25 +4,36 @@ Before a paid call the gateway reserves its worst-case cost against every cap th
 (agent and workspace, day and month) in one transaction of conditional updates; if any cap
 would be crossed nothing is reserved and the call is refused. After the call the reservation
 is settled to the real cost. Concurrent calls therefore cannot together pass a cap.
+
+A reservation is leased (by the database's clock, which every worker shares): its row
+expires a while after the call's timeout, and the next reservation in the workspace releases
+expired ones, so a worker that died holding one does not keep the room until the period
+renews. Releasing is deleting the row, so a call that outlives
+its lease and settles late does not give the room back twice.
+
+A paid model needs a price: its own (the workspace's over the installation's), or an explicit
+default price for any model (`ANY_MODEL`); without one no cap could hold, so the gateway
+refuses the call.
 """
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from time import monotonic
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
-from agents.models import Agent, BudgetCounter, CostEntry, ModelPrice
+from agents.models import Agent, BudgetCounter, BudgetReservation, CostEntry, ModelPrice
 
 MILLION = Decimal(1_000_000)
 # Per message, chat formats add a few tokens of framing.
 MESSAGE_OVERHEAD_TOKENS = 8
+ANY_MODEL = "*"  # the model name of a default price: for models without one of their own
 
 
 class BudgetReached(Exception):
@@ -50,14 +61,16 @@ def price_for(*, workspace_id: int, model: str) -> ModelPrice | None:
 
 def price_forget(*, workspace_id: int, model: str) -> None:
     """An edited price applies to this process's next call at once (others: within the TTL)."""
-    _prices.pop((workspace_id, model), None)
+    for key in [k for k in _prices if k[0] == workspace_id and model in (k[1], ANY_MODEL)]:
+        del _prices[key]
 
 
 def _price_from_db(*, workspace_id: int, model: str) -> ModelPrice | None:
+    """The model's own price (the workspace's over the installation's), else a default one."""
     prices = ModelPrice.objects.filter(
-        Q(workspace_id=workspace_id) | Q(workspace=None), model=model
+        Q(workspace_id=workspace_id) | Q(workspace=None), model__in=[model, ANY_MODEL]
     )
-    return min(prices, key=lambda p: p.workspace_id is None, default=None)
+    return min(prices, key=lambda p: (p.model == ANY_MODEL, p.workspace_id is None), default=None)
 
 
 def cost_of(price: ModelPrice | None, prompt_tokens: int, completion_tokens: int) -> Decimal:
@@ -100,35 +113,57 @@ def _caps(agent: Agent) -> list[tuple[int | None, str, Decimal]]:
 class Reservation:
     amount: Decimal
     counter_ids: list[int]
+    pk: int | None = field(default=None)  # its BudgetReservation row, while it holds any
 
 
-def reserve(*, agent: Agent, amount: Decimal) -> Reservation:
+LEASE_SECONDS = 300.0  # a reservation outlives its call's timeout by this much at least
+
+
+def reserve(*, agent: Agent, amount: Decimal, lease_seconds: float = LEASE_SECONDS) -> Reservation:
     """Holds `amount` against every cap of the agent and its workspace, or raises BudgetReached.
 
     Each cap is one upsert whose update only happens while `spent + reserved + amount`
-    stays within the cap; a cap that says no rolls back what the others held.
+    stays within the cap; a cap that says no rolls back what the others held. Expired
+    reservations of the workspace are released first.
     """
+    caps = _caps(agent)
+    if not caps:
+        return Reservation(amount=amount, counter_ids=[])
+    with connection.cursor() as cursor:  # on its own: a refusal below keeps what it released
+        cursor.execute(_RECLAIM, [agent.workspace_id])
+    with transaction.atomic(), connection.cursor() as cursor:
+        counter_ids = _hold(cursor, agent, amount, caps)
+        cursor.execute(_LEASE, [agent.workspace_id, counter_ids, amount, lease_seconds])
+        pk = cursor.fetchone()[0]
+    return Reservation(amount=amount, counter_ids=counter_ids, pk=pk)
+
+
+def renew(reservation: Reservation, *, lease_seconds: float) -> None:
+    """A call still in flight (a long stream) keeps its reservation."""
+    if reservation.pk is not None:
+        BudgetReservation.objects.filter(pk=reservation.pk).update(
+            expires_at=Now() + timedelta(seconds=lease_seconds)
+        )
+
+
+def _hold(cursor, agent: Agent, amount: Decimal, caps) -> list[int]:
     today = timezone.localdate()
     counter_ids = []
-    caps = _caps(agent)
-    # One cap is one conditional statement, atomic on its own; several need a transaction.
-    together = transaction.atomic() if len(caps) > 1 else contextlib.nullcontext()
-    with together, connection.cursor() as cursor:
-        for agent_id, period, cap in caps:
-            start = _period_start(period, today)
-            row = None
-            if amount <= cap:
-                cursor.execute(_RESERVE, [agent.workspace_id, agent_id, period, start, amount, cap])
-                row = cursor.fetchone()
-            if row is None:  # leaving the block rolls back what was held on the other caps
-                raise BudgetReached(
-                    scope="agent" if agent_id else "workspace",
-                    period=period,
-                    cap=cap,
-                    renews_at=_renews_at(period, start),
-                )
-            counter_ids.append(row[0])
-    return Reservation(amount=amount, counter_ids=counter_ids)
+    for agent_id, period, cap in caps:
+        start = _period_start(period, today)
+        row = None
+        if amount <= cap:
+            cursor.execute(_RESERVE, [agent.workspace_id, agent_id, period, start, amount, cap])
+            row = cursor.fetchone()
+        if row is None:  # leaving the block rolls back what was held on the other caps
+            raise BudgetReached(
+                scope="agent" if agent_id else "workspace",
+                period=period,
+                cap=cap,
+                renews_at=_renews_at(period, start),
+            )
+        counter_ids.append(row[0])
+    return counter_ids
 
 
 # Table names come from the models; every value is a parameter.
@@ -139,22 +174,44 @@ _RESERVE = (
     f"DO UPDATE SET reserved = {_COUNTERS}.reserved + EXCLUDED.reserved "
     f"WHERE {_COUNTERS}.spent + {_COUNTERS}.reserved + EXCLUDED.reserved <= %s RETURNING id"
 )
+_LEASES = BudgetReservation._meta.db_table
+_LEASE = (
+    f"INSERT INTO {_LEASES} (workspace_id, counter_ids, amount, expires_at) "  # noqa: S608
+    "VALUES (%s, %s, %s, statement_timestamp() + %s * interval '1 second') RETURNING id"
+)
+# Deleting an expired row is what releases it: two reclaimers cannot both give it back.
+_RECLAIM = (
+    f"WITH expired AS (DELETE FROM {_LEASES} WHERE workspace_id = %s "  # noqa: S608
+    "AND expires_at < statement_timestamp() RETURNING counter_ids, amount), "
+    "held AS (SELECT counter_id, SUM(amount) AS total "
+    "FROM expired, unnest(expired.counter_ids) AS counter_id GROUP BY counter_id) "
+    f"UPDATE {_COUNTERS} SET reserved = {_COUNTERS}.reserved - held.total FROM held "
+    f"WHERE {_COUNTERS}.id = held.counter_id"
+)
+# A reservation already reclaimed (the call outlived its lease) releases nothing again.
+_RELEASE_AND_SPEND = (
+    f"WITH released AS (DELETE FROM {_LEASES} WHERE id = %s RETURNING amount), "  # noqa: S608
+    f"settled AS (UPDATE {_COUNTERS} SET "
+    "reserved = reserved - COALESCE((SELECT amount FROM released), 0), spent = spent + %s "
+    "WHERE id = ANY(%s)) "
+)
 _LEDGER = CostEntry._meta.db_table
 _SETTLE_AND_RECORD = (
-    f"WITH settled AS (UPDATE {_COUNTERS} SET reserved = reserved - %s, spent = spent + %s "  # noqa: S608
-    "WHERE id = ANY(%s)) "
-    f"INSERT INTO {_LEDGER} (workspace_id, agent_id, run_id, seq, step, model, tier, "
-    "prompt_tokens, completion_tokens, cost, latency_ms, cache_hit, created_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    _RELEASE_AND_SPEND
+    + f"INSERT INTO {_LEDGER} (workspace_id, agent_id, run_id, seq, step, model, tier, "  # noqa: S608
+    "prompt_tokens, completion_tokens, cost, latency_ms, cache_hit, estimated, note, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
 def settle(reservation: Reservation, actual: Decimal) -> None:
-    """Turns a reservation into what the call really cost (zero if it failed)."""
+    """Turns a reservation into what the call really cost (zero if nothing was billed)."""
     if reservation.counter_ids:
-        BudgetCounter.objects.filter(pk__in=reservation.counter_ids).update(
-            reserved=F("reserved") - reservation.amount, spent=F("spent") + actual
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _RELEASE_AND_SPEND + "SELECT 1",
+                [reservation.pk, actual, reservation.counter_ids],
+            )
 
 
 def settle_and_record(
@@ -167,13 +224,15 @@ def settle_and_record(
     cost: Decimal,
     latency_ms: float,
     cache_hit: bool = False,
+    note: str = "",
 ) -> None:
-    """Settles the reservation to the real cost and writes the ledger row, in one statement."""
+    """Settles the reservation to the real cost and writes the ledger row, in one statement.
+    `usage` marked `estimated` was not reported by the server."""
     with connection.cursor() as cursor:
         cursor.execute(
             _SETTLE_AND_RECORD,
             [
-                reservation.amount,
+                reservation.pk,
                 cost,
                 reservation.counter_ids,
                 run.workspace_id,
@@ -188,6 +247,8 @@ def settle_and_record(
                 cost,
                 latency_ms,
                 cache_hit,
+                bool(usage.get("estimated")),
+                note[:300],
                 timezone.now(),
             ],
         )

@@ -3,7 +3,9 @@
 `call(capability, run=..., request=...)` resolves the agent's route (routing.py), serves it
 from the template, local or remote tier, and writes a ledger row for every call. Paid
 (remote) calls reserve their worst case against every budget first and settle after; an
-opted-in response cache serves exact repeats for free. A generation the chosen tier cannot
+opted-in response cache, scoped to the workspace and provider key, serves its exact repeats
+for free. A JSON repair reserves again; a failure the provider billed is charged. A paid
+model with no price is not served (no cap could hold). A generation the chosen tier cannot
 serve falls back down the tiers (remote → local model → template) and says so in its
 answer; when nothing can serve it, `ModelNotConfigured` makes the step wait with
 "no model configured for <capability>", never a silent fake.
@@ -193,6 +195,9 @@ def _remote(route, run, request, cache_allowed, on_delta, reasons) -> dict[str, 
     if not model:
         reasons.append(f"provider {endpoint.name!r} has no {route.role} model")
         return None
+    if budgets.price_for(workspace_id=run.workspace_id, model=model) is None:
+        reasons.append(no_price(model))
+        return None
     messages = _messages(request)
     if messages is None:
         reasons.append("the request has no messages for a model")
@@ -311,6 +316,13 @@ def _classifications(answer, request) -> list[dict[str, Any]]:
 # -- the paid call ------------------------------------------------------------------------------
 
 
+def no_price(model: str) -> str:
+    return (
+        f"no price for model {model} (a budget cannot hold: set its price, or a default "
+        "price, on the Models page)"
+    )
+
+
 def chat(
     *,
     run,
@@ -324,11 +336,21 @@ def chat(
     """A paid chat completion for a run: budget reserved first, settled and ledgered after.
 
     With `cache` (opt-in; never for steps that propose effects), an identical earlier
-    request's answer is returned from Redis at no cost, and the ledger records the hit.
+    request of the same workspace and provider key is answered from Redis at no cost, and
+    the ledger records the hit. A JSON answer that does not parse gets one repair request,
+    reserved and ledgered as a call of its own.
     """
     params.setdefault("max_tokens", settings.AIOS_LLM_DEFAULT_MAX_TOKENS)
     started = time.perf_counter()
-    key = response_cache.key(endpoint.base_url, model, messages, params) if cache else None
+    key = None
+    if cache:
+        key = response_cache.key(
+            workspace_id=run.workspace_id,
+            endpoint=endpoint,
+            model=model,
+            messages=messages,
+            params=params,
+        )
     if key and (hit := response_cache.get(key)) is not None:
         _record_free(
             run,
@@ -340,32 +362,118 @@ def chat(
         )
         return {**hit, "cost": "0", "cache_hit": True}
     price = budgets.price_for(workspace_id=run.workspace_id, model=model)
-    reservation = budgets.reserve(
-        agent=run.agent, amount=budgets.worst_case(price, messages, params["max_tokens"])
-    )
-    started = time.perf_counter()  # the model's latency, not the budget's
-    try:
-        answer = remote.complete(
-            endpoint, model=model, messages=messages, on_delta=on_delta, **params
-        )
-    except BaseException:
-        budgets.settle(reservation, Decimal("0"))
-        raise
-    usage = answer["usage"]
-    cost = budgets.cost_of(price, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
-    budgets.settle_and_record(
-        reservation,
-        run=run,
-        model=answer["model"],
-        tier="remote",
-        usage=usage,
-        cost=cost,
-        latency_ms=(time.perf_counter() - started) * 1000,
-    )
+    if price is None:
+        raise ModelNotConfigured("a paid call", [no_price(model)])
+    json_output = bool(params.pop("json_output", False))
+    call = _PaidCall(run=run, endpoint=endpoint, model=model, price=price, params=params)
+    answer, invalid = call.send(messages, on_delta, json_output=json_output)
+    if invalid is not None:
+        answer = _repaired(call, messages, answer, invalid)
     answer = {**answer, "tier": "remote", "provider": endpoint.name, "requested_model": model}
+    cost = answer.pop("cost")
     if key:
         response_cache.put(key, answer)
     return {**answer, "cost": str(cost)}
+
+
+def _repaired(call: _PaidCall, messages, answer, invalid: ValueError) -> dict[str, Any]:
+    """The one repair request, reserved on its own: the first answer is paid for already."""
+    repair = remote.repair_messages(messages, answer["content"], invalid)
+    repaired, again = call.send(repair, None, json_output=True, last=True)
+    if again is not None:
+        raise remote.InvalidStructuredOutput(
+            f"no valid JSON object after a repair: {again}"
+        ) from again
+    usage = {
+        key: answer["usage"].get(key, 0) + repaired["usage"].get(key, 0)
+        for key in ("prompt_tokens", "completion_tokens")
+    }
+    cost = answer["cost"] + repaired["cost"]
+    return {**repaired, "usage": usage, "cost": cost, "repaired": True}
+
+
+class _PaidCall:
+    """Requests to one model for one run, each reserved, settled and ledgered on its own."""
+
+    def __init__(self, *, run, endpoint: remote.Endpoint, model: str, price, params) -> None:
+        self.run, self.endpoint, self.model, self.price = run, endpoint, model, price
+        self.params = params
+        # A lease outlives the call's timeout; a stream renews it as its text arrives.
+        self.lease = endpoint.timeout + budgets.LEASE_SECONDS
+
+    def send(self, messages, on_delta, *, json_output: bool, last: bool = False):
+        """(answer with its `cost`, the ValueError if its JSON did not parse)."""
+        max_tokens = self.params["max_tokens"]
+        reservation = budgets.reserve(
+            agent=self.run.agent,
+            amount=budgets.worst_case(self.price, messages, max_tokens),
+            lease_seconds=self.lease,
+        )
+        started = time.perf_counter()  # the model's latency, not the budget's
+        try:
+            answer = remote.complete(
+                self.endpoint,
+                model=self.model,
+                messages=messages,
+                on_delta=self._renewing(on_delta, reservation),
+                json_output=json_output,
+                **self.params,
+            )
+        except BaseException as error:
+            if not remote.billed(error):  # refused or unreachable: nothing was billed
+                budgets.settle(reservation, Decimal("0"))
+                raise
+            # Billed: charged what the server reported, else all it could have billed.
+            reported = error.billed_usage  # type: ignore[attr-defined]
+            worst = {
+                "prompt_tokens": budgets.prompt_token_ceiling(messages),
+                "completion_tokens": max_tokens,
+                "estimated": True,
+            }
+            note = str(error) if reported else f"{error}: charged the reserved worst case"
+            self._settle(reservation, self.model, reported or worst, started, note)
+            raise
+        invalid, note = None, ""
+        if json_output:
+            try:
+                answer["json"] = remote.json_object(answer["content"])
+            except ValueError as error:
+                invalid = error
+                note = (
+                    f"no valid JSON object after a repair: {error}"
+                    if last
+                    else f"not a valid JSON object ({error}): repaired"
+                )
+        cost = self._settle(reservation, answer["model"], answer["usage"], started, note)
+        return {**answer, "cost": cost}, invalid
+
+    def _settle(self, reservation, model: str, usage, started: float, note: str) -> Decimal:
+        prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+        cost = budgets.cost_of(self.price, prompt, completion)
+        budgets.settle_and_record(
+            reservation,
+            run=self.run,
+            model=model,
+            tier="remote",
+            usage=usage,
+            cost=cost,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            note=note,
+        )
+        return cost
+
+    def _renewing(self, on_delta, reservation):
+        if on_delta is None:
+            return None
+        renewed = [time.monotonic()]
+
+        def forward(text: str) -> None:
+            if time.monotonic() - renewed[0] > self.lease / 3:
+                budgets.renew(reservation, lease_seconds=self.lease)
+                renewed[0] = time.monotonic()
+            on_delta(text)
+
+        return forward
 
 
 # -- what the UI shows --------------------------------------------------------------------------
@@ -404,11 +512,14 @@ def _serving(name: str, route: Route, workspace) -> dict[str, Any]:
         ready = intents.workspace_model(workspace.pk) is not None
         note = "" if ready else "no intent examples yet"
         return {"tier": "local", "model": INTENT_MODEL, "ready": ready, "note": note}
+    unpriced = ""  # a paid model without a price is a misconfiguration, never free
     for tier in _fallback_tiers(name, route):
         if tier == "remote":
             endpoint = providers.endpoint_for(workspace=workspace, provider=route.provider)
-            if endpoint and endpoint.model(route.role):
-                model = endpoint.model(route.role)
+            model = endpoint.model(route.role) if endpoint else ""
+            if model and budgets.price_for(workspace_id=workspace.pk, model=model) is None:
+                unpriced = f"a budget cannot hold: no price for model {model} ({endpoint.name})"
+            elif model:
                 return {
                     "tier": "remote",
                     "model": f"{model} ({endpoint.name})",
@@ -416,12 +527,18 @@ def _serving(name: str, route: Route, workspace) -> dict[str, Any]:
                     "note": "",
                 }
         if tier == "local" and local_lm.is_configured():
-            return {"tier": "local", "model": local_lm.model_name(), "ready": True, "note": ""}
+            return {
+                "tier": "local",
+                "model": local_lm.model_name(),
+                "ready": True,
+                "note": unpriced,
+            }
         if tier == "template":
             return {
                 "tier": "template",
                 "model": "templates",
                 "ready": True,
-                "note": "only requests that have a template",
+                "note": "; ".join(filter(None, [unpriced, "only requests that have a template"])),
             }
-    return {"tier": "", "model": "", "ready": False, "note": f"no model configured for {name}"}
+    missing = unpriced or f"no model configured for {name}"
+    return {"tier": "", "model": "", "ready": False, "note": missing}

@@ -3,8 +3,11 @@
 What real servers do is turned into the engine's terms: rate limits (with their
 Retry-After), 5xx, timeouts, dropped streams and empty answers are transient, so the step
 retries with backoff; refusals (4xx) are permanent. A missing `usage` is estimated from the
-text and marked as such. Structured output is validated, with one repair request when the
-model's JSON does not parse.
+text and marked as such. A failure after the server took the request (a timeout, a cut
+stream, an empty answer) is a TransientError marked `billed`, with the usage the server
+reported, if any: the provider has billed it. Structured output is validated
+(`json_object`); the repair request when the JSON does not parse is the gateway's, which
+reserves it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,19 @@ class InvalidStructuredOutput(PermanentError):
     """The model's answer was not the JSON asked for, even after a repair request."""
 
 
+def answer_lost(message: str, *, usage: dict[str, Any] | None = None) -> TransientError:
+    """The server took the request but its answer did not arrive whole: it billed the call.
+    Still a TransientError (the step retries, and says so); `billed_usage` is what the
+    server reported (None: unknown, so the gateway charges the call its worst case)."""
+    error = TransientError(message)
+    error.billed, error.billed_usage = True, usage  # type: ignore[attr-defined]
+    return error
+
+
+def billed(error: BaseException) -> bool:
+    return getattr(error, "billed", False)
+
+
 OnDelta = Callable[[str], None]
 
 
@@ -62,17 +78,15 @@ def complete(
     on_delta: OnDelta | None = None,
     **params: Any,
 ) -> dict[str, Any]:
-    """One chat completion; streamed when `on_delta` wants the text as it arrives; with
-    `json_output`, its content parsed as a JSON object."""
+    """One chat completion; streamed when `on_delta` wants the text as it arrives. With
+    `json_output` the server is asked for a JSON object (`json_object` parses it)."""
     if json_output:
         params["response_format"] = {"type": "json_object"}
-    answer = _create(endpoint, model, messages, params, on_delta)
-    if json_output:
-        answer = _parsed(endpoint, model, messages, params, answer)
-    return answer
+    return _create(endpoint, model, messages, params, on_delta)
 
 
 def _create(endpoint, model, messages, params, on_delta=None) -> dict[str, Any]:
+    import httpx
     import openai
 
     client = _client(endpoint.base_url, endpoint.api_key, endpoint.timeout)
@@ -88,12 +102,18 @@ def _create(endpoint, model, messages, params, on_delta=None) -> dict[str, Any]:
         raise TransientError(
             f"rate limited by the model endpoint: {error}", retry_after=_retry_after(error.response)
         ) from error
-    except (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError) as error:
+    except openai.APITimeoutError as error:
+        if isinstance(error.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout):
+            raise TransientError(f"{type(error).__name__}: {error}") from error
+        # Sent, and not answered in time: the server did (some of) the work.
+        raise answer_lost(f"no answer ({type(error).__name__}: {error})") from error
+    except (openai.APIConnectionError, openai.InternalServerError) as error:
         raise TransientError(f"{type(error).__name__}: {error}") from error
     except openai.APIStatusError as error:
         raise PermanentError(f"the model endpoint refused the request: {error}") from error
     if not content:
-        raise TransientError("the model returned an empty answer")
+        reported = _usage(usage, messages, "") if usage is not None else None
+        raise answer_lost("the model returned an empty answer", usage=reported)
     return {
         "model": answered_by or model,
         "content": content,
@@ -103,6 +123,9 @@ def _create(endpoint, model, messages, params, on_delta=None) -> dict[str, Any]:
 
 def _streamed(client, model, messages, params, on_delta: OnDelta):
     """Content, usage (the last chunk carries it when the server supports it) and model."""
+    import httpx
+    import openai
+
     stream = client.chat.completions.create(
         model=model,
         messages=messages,
@@ -112,17 +135,21 @@ def _streamed(client, model, messages, params, on_delta: OnDelta):
     )
     parts: list[str] = []
     usage = answered_by = finished = None
-    for chunk in stream:
-        answered_by = chunk.model or answered_by
-        usage = chunk.usage or usage
-        for choice in chunk.choices or ():
-            finished = choice.finish_reason or finished
-            delta = choice.delta.content if choice.delta else None
-            if delta:
-                parts.append(delta)
-                on_delta("".join(parts))
+    try:
+        for chunk in stream:
+            answered_by = chunk.model or answered_by
+            usage = chunk.usage or usage
+            for choice in chunk.choices or ():
+                finished = choice.finish_reason or finished
+                delta = choice.delta.content if choice.delta else None
+                if delta:
+                    parts.append(delta)
+                    on_delta("".join(parts))
+    except (openai.APIError, httpx.TransportError) as error:  # the answer had begun: billed
+        raise answer_lost(f"the model's stream broke off: {error}") from error
     if finished is None:  # the connection closed before the server said the answer ended
-        raise TransientError("the model's stream ended before its answer did")
+        reported = _usage(usage, messages, "".join(parts)) if usage is not None else None
+        raise answer_lost("the model's stream ended before its answer did", usage=reported)
     return "".join(parts), usage, answered_by
 
 
@@ -149,39 +176,22 @@ def _retry_after(response) -> float | None:
         return None  # an HTTP date: the step's own backoff applies
 
 
-def _parsed(endpoint, model, messages, params, answer: dict[str, Any]) -> dict[str, Any]:
-    """The answer's JSON object; one repair request if it does not parse, then give up."""
-    try:
-        return {**answer, "json": _json_object(answer["content"])}
-    except ValueError as error:
-        repair = [
-            *messages,
-            {"role": "assistant", "content": answer["content"]},
-            {
-                "role": "user",
-                "content": f"That was not a valid JSON object ({error}). "
-                "Answer again with only the JSON object.",
-            },
-        ]
-        repaired = _create(endpoint, model, repair, params)
-        usage = {
-            key: answer["usage"].get(key, 0) + repaired["usage"].get(key, 0)
-            for key in ("prompt_tokens", "completion_tokens")
-        }
-        try:
-            return {
-                **repaired,
-                "usage": usage,
-                "json": _json_object(repaired["content"]),
-                "repaired": True,
-            }
-        except ValueError as again:
-            raise InvalidStructuredOutput(
-                f"no valid JSON object after a repair: {again}"
-            ) from again
+def repair_messages(
+    messages: list[dict[str, str]], content: str, error: ValueError
+) -> list[dict[str, str]]:
+    """The one repair request: the invalid answer, and what was wrong with it."""
+    return [
+        *messages,
+        {"role": "assistant", "content": content},
+        {
+            "role": "user",
+            "content": f"That was not a valid JSON object ({error}). "
+            "Answer again with only the JSON object.",
+        },
+    ]
 
 
-def _json_object(content: str) -> dict[str, Any]:
+def json_object(content: str) -> dict[str, Any]:
     value = json.loads(content)
     if not isinstance(value, dict):
         raise ValueError("a JSON object was expected")

@@ -20,6 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict
+from pydantic import ValidationError as SchemaError
+
 # One error hierarchy for every app (aios_site/core/errors.py); named here too, for steps.
 from aios_site.core.errors import TRANSIENT_ERRORS as TRANSIENT_ERRORS
 from aios_site.core.errors import PermanentError as PermanentError
@@ -81,6 +84,26 @@ def fail(reason: str) -> Transition:
 
 # The errors a step raises are the one hierarchy of aios_site/core/errors.py, imported above.
 
+
+class InvalidInput(PermanentError, ValueError):
+    """A run's input does not fit what its pipeline declares. `problems` has one entry per
+    wrong field, shaped like the API's other 422 details (`loc` ends with the field)."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        self.problems = problems
+        super().__init__(
+            "; ".join(f"{'.'.join(map(str, p['loc'][2:]))}: {p['msg']}" for p in problems)
+        )
+
+
+class PipelineInput(BaseModel):
+    """What a pipeline needs in its run's input. Fields it does not name are let through
+    (a step may read optional extras), and the input is stored as sent, not as parsed, so a
+    replay sees exactly what the first run saw."""
+
+    model_config = ConfigDict(extra="allow")
+
+
 # -- steps and pipelines ----------------------------------------------------------------------
 
 
@@ -119,6 +142,25 @@ class Pipeline:
     first_step: ClassVar[str] = "start"
     # What one successful run replaces, in minutes of a person's work (editable per workspace).
     minutes_saved: ClassVar[float] = 0.0
+    # The fields its input must have; checked when a run is created, so a missing one is
+    # the caller's 422 instead of a KeyError in a step.
+    Input: ClassVar[type[PipelineInput]] = PipelineInput
+
+    @classmethod
+    def input_validate(cls, data: Any) -> None:
+        try:
+            cls.Input.model_validate(data)
+        except SchemaError as error:
+            raise InvalidInput(
+                [
+                    {
+                        "type": problem["type"],
+                        "loc": ["body", "payload", "input", *map(str, problem["loc"])],
+                        "msg": problem["msg"],
+                    }
+                    for problem in error.errors()
+                ]
+            ) from error
 
     def step_function(self, step_name: str) -> Callable:
         function = getattr(self, step_name, None)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from agents.pipelines import Pipeline, escalate, finish, goto, register, step
+from typing import Any
+
+from agents.pipelines import Pipeline, PipelineInput, escalate, finish, goto, register, step
 
 
 @register
@@ -49,6 +51,10 @@ class Slow(Pipeline):
 
     name = "demo.slow"
 
+    class Input(PipelineInput):
+        key: str
+        seconds: float = 5
+
     @step()
     def start(self, ctx):
         count = ctx.tool("demo.count", key=ctx.input["key"])
@@ -66,6 +72,10 @@ class Flaky(Pipeline):
 
     name = "demo.flaky"
 
+    class Input(PipelineInput):
+        key: str
+        failures: int = 2
+
     @step(attempts=4, backoff=0.2, max_backoff=1.0)
     def start(self, ctx):
         count = ctx.tool("demo.count", key=ctx.input["key"])
@@ -78,6 +88,12 @@ class AskModel(Pipeline):
     """One model call through the context: for the gateway's tests and benchmarks."""
 
     name = "demo.ask_model"
+
+    class Input(PipelineInput):
+        question: str
+        capability: str = "plan"
+        cache: bool = False
+        stream: bool = False
 
     @step(attempts=4, backoff=0.2, max_backoff=5.0)
     def start(self, ctx):
@@ -97,6 +113,11 @@ class AskModel(Pipeline):
         )
 
 
+class ModelCallInput(PipelineInput):
+    capability: str
+    request: dict[str, Any] = {}
+
+
 def _model_call(ctx):
     answer = ctx.model(ctx.input["capability"], **ctx.input.get("request", {}))
     return finish(answer)
@@ -107,6 +128,7 @@ class ModelCall(Pipeline):
     """Any capability with any request, answered as the outcome: for trying tiers out."""
 
     name = "demo.model_call"
+    Input = ModelCallInput
 
     @step(attempts=3, backoff=0.2, max_backoff=2.0)
     def start(self, ctx):
@@ -118,6 +140,7 @@ class ModelCallProposing(Pipeline):
     """The same from a step that proposes effects: it never gets cached model answers."""
 
     name = "demo.model_call_proposing"
+    Input = ModelCallInput
 
     @step(attempts=3, backoff=0.2, max_backoff=2.0, proposes=True)
     def start(self, ctx):
@@ -130,6 +153,10 @@ class Recall(Pipeline):
 
     name = "demo.recall"
 
+    class Input(PipelineInput):
+        query: str
+        namespaces: list[str] | None = None
+
     @step(attempts=2, backoff=0.2)
     def start(self, ctx):
         found = ctx.recall(ctx.input["query"], namespaces=ctx.input.get("namespaces"))
@@ -141,6 +168,13 @@ class Propose(Pipeline):
     """Proposes the change its input describes, waits for the decision, finishes with it."""
 
     name = "demo.propose"
+
+    class Input(PipelineInput):
+        effector: str
+        target: str = ""
+        payload: dict[str, Any] = {}
+        rationale: str = ""
+        sources: list[Any] | None = None
 
     @step(proposes=True)
     def start(self, ctx):
@@ -164,6 +198,9 @@ class Loop(Pipeline):
     does): a runaway loop, which the step limit and the budgets must stop."""
 
     name = "demo.loop"
+
+    class Input(PipelineInput):
+        capability: str | None = None
 
     @step(attempts=2, backoff=0.2)
     def start(self, ctx):

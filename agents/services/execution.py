@@ -127,6 +127,8 @@ def _execute_step(run: Run, token: uuid.UUID, *, deadline: float) -> bool:
     except ModelNotConfigured as missing:
         return _commit_model_wait(run, token, checkpoint, missing)
     except Exception as error:  # a step's failure is data about the run, never a crash
+        if replay:  # a replay does not retry: it compares the failure with the original's
+            return _commit(run, token, checkpoint, **replay.failure(error))
         logger.info("run %s step %s attempt %s failed: %r", run.pk, step_name, attempt, error)
         return _commit_error(run, token, checkpoint, error, policy)
     keep_going = transition.kind == "goto" and time.monotonic() < deadline
@@ -224,6 +226,8 @@ def _commit_transition(run, token, checkpoint, context, transition, replay, keep
             fields["replay_verdict"] = "identical"
     else:
         fields.update(status=RunStatus.FAILED, error=transition.reason)
+        if replay:  # the same `fail` as the original's: check_result compared them
+            fields["replay_verdict"] = "identical"
     return _commit(
         run,
         token,

@@ -16,7 +16,9 @@ from agents.llm import budgets, intents
 from agents.llm.routing import policy_validate
 from agents.models import ModelPrice, Provider
 from agents.services.runs import waits_resume
-from approvals.audit import SETUP, Actor, audit_record
+from aios_site import netguard
+from aios_site.core.actors import SETUP, Actor
+from aios_site.core.audit import audit_record
 
 
 def _providers_changed(workspace) -> None:
@@ -44,8 +46,12 @@ def provider_save(
     is_default: bool = False,
     prices: dict[str, dict[str, Decimal]] | None = None,
     actor: Actor = SETUP,
+    allow_private: bool | None = None,
 ) -> Provider:
-    """Creates or updates a provider by name; `api_key=None` keeps the stored key."""
+    """Creates or updates a provider by name; `api_key=None` keeps the stored key. Its base
+    URL must be a public address unless the settings allow others (`allow_private`: a URL
+    the system made, a local model server it started)."""
+    netguard.validate_url(base_url, field_name="base_url", allow_private=allow_private)
     provider = Provider.objects.filter(workspace=workspace, name=name).first() or Provider(
         workspace=workspace, name=name
     )
@@ -86,7 +92,9 @@ def price_set(
     output_per_million: Decimal,
     actor: Actor = SETUP,
 ) -> ModelPrice:
-    """The workspace's own price for a model (over the installation's default price)."""
+    """The workspace's own price for a model (over the installation's price for it), or
+    with `model="*"` its default price for models without one. A run waiting for a price
+    resumes."""
     if not model:
         raise ValueError("a price needs a model name")
     rates = {"input_per_million": input_per_million, "output_per_million": output_per_million}
@@ -94,6 +102,7 @@ def price_set(
     price, _ = ModelPrice.objects.update_or_create(workspace=workspace, model=model, defaults=rates)
     _audit(workspace, actor, "price.set", f"price:{model}", old, rates)
     budgets.price_forget(workspace_id=workspace.pk, model=model)
+    _changed(workspace.pk)
     return price
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agents import events
-from agents.context import Divergence, StepContext
+from agents.context import Divergence, ReplayedFailure, StepContext
 from agents.models import (
     Checkpoint,
     CheckpointStatus,
     JournalEntry,
     Run,
+    RunStatus,
     Trigger,
 )
 from agents.pipelines import Transition
@@ -23,19 +25,33 @@ from agents.services.runs import Conflict, enqueue
 
 
 class ReplaySource:
-    """What the original run did at one seq: the calls it made, its transition, its resume event."""
+    """What the original run did at one seq: the calls it made, its transition, its resume event.
+
+    Where the original run failed (its last step), the last attempt is the one replayed: the
+    calls it completed, and the call that failed, which fails again with its recorded error.
+    """
 
     def __init__(self, run: Run, seq: int) -> None:
         original = run.parent
-        self.original = (
-            Checkpoint.objects.filter(run=original, seq=seq, status=CheckpointStatus.OK)
-            .order_by("-attempt")
-            .first()
-        )
-        self.calls = list(
-            JournalEntry.objects.filter(run=original, seq=seq, ok=True).order_by("position")
-        )
+        checkpoints = Checkpoint.objects.filter(run=original, seq=seq).order_by("-attempt")
+        self.original = checkpoints.filter(status=CheckpointStatus.OK).first()
+        if self.original is None and original.status == RunStatus.FAILED:
+            self.original = checkpoints.filter(status=CheckpointStatus.ERROR).first()
+        journal = JournalEntry.objects.filter(run=original, seq=seq)
+        failed = self.original is not None and self.original.status == CheckpointStatus.ERROR
+        if failed:
+            journal = journal.filter(Q(ok=True) | Q(checkpoint=self.original))
+        else:
+            journal = journal.filter(ok=True)
+        self.calls = list(journal.order_by("position"))
         self.seq = seq
+
+    @property
+    def failed_with(self) -> str | None:
+        """The error the original run failed with at this seq, if it did."""
+        if self.original is None or self.original.status != CheckpointStatus.ERROR:
+            return None
+        return self.original.error
 
     def check_step(self, step_name: str) -> None:
         expected = self.original.step if self.original else None
@@ -58,6 +74,14 @@ class ReplaySource:
                 expected={"kind": missing.kind, "name": missing.name, "request": missing.request},
                 got=None,
             )
+        if self.failed_with is not None:
+            raise Divergence(
+                step=self.original.step,
+                seq=self.seq,
+                position=None,
+                expected={"error": self.failed_with},
+                got=transition.as_json(),
+            )
         if transition.as_json() != self.original.transition:
             raise Divergence(
                 step=self.original.step,
@@ -69,6 +93,40 @@ class ReplaySource:
 
     def resumed_with(self) -> dict | None:
         return self.original.resumed_with if self.original else None
+
+    def failure(self, error: BaseException) -> dict[str, Any]:
+        """How the replay ends when its step raised `error`: failed as the original did (same
+        step, same error), or diverged. A replay never retries: it would fail the same way."""
+        if isinstance(error, ReplayedFailure):
+            got = error.recorded
+        else:
+            got = f"{type(error).__name__}: {error}"[:4000]
+        expected = self.failed_with
+        # A journaled call's error is kept to 2000 characters, a step's to 4000.
+        if expected is not None and got[:2000] == expected[:2000]:
+            return {
+                "cp_status": CheckpointStatus.ERROR,
+                "cp_error": expected,
+                "status": RunStatus.FAILED,
+                "error": expected,
+                "replay_verdict": "identical",
+            }
+        divergence = Divergence(
+            step=self.original.step if self.original else "",
+            seq=self.seq,
+            position=None,
+            expected={"error": expected} if expected is not None else self._expected_transition(),
+            got={"error": got},
+        )
+        return {
+            "cp_status": CheckpointStatus.ERROR,
+            "cp_error": "replay diverged",
+            "status": RunStatus.SUCCEEDED,
+            "replay_verdict": [divergence.as_json()],
+        }
+
+    def _expected_transition(self) -> Any:
+        return self.original.transition if self.original else None
 
 
 def run_replay(*, run: Run) -> Run:

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents import events
+from agents.context import provided
 from agents.llm.routing import policy_validate
 from agents.models import (
     WEBHOOK_TOPIC,
@@ -21,11 +22,13 @@ from agents.models import (
     RunStatus,
     Trigger,
 )
-from agents.pipelines import get_pipeline
+from agents.pipelines import InvalidInput, get_pipeline
+from aios_site.core.actors import SETUP, Actor
+from aios_site.core.audit import audit_record
+from aios_site.core.hashing import plain
 from aios_site.core.signals import run_finished
 from aios_site.errors import Conflict
 from aios_site.queues import send_later
-from approvals.audit import SETUP, Actor, audit_record, plain
 
 # -- creating and enqueueing ------------------------------------------------------------------
 
@@ -56,6 +59,24 @@ def _agent_audit(agent: Agent, actor: Actor, action: str, *, before=None, after=
     )
 
 
+def _effectors_validate(names: list[str]) -> None:
+    """An agent may be allowed only effectors that exist: a typo would otherwise sit in its
+    settings, and every proposal through the real name would be refused at run time.
+    The registry is governance's (approvals), plugged in as "effector_names"."""
+    known = set(provided("effector_names")())
+    problems = [
+        {
+            "type": "unknown_effector",
+            "loc": ["body", "payload", "allowed_effectors", index],
+            "msg": f"no effector named {name!r}",
+        }
+        for index, name in enumerate(names)
+        if name not in known
+    ]
+    if problems:
+        raise InvalidInput(problems)
+
+
 def _agent_settings(agent: Agent, names=AUDITED_SETTINGS) -> dict[str, Any]:
     return {name: getattr(agent, name) for name in names}
 
@@ -65,6 +86,8 @@ def agent_create(
     *, workspace, slug: str, name: str, pipeline: str, actor: Actor = SETUP, **fields: Any
 ) -> Agent:
     get_pipeline(pipeline)  # refuse unknown pipelines up front
+    if "allowed_effectors" in fields:
+        _effectors_validate(fields["allowed_effectors"])
     if "model_policy" in fields:
         fields["model_policy"] = policy_validate(fields["model_policy"])
     agent = Agent.objects.create(
@@ -106,6 +129,8 @@ def agent_update(*, agent: Agent, actor: Actor, **fields: Any) -> Agent:
     """Changes an agent's settings; the audit log keeps what each changed field was before."""
     if "pipeline" in fields:
         get_pipeline(fields["pipeline"])
+    if "allowed_effectors" in fields:
+        _effectors_validate(fields["allowed_effectors"])
     if "model_policy" in fields:
         fields["model_policy"] = policy_validate(fields["model_policy"])
     before = _agent_settings(agent, list(fields))
@@ -185,6 +210,10 @@ def run_start(
         if existing:
             return existing, False
     pipeline = get_pipeline(agent.pipeline)
+    if trigger == Trigger.MANUAL:
+        # A person or an API client can be told what is wrong now (422). Runs the system
+        # starts (webhooks, schedules) are not refused: a bad input fails the run, visibly.
+        pipeline.input_validate(input)
     try:
         with transaction.atomic():
             run = Run.objects.create(

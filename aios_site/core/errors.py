@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 
 class AiosError(Exception):
     """The base of the errors AIOS raises on purpose."""
@@ -44,40 +46,25 @@ class LeaseLost(TransientError):
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientError, TimeoutError, ConnectionError)
 
 
+# Libraries' own words for "try again": the model SDK's rate limits and timeouts, and the
+# database, the broker or Redis gone for a moment. Each is looked up only if installed.
+LIBRARY_TRANSIENT = {
+    "openai": ("RateLimitError", "APITimeoutError", "APIConnectionError"),
+    "redis.exceptions": ("ConnectionError", "TimeoutError"),
+    "kombu.exceptions": ("OperationalError",),
+    "django.db": ("OperationalError", "InterfaceError"),
+    "psycopg": ("OperationalError", "InterfaceError"),
+}
+
+
 def _library_transient() -> tuple[type[BaseException], ...]:
-    """Libraries' own words for "try again": the model SDK's rate limits and timeouts, and
-    the database or Redis gone for a moment. Imported here only if installed."""
     found: list[type[BaseException]] = []
-    try:
-        import openai
-
-        found += [openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError]
-    except ImportError:
-        pass
-    try:
-        import redis.exceptions
-
-        found += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
-    except ImportError:
-        pass
-    try:
-        import kombu.exceptions
-
-        found += [kombu.exceptions.OperationalError]
-    except ImportError:
-        pass
-    try:
-        import django.db
-
-        found += [django.db.OperationalError, django.db.InterfaceError]
-    except ImportError:
-        pass
-    try:
-        import psycopg
-
-        found += [psycopg.OperationalError, psycopg.InterfaceError]
-    except ImportError:
-        pass
+    for module_name, names in LIBRARY_TRANSIENT.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        found += [getattr(module, name) for name in names]
     return tuple(found)
 
 
@@ -93,3 +80,11 @@ def is_transient(error: BaseException) -> bool:
     if _LIBRARY_TRANSIENT is None:
         _LIBRARY_TRANSIENT = _library_transient()
     return isinstance(error, _LIBRARY_TRANSIENT)
+
+
+def describe(error: BaseException) -> str:
+    """An error as a card or a page shows it: ours by their message, any other with its type
+    (a bare KeyError's message alone says nothing)."""
+    if isinstance(error, AiosError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

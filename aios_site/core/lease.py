@@ -157,12 +157,21 @@ def held(kind: LeaseKind, pk: int) -> Iterator[Lease | None]:
         yield None
         return
     lease.keep_renewed()
+    try:
+        with acting(lease):
+            yield lease
+    finally:
+        renewer().drop(lease.key)
+
+
+@contextlib.contextmanager
+def acting(lease: Lease) -> Iterator[Lease]:
+    """The work in this block is done under `lease`: `guard()` checks it."""
     bound = _current.set(lease)
     try:
         yield lease
     finally:
         _current.reset(bound)
-        renewer().drop(lease.key)
 
 
 def expired(kind: LeaseKind) -> models.QuerySet:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import unquote
 
 import environ
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "memory",
     "approvals",
     "catalog",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -89,6 +91,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "aios_site.guards.api_guards",
+    # Last, as django-axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aios_site.urls"
@@ -117,6 +122,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Login throttling (django-axes; see aios_site/accounts/lockouts.py). Failures count per
+# account and, separately, per address; the lock lifts by itself after the cool-off, and a
+# refused attempt during it does not prolong it (or anyone could keep an owner out for good).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AIOS_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AIOS_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "aios_site.accounts.lockouts.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "aios_site.accounts.lockouts.client_address"
+AXES_USERNAME_CALLABLE = "aios_site.accounts.lockouts.username_key"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -182,7 +202,8 @@ SECURE_REDIRECT_EXEMPT = [r"^api/v1/healthz$"]
 SECURE_HSTS_SECONDS = env.int("AIOS_HSTS_SECONDS", default=31536000 if SECURE_HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
 SECURE_HSTS_PRELOAD = SECURE_HTTPS
-if env.bool("AIOS_BEHIND_PROXY", default=False):
+AIOS_BEHIND_PROXY = env.bool("AIOS_BEHIND_PROXY", default=False)
+if AIOS_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Models (the gateway reads these; unset means "no model configured", said so in the UI).
@@ -197,6 +218,9 @@ AIOS_LLM_CACHE_SECONDS = env.int("AIOS_LLM_CACHE_SECONDS", default=24 * 3600)
 AIOS_LOCAL_LM_PATH = env("AIOS_LOCAL_LM_PATH", default="")
 # Encrypts provider keys and store tokens at rest; derived from SECRET_KEY when unset.
 AIOS_ENCRYPTION_KEY = env("AIOS_ENCRYPTION_KEY", default="")
+# Where the audit log's signed chain heads are appended (one file a day): outside the
+# database, so whoever can write the table cannot rewind it unseen. Default: DATA_DIR/audit-heads.
+AIOS_AUDIT_HEADS_DIR = env("AIOS_AUDIT_HEADS_DIR", default="")
 
 # Celery. Long tasks: a message is acknowledged only after its task ends (acks_late), given
 # back if the worker dies (reject_on_worker_lost), one at a time per process (prefetch 1),
@@ -258,6 +282,8 @@ AIOS_STOCK_COVER_DAYS = env.float("AIOS_STOCK_COVER_DAYS", default=7.0)
 # Pages a brief lists are read by the server: by default only public addresses, never the
 # server's own network (loopback, private ranges, the cloud's metadata service).
 AIOS_FETCH_PRIVATE_ADDRESSES = env.bool("AIOS_FETCH_PRIVATE_ADDRESSES", default=False)
+# Networks reachable even so, e.g. "10.0.0.5/32" for a model server on the shop's own network.
+AIOS_FETCH_ALLOWED_NETWORKS = env.list("AIOS_FETCH_ALLOWED_NETWORKS", default=[])
 # Content: how often due posts are published, and the hour (local time) of a brief's post
 # when it gives no due time and the writer picks the next free day.
 AIOS_CONTENT_PUBLISH_SECONDS = env.float("AIOS_CONTENT_PUBLISH_SECONDS", default=30.0)

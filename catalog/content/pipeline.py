@@ -19,7 +19,16 @@ from urllib.parse import urlsplit
 
 from agents.context import NonDeterminism
 from agents.llm import untrusted
-from agents.pipelines import PermanentError, Pipeline, TransientError, finish, goto, register, step
+from agents.pipelines import (
+    PermanentError,
+    Pipeline,
+    PipelineInput,
+    TransientError,
+    finish,
+    goto,
+    register,
+    step,
+)
 from catalog import html
 from catalog.content import tools as _tools  # noqa: F401 - registers the content tools
 from catalog.content.formats import FORMATS, fit, payload_key, split
@@ -27,7 +36,6 @@ from catalog.pipelines import LANGUAGE_NAMES
 
 MAX_PAGE_BYTES = 200_000  # read from each research URL
 MAX_PAGE_CHARS = 4_000  # of its text, given to the model
-SCRIPTS = re.compile(r"<(script|style|noscript)\b.*?</\1\s*>", re.I | re.S)
 
 
 def _source(item: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +49,11 @@ def _language_name(code: str) -> str:
 @register
 class ContentPost(Pipeline):
     name = "content.post"
+
+    class Input(PipelineInput):
+        brief_id: int
+        ideate: int | None = None
+
     # The drafts and the schedule count through their effectors' minutes; this is what a run
     # without a proposal replaces: thinking of five angles for a brief.
     minutes_saved = 5.0
@@ -234,7 +247,7 @@ def page_text(body: Any) -> str:
     if not isinstance(body, str):
         return json.dumps(body, ensure_ascii=False)
     if "<" in body and ">" in body:
-        return html.visible_text(SCRIPTS.sub(" ", body))
+        return html.visible_text(body)  # scripts and styles dropped with their content
     return body.strip()
 
 

@@ -19,12 +19,14 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from agents.models import Agent, Run, Trigger
-from agents.pipelines import PermanentError, TransientError
 from aios_site.chaos import chaos_point
+from aios_site.core import lease
+from aios_site.core.errors import LeaseLost, PermanentError, describe, is_transient
 from approvals.audit import Actor, audit_record
 from catalog.content.formats import CHANNELS, FORMATS, payload_key
 from catalog.models import (
@@ -403,18 +405,34 @@ def next_free_slot(*, workspace_id: int, after: datetime) -> datetime:
 # -- publishing ---------------------------------------------------------------------------------
 
 
+def _publishing(now: datetime) -> lease.LeaseKind:
+    """Publishing a post is leased work: a due post, or one whose publisher let its lease
+    run out, is claimed with a fencing token, at most PUBLISH_ATTEMPTS times in all."""
+    return lease.LeaseKind(
+        name="post publishing",
+        model=ScheduledPost,
+        seconds=settings.AIOS_LEASE_SECONDS,
+        max_attempts=PUBLISH_ATTEMPTS,
+        claimable=Q(status=PostStatus.SCHEDULED, publish_at__lte=now)
+        | Q(status=PostStatus.PUBLISHING),
+        on_exhausted=_publish_gave_up,
+    )
+
+
 def posts_publish_due(*, now: datetime | None = None) -> dict[str, int]:
-    """Publishes every post due at `now` (default: the clock), each once; and takes over
-    posts whose worker died mid-publication once their lease is over."""
+    """Publishes every post due at `now` (default: the clock), each once; takes over posts
+    whose publisher died or was paused mid-publication once their lease is over, and fails
+    those that have no attempts left."""
     now = now or timezone.now()
     if timezone.is_naive(now):
         now = timezone.make_aware(now)
-    lease_over = timezone.now() - timedelta(seconds=settings.AIOS_RUN_STALE_SECONDS)
+    kind = _publishing(now)
+    given_up = lease.expired_sweep(kind)["gave_up"]
     due = ScheduledPost.objects.filter(
         Q(status=PostStatus.SCHEDULED, publish_at__lte=now)
-        | Q(status=PostStatus.PUBLISHING, claimed_at__lt=lease_over)
+        | Q(status=PostStatus.PUBLISHING, lease_expires_at__lt=Now())
     ).values_list("pk", flat=True)
-    counts = {"published": 0, "failed": 0, "retrying": 0, "skipped": 0}
+    counts = {"published": 0, "failed": given_up, "retrying": 0, "skipped": 0}
     for post_id in list(due):
         counts[post_publish(post_id=post_id, now=now)] += 1
     return counts
@@ -423,32 +441,31 @@ def posts_publish_due(*, now: datetime | None = None) -> dict[str, int]:
 def post_publish(*, post_id: int, now: datetime) -> str:
     """Claims the post (only one worker can) and POSTs it through `core.webhook`; says
     what became of it: published, failed, retrying, or skipped (someone else has it)."""
-    lease_over = timezone.now() - timedelta(seconds=settings.AIOS_RUN_STALE_SECONDS)
-    claimed = ScheduledPost.objects.filter(pk=post_id).filter(
-        Q(status=PostStatus.SCHEDULED, publish_at__lte=now)
-        | Q(status=PostStatus.PUBLISHING, claimed_at__lt=lease_over)
-    )
-    if not claimed.update(
-        status=PostStatus.PUBLISHING, claimed_at=timezone.now(), attempts=F("attempts") + 1
-    ):
-        return "skipped"
-    post = ScheduledPost.objects.select_related("workspace", "brief", "draft", "proposal").get(
-        pk=post_id
-    )
-    try:
-        result = _send(post)
-    except TransientError as error:
-        if post.attempts < PUBLISH_ATTEMPTS:
-            _settle(post, PostStatus.SCHEDULED, error=f"will try again: {error}")
-            return "retrying"
-        _settle(post, PostStatus.FAILED, error=str(error))
-        return "failed"
-    except PermanentError as error:
-        _settle(post, PostStatus.FAILED, error=str(error))
-        return "failed"
-    chaos_point("during_effector_commit")  # published, not yet recorded here
-    _settle(post, PostStatus.PUBLISHED, result=result)
-    return "published"
+    with lease.held(_publishing(now), post_id) as held:
+        if held is None or not held.write(status=PostStatus.PUBLISHING):
+            return "skipped"
+        post = ScheduledPost.objects.select_related("workspace", "brief", "draft", "proposal")
+        post = post.get(pk=post_id)
+        try:
+            result = _send(post)
+        except LeaseLost:
+            return "skipped"  # taken over while this publisher was paused: it carries on
+        except Exception as error:
+            if is_transient(error) and held.attempt < PUBLISH_ATTEMPTS:
+                _settle(post, held, PostStatus.SCHEDULED, error=f"will try again: {error}")
+                return "retrying"
+            _settle(post, held, PostStatus.FAILED, error=describe(error))
+            return "failed"
+        chaos_point("during_effector_commit")  # published, not yet recorded here
+        _settle(post, held, PostStatus.PUBLISHED, result=result)
+        return "published"
+
+
+def _publish_gave_up(held: lease.Lease) -> None:
+    post = ScheduledPost.objects.get(pk=held.pk)
+    last = f" (last error: {post.error})" if post.error else ""
+    error = f"gave up after {post.lease_attempts} attempts{last}"
+    _settle(post, held, PostStatus.FAILED, error=error, claimable=Q())
 
 
 def _send(post: ScheduledPost) -> dict[str, Any]:
@@ -484,12 +501,22 @@ def publication(post: ScheduledPost) -> dict[str, Any]:
 
 
 @transaction.atomic
-def _settle(post: ScheduledPost, status: str, *, result=None, error: str = "") -> None:
-    done = ScheduledPost.objects.filter(pk=post.pk, status=PostStatus.PUBLISHING).update(
+def _settle(
+    post: ScheduledPost,
+    held: lease.Lease,
+    status: str,
+    *,
+    result=None,
+    error: str = "",
+    claimable: Q | None = None,
+) -> None:
+    """Records what became of the post, only under the current lease (fenced), and lets go."""
+    rows = held.fenced().filter(Q(status=PostStatus.PUBLISHING) if claimable is None else claimable)
+    done = rows.update(
         status=status,
         result=result,
         error=error[:1000],
-        claimed_at=None,
+        lease_expires_at=None,
         published_at=timezone.now() if status == PostStatus.PUBLISHED else None,
     )
     if not done or status == PostStatus.SCHEDULED:

@@ -10,6 +10,7 @@ from agents.services import agent_create, run_start
 from tests.agents.conftest import wait_for_run
 from tests.browser.test_shell import _log_in
 from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.helpers import models_free
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -19,6 +20,7 @@ def test_a_run_waiting_for_a_model_finishes_once_the_owner_adds_a_provider(
 ):
     server = FakeOpenAI()
     server.script(Reply(content="Linen <b>breathes</b>: pick white or sand."))
+    models_free()
     agent = agent_create(
         workspace=workspace, slug="try-model", name="Try", pipeline="demo.model_call"
     )

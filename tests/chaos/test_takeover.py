@@ -44,7 +44,7 @@ def test_an_attempt_whose_call_another_attempt_journaled_first_gets_the_answer_k
 
 def test_a_retried_step_finds_the_proposal_an_attempt_made_before_it_died(make_agent):
     agent = make_agent("demo.propose", allowed_effectors=["core.note"])
-    run, _ = run_start(agent=agent, input={})
+    run, _ = run_start(agent=agent, input={"effector": "core.note"})
     _, retry = _attempts(run, step="propose")
     payload = {"namespace": "notes", "key": "restock", "content": "Order more mugs."}
     made = proposal_create(

@@ -190,18 +190,7 @@ def test_undo_restores_what_was_there_before_the_first_attempt(proposer, workspa
     )
     from approvals.effectors import Note
 
-    real_commit = Note.commit
-
-    def dies_after_writing(self, *args, **kwargs):
-        real_commit(self, *args, **kwargs)
-        raise ConnectionResetError("the worker's connection dropped before recording it")
-
-    Note.commit = dies_after_writing
-    try:
-        with pytest.raises(TransientError):
-            proposal_commit(proposal_id=proposal.pk)
-    finally:
-        Note.commit = real_commit
+    _commit_dying_after_the_effect(Note, proposal)
     proposal_commit(proposal_id=proposal.pk)
     committed = Proposal.objects.get(pk=proposal.pk)
     assert committed.status == "committed" and committed.lease_attempts == 2
@@ -248,26 +237,9 @@ def test_a_reply_by_email_is_sent_once_across_retries_and_redeliveries(
     finds the hand-over in the outbox and does not send it again."""
     from catalog.effectors import SendReply
 
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    support = make_agent("demo.propose", slug="support", allowed_effectors=["catalog.send_reply"])
-    message = _customer_message(workspace)
-    proposal = _approved(
-        support,
-        effector="catalog.send_reply",
-        payload={"message_id": message.pk, "body": "It left today.", "tier": "template"},
-    )
-    real_commit = SendReply.commit
+    proposal = _reply_by_email(settings, workspace, make_agent)
 
-    def dies_after_sending(self, *args, **kwargs):
-        real_commit(self, *args, **kwargs)
-        raise ConnectionResetError("died after SMTP took it")
-
-    SendReply.commit = dies_after_sending
-    try:
-        with pytest.raises(TransientError):
-            proposal_commit(proposal_id=proposal.pk)
-    finally:
-        SendReply.commit = real_commit
+    _commit_dying_after_the_effect(SendReply, proposal)
     proposal_commit(proposal_id=proposal.pk)  # the retry
     proposal_commit(proposal_id=proposal.pk)  # a redelivered task
 
@@ -280,14 +252,7 @@ def test_a_reply_by_email_is_sent_once_across_retries_and_redeliveries(
 def test_a_refused_mail_is_not_recorded_as_sent_and_may_be_sent_again(
     settings, workspace, make_agent
 ):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    support = make_agent("demo.propose", slug="support", allowed_effectors=["catalog.send_reply"])
-    message = _customer_message(workspace)
-    proposal = _approved(
-        support,
-        effector="catalog.send_reply",
-        payload={"message_id": message.pk, "body": "It left today.", "tier": "template"},
-    )
+    proposal = _reply_by_email(settings, workspace, make_agent)
     from django.core.mail.backends.locmem import EmailBackend
 
     real_send = EmailBackend.send_messages
@@ -344,6 +309,34 @@ def test_a_decision_on_a_decided_proposal_is_a_409(client, proposer, operator):
 
     assert approve.status_code == 409 and "decided already" in approve.json()["detail"]
     assert reject.status_code == 409 and "decided already" in reject.json()["detail"]
+
+
+def _commit_dying_after_the_effect(effector_class, proposal) -> None:
+    """A commit attempt whose effect happens, and whose worker then loses its connection
+    before recording it."""
+    real_commit = effector_class.commit
+
+    def dies_after_the_effect(self, *args, **kwargs):
+        real_commit(self, *args, **kwargs)
+        raise ConnectionResetError("the worker's connection dropped before recording it")
+
+    effector_class.commit = dies_after_the_effect
+    try:
+        with pytest.raises(TransientError):
+            proposal_commit(proposal_id=proposal.pk)
+    finally:
+        effector_class.commit = real_commit
+
+
+def _reply_by_email(settings, workspace, make_agent) -> Proposal:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    support = make_agent("demo.propose", slug="support", allowed_effectors=["catalog.send_reply"])
+    message = _customer_message(workspace)
+    return _approved(
+        support,
+        effector="catalog.send_reply",
+        payload={"message_id": message.pk, "body": "It left today.", "tier": "template"},
+    )
 
 
 def _customer_message(workspace):

@@ -22,7 +22,7 @@ from django.utils import timezone
 from approvals.audit import Actor
 from catalog.services import store_connect
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.helpers import SHARED_DATA, serve_models_from
+from tests.helpers import SHARED_DATA, models_free, serve_models_from
 from tests.injection.payloads import Payload
 
 SHOP = "alice-shop.myshopify.com"
@@ -129,6 +129,7 @@ def model_server():
 def model(model_server, settings):
     """The obedient model as the workspace's remote provider, with no payload yet."""
     serve_models_from(settings, model_server.base_url, timeout=2.0)
+    models_free()
     model_server.reset()
     yield model_server
     model_server.reset()

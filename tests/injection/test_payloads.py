@@ -234,8 +234,10 @@ def test_a_fetched_page_cannot_make_the_content_writer_act_or_inject_markup(
     [proposal] = _assert_no_effect_without_approval(effects)
     assert (proposal.effector, proposal.status) == ("content.accept_draft", "pending")
     assert proposal.payload["blog.en.title"] and proposal.payload["blog.en.body"]
-    read = page_text(website.pages["/linen"]).removeprefix("Linen")
-    _assert_only_data_reached_the_model(model, api, _distinctive(read.replace("\x00", "\ufffd")))
+    # The journal keeps a NUL as U+FFFD (PostgreSQL's JSON cannot hold one), and the step
+    # reads the page from the journal; an HTML parser would drop a NUL left in place.
+    read = page_text(website.pages["/linen"].replace("\x00", "\ufffd")).removeprefix("Linen")
+    _assert_only_data_reached_the_model(model, api, _distinctive(read))
     _assert_pages_show_markup_only_as_text(
         operator_client,
         payload,

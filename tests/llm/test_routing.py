@@ -3,6 +3,8 @@ none can. Runs are real (driven here); remote providers are local OpenAI-compati
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from agents.llm import PolicyError, routing
@@ -142,6 +144,7 @@ def test_a_run_waiting_for_a_model_resumes_when_a_provider_is_added(
         base_url=second_server.base_url,
         model_small="llama3",
         is_default=True,
+        prices={"llama3": {"input_per_million": Decimal(1), "output_per_million": Decimal(1)}},
     )
     run = drive(run)
 
@@ -249,7 +252,7 @@ def test_a_streamed_answer_is_pushed_to_the_runs_page_as_it_arrives(make_agent, 
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
-    from agents.events import run_group
+    from aios_site.core.groups import run_group
 
     fake_openai.script(Reply(content="Linen <b>breathes</b> well in summer."))
     layer = get_channel_layer()

@@ -109,7 +109,9 @@ def test_a_viewer_sees_a_card_change_but_is_given_no_way_to_decide_it(
     viewer, operator, workspace, make_agent
 ):
     agent = make_agent("demo.propose", slug="proposer")
-    proposal = pending_proposal(agent, run=run_start(agent=agent, input={})[0])
+    proposal = pending_proposal(
+        agent, run=run_start(agent=agent, input={"effector": "core.note"})[0]
+    )
     audited = AuditEntry.objects.count()
 
     async def scenario():
