@@ -85,8 +85,13 @@ def complete(
     return _create(endpoint, model, messages, params, on_delta)
 
 
+def _http_error(error: BaseException | None, *names: str) -> bool:
+    """Whether `error` is one of the SDK's HTTP library's errors by these class names: the
+    library is httpx or httpx2 depending on the SDK's release, so it is not imported here."""
+    return error is not None and any(cls.__name__ in names for cls in type(error).__mro__)
+
+
 def _create(endpoint, model, messages, params, on_delta=None) -> dict[str, Any]:
-    import httpx
     import openai
 
     client = _client(endpoint.base_url, endpoint.api_key, endpoint.timeout)
@@ -103,7 +108,7 @@ def _create(endpoint, model, messages, params, on_delta=None) -> dict[str, Any]:
             f"rate limited by the model endpoint: {error}", retry_after=_retry_after(error.response)
         ) from error
     except openai.APITimeoutError as error:
-        if isinstance(error.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout):
+        if _http_error(error.__cause__, "ConnectTimeout", "PoolTimeout"):
             raise TransientError(f"{type(error).__name__}: {error}") from error
         # Sent, and not answered in time: the server did (some of) the work.
         raise answer_lost(f"no answer ({type(error).__name__}: {error})") from error
@@ -123,7 +128,6 @@ def _create(endpoint, model, messages, params, on_delta=None) -> dict[str, Any]:
 
 def _streamed(client, model, messages, params, on_delta: OnDelta):
     """Content, usage (the last chunk carries it when the server supports it) and model."""
-    import httpx
     import openai
 
     stream = client.chat.completions.create(
@@ -145,7 +149,10 @@ def _streamed(client, model, messages, params, on_delta: OnDelta):
                 if delta:
                     parts.append(delta)
                     on_delta("".join(parts))
-    except (openai.APIError, httpx.TransportError) as error:  # the answer had begun: billed
+    except Exception as error:
+        if not (isinstance(error, openai.APIError) or _http_error(error, "TransportError")):
+            raise
+        # the answer had begun: billed
         raise answer_lost(f"the model's stream broke off: {error}") from error
     if finished is None:  # the connection closed before the server said the answer ended
         reported = _usage(usage, messages, "".join(parts)) if usage is not None else None
