@@ -92,12 +92,11 @@ class Lease:
             .update(lease_expires_at=Now() + ttl)
         )
 
-    def check(self, *, margin: float = 0.0) -> None:
-        """Raises LeaseLost unless this lease is current and has `margin` seconds left: asked
-        right before an effect leaves, so that a holder which was paused past its lease does
-        not send what its successor sends (or has given up on)."""
-        left = timedelta(seconds=margin)
-        if not self.fenced().filter(lease_expires_at__gt=Now() + left).exists():
+    def check(self) -> None:
+        """Raises LeaseLost unless this lease is current and unexpired: asked right before an
+        effect leaves, so that a holder which was paused past its lease does not send what
+        its successor sends (or has given up on)."""
+        if not self.fenced().filter(lease_expires_at__gt=Now()).exists():
             raise LeaseLost(f"the lease on {self.kind.name} {self.pk} was taken over")
 
     @property
@@ -172,11 +171,6 @@ def acting(lease: Lease) -> Iterator[Lease]:
         yield lease
     finally:
         _current.reset(bound)
-
-
-def expired(kind: LeaseKind) -> models.QuerySet:
-    """Claimable rows whose holder let the lease run out (dead, paused or hung)."""
-    return kind.model.objects.filter(kind.claimable, lease_expires_at__lt=Now())
 
 
 def expired_sweep(kind: LeaseKind, *, unclaimed: Q | None = None) -> dict[str, int]:
