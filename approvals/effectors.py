@@ -11,6 +11,7 @@ recording it): applying the same key again must change nothing. Every outbound w
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import hmac
 import json
@@ -18,13 +19,26 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from aios_site.chaos import attempt_key
 from aios_site.core import lease
 from aios_site.core.actors import Actor
 from aios_site.core.errors import PermanentError, TransientError
 
 _REGISTRY: dict[str, Effector] = {}
+
+
+@dataclass(frozen=True)
+class Found:
+    """What an effector finds at its target once a commit's attempts ran out: whether the
+    change is in place (`applied` True, with the `result` a commit would have recorded), is
+    not (False), or cannot be told (None, `detail` says why)."""
+
+    applied: bool | None
+    result: dict[str, Any] | None = None
+    detail: str = ""
 
 
 class Effector:
@@ -53,6 +67,13 @@ class Effector:
 
     def undo(self, result: dict[str, Any], *, workspace, proposal) -> dict[str, Any]:
         raise PermanentError(f"{self.name} cannot be undone")
+
+    def confirm(self, proposal, *, workspace) -> Found:
+        """Called once a commit's attempts ran out, under the commit's last lease: an attempt
+        may have applied the change and died before recording it, so look at the target
+        (read it back, or ask a receiver by the same idempotency key) rather than record
+        "nothing applied" blindly."""
+        return Found(None, detail=f"{self.name} cannot be read back")
 
     @property
     def can_undo(self) -> bool:
@@ -173,10 +194,33 @@ class Webhook(Effector):
         return [{"field": f"POST {endpoint.url}", "before": None, "after": payload["body"]}]
 
     def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
-        endpoint = _endpoint(workspace, payload["endpoint"])
-        headers = {"Idempotency-Key": idempotency_key, "X-AIOS-Proposal": str(proposal.pk)}
-        status = signed_post(endpoint.url, payload["body"], secret=endpoint.secret, headers=headers)
-        return {"status": status, "endpoint": endpoint.name}
+        send = self._sender(payload, workspace, idempotency_key, proposal)
+        return deliver(proposal, f"{proposal.idempotency_key}:webhook", send)
+
+    def confirm(self, proposal, *, workspace) -> Found:
+        key = attempt_key(proposal.idempotency_key)
+        send = self._sender(proposal.payload, workspace, key, proposal)
+        return confirm_delivery(proposal, f"{proposal.idempotency_key}:webhook", send)
+
+    @staticmethod
+    def _sender(payload, workspace, idempotency_key: str, proposal) -> Callable[[], dict[str, Any]]:
+        def send() -> dict[str, Any]:
+            extra = {"X-AIOS-Proposal": str(proposal.pk)}
+            return endpoint_post(
+                workspace, payload["endpoint"], payload["body"], idempotency_key, extra
+            )
+
+        return send
+
+
+def endpoint_post(
+    workspace, name: str, body: dict[str, Any], idempotency_key: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    """POSTs `body` to the workspace's webhook endpoint `name`, signed, with the key."""
+    endpoint = _endpoint(workspace, name)
+    headers = {"Idempotency-Key": idempotency_key, **headers}
+    status = signed_post(endpoint.url, body, secret=endpoint.secret, headers=headers)
+    return {"status": status, "endpoint": endpoint.name}
 
 
 def signed_post(url: str, payload: dict[str, Any], *, secret: str, headers: dict[str, str]) -> int:
@@ -210,18 +254,28 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float = 15) -
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+# Set by `deliver` while its send runs: told True right before each request leaves and False
+# when the receiver answered that it took nothing.
+_handing: contextvars.ContextVar[Callable[[bool], None] | None] = contextvars.ContextVar(
+    "handing", default=None
+)
+
+
 def _post_once(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310
     lease.guard()  # a commit whose lease was taken over (its worker paused) sends nothing
+    handed = _handing.get() or (lambda out: None)
+    handed(True)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return response.status
     except urllib.error.HTTPError as error:
+        if error.code == 409 and "Idempotency-Key" in headers:
+            return error.code
+        handed(False)
         if error.code == 429 or error.code >= 500:
             retry_after = _seconds(error.headers.get("Retry-After"))
             raise TransientError(f"{url} answered {error.code}", retry_after=retry_after) from error
-        if error.code == 409 and "Idempotency-Key" in headers:
-            return error.code
         raise PermanentError(f"{url} refused it: {error.code}") from error
     except (urllib.error.URLError, TimeoutError, OSError) as error:
         raise TransientError(f"{url}: {error}") from error
@@ -260,6 +314,65 @@ def send_once(proposal, key: str, send: Callable[[], dict[str, Any]]) -> dict[st
         raise
     Outbox.objects.filter(pk=row.pk).update(done_at=timezone.now(), result=result)
     return result
+
+
+def deliver(proposal, key: str, send: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Sends through a channel that takes an Idempotency-Key (a webhook receiver, a helpdesk):
+    sending again is safe, so every attempt sends, but the hand-over is recorded first, so
+    that once the attempts run out `confirm_delivery` knows whether anything may have gone
+    out. Each send marks it before it leaves; a receiver's refusal or "busy" answer means it
+    took nothing, and clears the mark; no answer at all (a timeout, a worker that died)
+    leaves it."""
+    from django.utils import timezone
+
+    from approvals.models import Outbox
+
+    row, _ = Outbox.objects.get_or_create(proposal_id=proposal.pk, key=key)
+    if row.done_at is not None:
+        return row.result
+
+    def handed(out: bool) -> None:
+        unsent = Outbox.objects.filter(pk=row.pk, done_at__isnull=True)
+        unsent.update(handed_at=timezone.now() if out else None)
+
+    bound = _handing.set(handed)
+    try:
+        result = send()
+    finally:
+        _handing.reset(bound)
+    Outbox.objects.filter(pk=row.pk).update(done_at=timezone.now(), result=result)
+    return result
+
+
+def confirm_delivery(proposal, key: str, send: Callable[[], dict[str, Any]]) -> Found:
+    """After the last attempt: taken (the receiver answered), never handed over (nothing
+    went out), or handed over by an attempt that died before hearing back — then it is asked
+    once more by the same Idempotency-Key, which a receiver that took it answers without
+    taking it twice."""
+    from approvals.models import Outbox
+
+    row = Outbox.objects.filter(proposal_id=proposal.pk, key=key).first()
+    if row is None or (row.handed_at is None and row.done_at is None):
+        return Found(False, detail="nothing was sent")
+    if row.done_at is not None:
+        return Found(True, row.result)
+    try:
+        return Found(True, deliver(proposal, key, send))
+    except Exception as error:  # any failure leaves it undetermined
+        return Found(None, detail=f"an earlier attempt may have delivered it ({error})")
+
+
+def confirm_handover(proposal, key: str) -> Found:
+    """After the last attempt, for a `send_once` channel: taken, handed over by an attempt
+    that died before hearing back (not sent again, as `send_once` says), or never sent."""
+    from approvals.models import Outbox
+
+    row = Outbox.objects.filter(proposal_id=proposal.pk, key=key).first()
+    if row is None or row.handed_at is None:
+        return Found(False, detail="nothing was sent")
+    if row.done_at is not None:
+        return Found(True, row.result)
+    return Found(True, {"handed_over": True, "note": "an earlier attempt handed it over"})
 
 
 def _endpoint(workspace, name: str):

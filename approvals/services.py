@@ -29,10 +29,11 @@ from aios_site.core.errors import (
     is_transient,
 )
 from aios_site.core.hashing import digest, plain
+from aios_site.core.renewer import renewer
 from aios_site.queues import send
 from approvals import policy
 from approvals.audit import audit_record
-from approvals.effectors import get_effector
+from approvals.effectors import Found, get_effector
 from approvals.events import proposal_changed
 from approvals.models import (
     FINAL_STATUSES,
@@ -467,8 +468,7 @@ def proposal_commit(*, proposal_id: int) -> None:
                 _finish(proposal, held, ProposalStatus.FAILED, error=describe(error))
                 return
             if held.attempt >= held.kind.max_attempts:
-                message = f"gave up after {held.attempt} attempts: {describe(error)}"
-                _finish(proposal, held, ProposalStatus.FAILED, error=message)
+                _give_up(proposal, held, describe(error))
                 return
             held.release(error=describe(error)[:2000])
             raise TransientError(describe(error)) from error
@@ -494,12 +494,43 @@ def _apply(proposal: Proposal, held: lease.Lease) -> Any:
     )
 
 
-def _commit_gave_up(held: lease.Lease) -> None:
-    """The sweep found a commit with no attempts left whose last holder is gone."""
-    proposal = Proposal.objects.get(pk=held.pk)
-    last = f" (last error: {proposal.error})" if proposal.error else ""
-    message = f"gave up after {proposal.lease_attempts} attempts{last}"
+def _commit_gave_up(held: lease.Lease) -> bool:
+    """The sweep found a commit with no attempts left whose last holder is gone. False when
+    the change was found applied (see `_give_up`)."""
+    proposal = Proposal.objects.select_related("workspace").get(pk=held.pk)
+    held.keep_renewed()  # the read-back may take a while
+    try:
+        with lease.acting(held):
+            return not _give_up(proposal, held, proposal.error)
+    finally:
+        renewer().drop(held.key)
+
+
+def _give_up(proposal: Proposal, held: lease.Lease, last_error: str) -> bool:
+    """The attempts ran out. One of them may have applied the change and died before it
+    was recorded (a worker killed or paused right after the shop answered), so the effector
+    looks at its target first: a change found in place is recorded as committed, and only
+    one found absent as "failed, nothing applied"; when it cannot tell, the card says so.
+    True when it was found applied."""
+    try:
+        found = get_effector(proposal.effector).confirm(proposal, workspace=proposal.workspace)
+    except LeaseLost:
+        return False
+    except Exception as error:  # the read-back failing is no answer either way
+        found = Found(None, detail=f"the read-back failed: {describe(error)}")
+    if found.applied:
+        _finish(proposal, held, ProposalStatus.COMMITTED, result=plain(found.result))
+        return True
+    attempts = Proposal.objects.values_list("lease_attempts", flat=True).get(pk=proposal.pk)
+    message = f"gave up after {attempts} attempts"
+    if last_error:
+        message += f": {last_error}"
+    if found.applied is False:
+        message += f"; nothing was applied ({found.detail or 'checked at the target'})"
+    else:
+        message += f"; it may have been applied: check before trying again ({found.detail})"
     _finish(proposal, held, ProposalStatus.FAILED, error=message)
+    return False
 
 
 @transaction.atomic
@@ -640,7 +671,8 @@ def proposals_sweep() -> dict[str, int]:
         old, ProposalStatus.EXPIRED, Actor.system("expiry"), "expire", "expired"
     )
     # A commit whose message was lost (never claimed) or whose holder let its lease run out
-    # (dead, paused, hung) is queued again; one with no attempts left is marked failed.
+    # (dead, paused, hung) is queued again; one with no attempts left is read back at its
+    # target and marked committed (found applied) or failed.
     lost = Q(decided_at__lt=now - timedelta(seconds=settings.AIOS_LEASE_SECONDS))
     commits = lease.expired_sweep(commit_lease(), unclaimed=lost)
     undelivered = Proposal.objects.filter(
@@ -651,6 +683,7 @@ def proposals_sweep() -> dict[str, int]:
         "expired": expired,
         "requeued": commits["again"],
         "gave_up": commits["gave_up"],
+        "found_applied": commits["found_done"],
         "delivered": delivered,
     }
 

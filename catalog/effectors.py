@@ -14,8 +14,19 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 
+from aios_site.chaos import attempt_key
 from aios_site.core.errors import PermanentError
-from approvals.effectors import Effector, register, require_field, send_once, signed_post
+from approvals.effectors import (
+    Effector,
+    Found,
+    confirm_delivery,
+    confirm_handover,
+    deliver,
+    register,
+    require_field,
+    send_once,
+    signed_post,
+)
 from catalog import html
 from catalog.checks import failed
 from catalog.models import Message, Product, Variant
@@ -125,8 +136,19 @@ class UpdateDescription(Effector):
             _description_fields(product, clean),
             idempotency_key=idempotency_key,
         )
-        _store_descriptions(product, clean)
-        return {"product_id": product.external_id, "languages": sorted(clean), "before": before}
+        return _described(product, clean, before)
+
+    def confirm(self, proposal, *, workspace) -> Found:
+        product = _product(workspace, proposal.payload)
+        clean = {lang: html.sanitize(t) for lang, t in proposal.payload["descriptions"].items()}
+        before = _before(proposal, "descriptions") or {}
+        shop = _connector(product.connection).product_get(product.external_id)
+        fields = [
+            (_shop_description(shop, product, lang), text, before.get(lang, ""))
+            for lang, text in clean.items()
+        ]
+        found = _read_back([tuple(map(_visible, field)) for field in fields])
+        return Found(found, _described(product, clean, before) if found else None)
 
     def undo(self, result, *, workspace, proposal) -> dict[str, Any]:
         product = _product(workspace, {"product_id": result["product_id"]})
@@ -163,6 +185,45 @@ def _description_fields(product: Product, descriptions: dict[str, str]) -> dict[
             for lang in others
         ]
     return fields
+
+
+def _described(product: Product, clean: dict[str, str], before: dict[str, str]) -> dict[str, Any]:
+    _store_descriptions(product, clean)
+    return {"product_id": product.external_id, "languages": sorted(clean), "before": before}
+
+
+def _shop_description(shop: dict[str, Any], product: Product, language: str) -> str | None:
+    """The description the shop holds in `language`; None when its answer does not say."""
+    if language == product.connection.primary_language:
+        return shop.get("body_html")
+    if "metafields" not in shop:
+        return None
+    key = f"description_{language}"
+    return next(
+        (
+            m.get("value", "")
+            for m in shop["metafields"]
+            if (m.get("namespace"), m.get("key")) == ("aios", key)
+        ),
+        "",
+    )
+
+
+def _visible(text: str | None) -> str | None:
+    return None if text is None else html.visible_text(text)
+
+
+def _read_back(fields: list[tuple[Any, Any, Any]]) -> bool | None:
+    """Each field as (what the shop holds now, what the proposal wanted, what was there
+    before): True when every field holds the wanted value, False when every one still holds
+    the value before, None when the shop holds something else or does not say."""
+    if any(now is None for now, _, _ in fields):
+        return None
+    if all(now == wanted for now, wanted, _ in fields):
+        return True
+    if all(now == before for now, _, before in fields):
+        return False
+    return None
 
 
 def _store_descriptions(product: Product, descriptions: dict[str, str]) -> None:
@@ -233,8 +294,22 @@ class ChangePrice(Effector):
         _connector(variant.product.connection).variant_update(
             variant.external_id, {"price": str(price)}, idempotency_key=idempotency_key
         )
-        Variant.objects.filter(pk=variant.pk).update(price=price)
-        return {"variant_id": variant.external_id, "price": str(price), "old_price": str(old)}
+        return _priced(variant, price, old)
+
+    def confirm(self, proposal, *, workspace) -> Found:
+        variant, price = _variant(workspace, proposal.payload), _price(proposal.payload)
+        old = _before(proposal, "price")
+        shop = _connector(variant.product.connection).product_get(variant.product.external_id)
+        now = next(
+            (
+                v.get("price")
+                for v in shop.get("variants") or []
+                if v.get("id") == variant.external_id
+            ),
+            None,
+        )
+        found = _read_back([tuple(_money(value) for value in (now, price, old))])
+        return Found(found, _priced(variant, price, old) if found else None)
 
     def undo(self, result, *, workspace, proposal) -> dict[str, Any]:
         variant = _variant(workspace, {"variant_id": result["variant_id"]})
@@ -248,6 +323,18 @@ class ChangePrice(Effector):
         )
         Variant.objects.filter(pk=variant.pk).update(price=Decimal(old_price))
         return {"price": old_price}
+
+
+def _priced(variant: Variant, price: Decimal, old: Any) -> dict[str, Any]:
+    Variant.objects.filter(pk=variant.pk).update(price=price)
+    return {"variant_id": variant.external_id, "price": str(price), "old_price": str(old)}
+
+
+def _money(value: Any) -> Decimal | None:
+    try:
+        return None if value is None else Decimal(str(value))
+    except InvalidOperation:
+        return None
 
 
 @register
@@ -284,8 +371,14 @@ class SetProductStatus(Effector):
         _connector(product.connection).product_update(
             product.external_id, {"status": payload["status"]}, idempotency_key=idempotency_key
         )
-        Product.objects.filter(pk=product.pk).update(status=payload["status"])
-        return {"product_id": product.external_id, "status": payload["status"], "old_status": old}
+        return _set_status(product, payload["status"], old)
+
+    def confirm(self, proposal, *, workspace) -> Found:
+        product, wanted = _product(workspace, proposal.payload), proposal.payload["status"]
+        old = _before(proposal, "status")
+        shop = _connector(product.connection).product_get(product.external_id)
+        found = _read_back([(shop.get("status"), wanted, old)])
+        return Found(found, _set_status(product, wanted, old) if found else None)
 
     def undo(self, result, *, workspace, proposal) -> dict[str, Any]:
         product = _product(workspace, {"product_id": result["product_id"]})
@@ -297,6 +390,11 @@ class SetProductStatus(Effector):
         )
         Product.objects.filter(pk=product.pk).update(status=old_status)
         return {"status": old_status}
+
+
+def _set_status(product: Product, status: str, old: Any) -> dict[str, Any]:
+    Product.objects.filter(pk=product.pk).update(status=status)
+    return {"product_id": product.external_id, "status": status, "old_status": old}
 
 
 @register
@@ -336,39 +434,65 @@ class SendReply(Effector):
 
     def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
         message = _message(workspace, payload)
-        subject = payload.get("subject") or f"Re: {message.subject or 'your message'}"
-        connection = message.connection
-        if connection.outbound_url:
-            reply = {
-                "message_id": message.pk,
-                "external_id": message.external_id,
-                "to": message.customer_email,
-                "subject": subject,
-                "body": payload["body"],
-                "language": payload.get("language", ""),
-                "shop": connection.shop_domain,
-            }
-            status = signed_post(
-                connection.outbound_url,
-                reply,
-                secret=connection.webhook_secrets[0],
-                headers={"Idempotency-Key": idempotency_key},
-            )
-            return {"via": "http", "status": status, "message_id": message.pk}
-        email = EmailMessage(
-            subject=subject,
-            body=payload["body"],
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[message.customer_email],
-            # Stable across attempts: a receiver that sees it twice knows it for one mail.
-            headers={"Message-ID": f"<{proposal.idempotency_key}@aios>"},
+        if message.connection.outbound_url:
+            send = _reply_post(message, payload, idempotency_key)
+            return deliver(proposal, f"{proposal.idempotency_key}:http", send)
+        return send_once(
+            proposal, f"{proposal.idempotency_key}:email", _reply_mail(message, payload, proposal)
         )
 
-        def send() -> dict[str, Any]:
-            email.send()
-            return {"via": "email", "message_id": message.pk}
+    def confirm(self, proposal, *, workspace) -> Found:
+        message = _message(workspace, proposal.payload)
+        if message.connection.outbound_url:
+            send = _reply_post(message, proposal.payload, attempt_key(proposal.idempotency_key))
+            return confirm_delivery(proposal, f"{proposal.idempotency_key}:http", send)
+        return confirm_handover(proposal, f"{proposal.idempotency_key}:email")
 
-        return send_once(proposal, f"{proposal.idempotency_key}:email", send)
+
+def _subject(message: Message, payload: dict[str, Any]) -> str:
+    return payload.get("subject") or f"Re: {message.subject or 'your message'}"
+
+
+def _reply_post(message: Message, payload: dict[str, Any], idempotency_key: str):
+    """POSTs the reply, signed with the store's webhook secret, to its outbound URL."""
+    connection = message.connection
+    reply = {
+        "message_id": message.pk,
+        "external_id": message.external_id,
+        "to": message.customer_email,
+        "subject": _subject(message, payload),
+        "body": payload["body"],
+        "language": payload.get("language", ""),
+        "shop": connection.shop_domain,
+    }
+
+    def send() -> dict[str, Any]:
+        status = signed_post(
+            connection.outbound_url,
+            reply,
+            secret=connection.webhook_secrets[0],
+            headers={"Idempotency-Key": idempotency_key},
+        )
+        return {"via": "http", "status": status, "message_id": message.pk}
+
+    return send
+
+
+def _reply_mail(message: Message, payload: dict[str, Any], proposal):
+    email = EmailMessage(
+        subject=_subject(message, payload),
+        body=payload["body"],
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[message.customer_email],
+        # Stable across attempts: a receiver that sees it twice knows it for one mail.
+        headers={"Message-ID": f"<{proposal.idempotency_key}@aios>"},
+    )
+
+    def send() -> dict[str, Any]:
+        email.send()
+        return {"via": "email", "message_id": message.pk}
+
+    return send
 
 
 def _message(workspace, payload: dict[str, Any]) -> Message:

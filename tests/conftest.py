@@ -106,6 +106,14 @@ def make_agent(workspace):
 
 
 @pytest.fixture
+def proposer(make_agent):
+    """An agent that proposes what its input says: a note or a webhook call."""
+    return make_agent(
+        "demo.propose", slug="proposer", allowed_effectors=["core.note", "core.webhook"]
+    )
+
+
+@pytest.fixture
 def key() -> str:
     """A fresh name for the demo tools' call counters."""
     return uuid.uuid4().hex

@@ -99,6 +99,24 @@ def pending_proposal(
     )
 
 
+@contextlib.contextmanager
+def effect_then(effector_class, error: BaseException) -> Iterator[None]:
+    """While the block runs, the effector's commit applies its change and then raises
+    `error`: a worker whose connection dropped (an OSError) or that was killed (SystemExit,
+    which nothing in the commit protocol catches) after the effect, before recording it."""
+    real_commit = effector_class.commit
+
+    def applies_then_fails(self, *args, **kwargs):
+        real_commit(self, *args, **kwargs)
+        raise error
+
+    effector_class.commit = applies_then_fails
+    try:
+        yield
+    finally:
+        effector_class.commit = real_commit
+
+
 def serve_models_from(django_settings, base_url: str, *, timeout: float) -> None:
     """The OpenAI-compatible server at `base_url` as the remote provider the settings name
     (what a workspace without a provider of its own uses)."""

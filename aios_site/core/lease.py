@@ -49,14 +49,15 @@ class Leased(models.Model):
 class LeaseKind:
     """A kind of leased work. `claimable` narrows which rows may be claimed at all (e.g. an
     approved proposal); `on_exhausted(lease)` is called, under a final lease of its own, for a
-    row whose attempts ran out and whose last holder let go or expired."""
+    row whose attempts ran out and whose last holder let go or expired; it answers False when
+    it finds the work was done after all (by an attempt that died before recording it)."""
 
     name: str
     model: type[models.Model]
     seconds: float
     max_attempts: int
     claimable: Q = field(default_factory=Q)
-    on_exhausted: Callable[[Lease], None] | None = None
+    on_exhausted: Callable[[Lease], bool | None] | None = None
     on_expired: Callable[[int], None] | None = None  # the work is to be done again
 
     @property
@@ -186,10 +187,12 @@ def expired_sweep(kind: LeaseKind, *, unclaimed: Q | None = None) -> dict[str, i
     for pk in again:
         if kind.on_expired is not None:
             kind.on_expired(pk)
-    gave_up = 0
+    gave_up = found_done = 0
     for pk in done:
         lease = claim(kind, pk, final=True)
         if lease is not None and kind.on_exhausted is not None:
-            kind.on_exhausted(lease)
-            gave_up += 1
-    return {"again": len(again), "gave_up": gave_up}
+            if kind.on_exhausted(lease) is False:
+                found_done += 1  # a last attempt had done the work after all
+            else:
+                gave_up += 1
+    return {"again": len(again), "gave_up": gave_up, "found_done": found_done}

@@ -27,6 +27,7 @@ from agents.models import Agent, Run, Trigger
 from aios_site.chaos import chaos_point
 from aios_site.core import lease
 from aios_site.core.errors import LeaseLost, PermanentError, describe, is_transient
+from aios_site.core.renewer import renewer
 from approvals.audit import Actor, audit_record
 from catalog.content.formats import CHANNELS, FORMATS, payload_key
 from catalog.models import (
@@ -427,12 +428,17 @@ def posts_publish_due(*, now: datetime | None = None) -> dict[str, int]:
     if timezone.is_naive(now):
         now = timezone.make_aware(now)
     kind = _publishing(now)
-    given_up = lease.expired_sweep(kind)["gave_up"]
+    swept = lease.expired_sweep(kind)
     due = ScheduledPost.objects.filter(
         Q(status=PostStatus.SCHEDULED, publish_at__lte=now)
         | Q(status=PostStatus.PUBLISHING, lease_expires_at__lt=Now())
     ).values_list("pk", flat=True)
-    counts = {"published": 0, "failed": given_up, "retrying": 0, "skipped": 0}
+    counts = {
+        "published": swept["found_done"],
+        "failed": swept["gave_up"],
+        "retrying": 0,
+        "skipped": 0,
+    }
     for post_id in list(due):
         counts[post_publish(post_id=post_id, now=now)] += 1
     return counts
@@ -461,15 +467,35 @@ def post_publish(*, post_id: int, now: datetime) -> str:
         return "published"
 
 
-def _publish_gave_up(held: lease.Lease) -> None:
-    post = ScheduledPost.objects.get(pk=held.pk)
-    last = f" (last error: {post.error})" if post.error else ""
-    error = f"gave up after {post.lease_attempts} attempts{last}"
-    _settle(post, held, PostStatus.FAILED, error=error, claimable=Q())
+def _publish_gave_up(held: lease.Lease) -> bool:
+    """The last publisher died or was paused mid-publication, and no attempts are left. One
+    of them may have published it before dying, so the endpoint is asked once more by the
+    same Idempotency-Key (a receiver that has it answers without publishing it twice): a
+    post found published is recorded so, not as failed."""
+    post = ScheduledPost.objects.select_related("workspace", "brief", "draft", "proposal")
+    post = post.get(pk=held.pk)
+    held.keep_renewed()
+    try:
+        with lease.acting(held):
+            result = _send(post)
+    except LeaseLost:
+        return True
+    except Exception as error:
+        last = f" (last error: {post.error})" if post.error else ""
+        message = (
+            f"gave up after {post.lease_attempts} attempts{last}; asked again, the endpoint "
+            f"answered {describe(error)}: an earlier attempt may have published it"
+        )
+        _settle(post, held, PostStatus.FAILED, error=message, claimable=Q())
+        return True
+    finally:
+        renewer().drop(held.key)
+    _settle(post, held, PostStatus.PUBLISHED, result=result, claimable=Q())
+    return False
 
 
 def _send(post: ScheduledPost) -> dict[str, Any]:
-    from approvals.effectors import get_effector
+    from approvals.effectors import endpoint_post
     from approvals.models import WebhookEndpoint
 
     if not WebhookEndpoint.objects.filter(
@@ -479,9 +505,9 @@ def _send(post: ScheduledPost) -> dict[str, Any]:
             f'no webhook endpoint named "{PUBLISH_ENDPOINT}": add one under Settings → '
             "Approval policy to publish posts"
         )
-    payload = {"endpoint": PUBLISH_ENDPOINT, "body": publication(post)}
-    return get_effector("core.webhook").commit(
-        payload, post.idempotency_key, workspace=post.workspace, proposal=post.proposal
+    extra = {"X-AIOS-Proposal": str(post.proposal_id)} if post.proposal_id else {}
+    return endpoint_post(
+        post.workspace, PUBLISH_ENDPOINT, publication(post), post.idempotency_key, extra
     )
 
 

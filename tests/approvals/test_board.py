@@ -21,11 +21,6 @@ HOSTILE = '<script>alert(1)</script><b hx-get="/w/alice/agents/" hx-trigger="loa
 
 
 @pytest.fixture
-def proposer(make_agent):
-    return make_agent("demo.propose", slug="proposer", allowed_effectors=["core.note"])
-
-
-@pytest.fixture
 def waiting_for_all(owner, client):
     """Rules under which every note waits for a person."""
     from tests.memory.test_api import Api

@@ -249,11 +249,6 @@ def test_a_review_counts_from_opening_to_deciding_but_never_past_the_cap():
 
 
 @pytest.fixture
-def proposer(make_agent):
-    return make_agent("demo.propose", slug="proposer", allowed_effectors=["core.note"])
-
-
-@pytest.fixture
 def waiting_for_all(owner, client):
     """Rules under which every note waits for a person."""
     rule = {"name": "Everything waits", "effector": "*", "decision": "require_approval"}

@@ -16,7 +16,7 @@ from agents.models import Checkpoint, JournalEntry, Run
 from agents.services import run_start, runs_sweep
 from aios_site.core.errors import Conflict
 from approvals.audit import Actor, audit_verify
-from approvals.models import AuditEntry, Proposal
+from approvals.models import AuditEntry, Outbox, Proposal
 from approvals.policy import DEFAULT_RULES, decide
 from approvals.services import (
     proposal_commit,
@@ -42,13 +42,6 @@ def receiver(workspace):
     )
     yield server
     server.close()
-
-
-@pytest.fixture
-def proposer(make_agent):
-    return make_agent(
-        "demo.propose", slug="proposer", allowed_effectors=["core.note", "core.webhook"]
-    )
 
 
 def _propose(agent, effector, payload, target="t", **more) -> tuple[Run, Proposal]:
@@ -411,6 +404,7 @@ def test_a_commit_repeated_after_a_crash_reaches_the_receiver_with_the_same_key(
     Proposal.objects.filter(pk=proposal.pk).update(
         status="approved", lease_expires_at=timezone.now() - timedelta(minutes=5)
     )
+    Outbox.objects.filter(proposal=proposal).update(done_at=None, result=None)  # not heard back
     proposal_commit(proposal_id=proposal.pk)
 
     keys = [r["headers"]["idempotency-key"] for r in receiver.requests]

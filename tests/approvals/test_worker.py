@@ -20,13 +20,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 WEBHOOK = {"endpoint": "crm", "body": {"customer": "c-1", "tag": "vip"}}
 
 
-@pytest.fixture
-def proposer(make_agent):
-    return make_agent(
-        "demo.propose", slug="proposer", allowed_effectors=["core.note", "core.webhook"]
-    )
-
-
 def test_an_auto_approved_note_is_committed_by_a_worker_and_the_run_finishes(proposer):
     worker, beat = start_worker(), start_beat()
     try:

@@ -22,7 +22,12 @@ from approvals.services import (
     webhook_endpoint_save,
 )
 from catalog.content.formats import fit, split, trim
-from catalog.content.services import brief_create, brief_ideate, posts_publish_due
+from catalog.content.services import (
+    PUBLISH_ATTEMPTS,
+    brief_create,
+    brief_ideate,
+    posts_publish_due,
+)
 from catalog.models import ContentBrief, ContentDraft, ScheduledPost
 from memory.selectors import memory_current
 from memory.services import Source, memory_write
@@ -112,6 +117,15 @@ def _approve(proposal: Proposal, user, payload=None, capture=None) -> Proposal:
         proposal_commit(proposal_id=proposal.pk)
     proposal.refresh_from_db()
     return proposal
+
+
+def _scheduled_social_post(workspace, owner, capture) -> tuple[ContentBrief, ScheduledPost]:
+    """A social-only brief whose drafts and schedule the owner approved as they came."""
+    brief = _brief(workspace, owner, channels=["social"])
+    _approve(Proposal.objects.get(run=_run(brief)), owner, capture=capture)
+    schedule = Proposal.objects.get(run=drive(Run.objects.get(pk=brief.run_id)), status="pending")
+    _approve(schedule, owner, capture=capture)
+    return brief, ScheduledPost.objects.get()
 
 
 def _brand(workspace, owner) -> None:
@@ -368,13 +382,7 @@ def test_a_rejected_draft_closes_the_brief_with_the_reason(
 def test_a_post_without_a_publishing_endpoint_fails_with_the_reason_instead_of_silently(
     workspace, owner, django_capture_on_commit_callbacks
 ):
-    brief = _brief(workspace, owner, channels=["social"])
-    _approve(
-        Proposal.objects.get(run=_run(brief)), owner, capture=django_capture_on_commit_callbacks
-    )
-    schedule = Proposal.objects.get(run=drive(Run.objects.get(pk=brief.run_id)), status="pending")
-    _approve(schedule, owner, capture=django_capture_on_commit_callbacks)
-    post = ScheduledPost.objects.get()
+    brief, post = _scheduled_social_post(workspace, owner, django_capture_on_commit_callbacks)
 
     assert posts_publish_due(now=post.publish_at + timedelta(seconds=1))["failed"] == 1
 
@@ -383,6 +391,35 @@ def test_a_post_without_a_publishing_endpoint_fails_with_the_reason_instead_of_s
     assert post.error.startswith('no webhook endpoint named "publish"')
     brief.refresh_from_db()
     assert (brief.status, brief.status_reason) == ("failed", post.error)
+
+
+def test_a_post_whose_last_publisher_died_after_the_endpoint_took_it_is_published_not_failed(
+    workspace, owner, receiver, django_capture_on_commit_callbacks
+):
+    """No attempts left, the last publisher gone: the endpoint is asked once more by the
+    post's Idempotency-Key, and what it took is recorded as published, once."""
+    webhook_endpoint_save(
+        workspace=workspace, name="publish", url=receiver.url, secret="s" * 16,
+        actor=Actor.system("t"),
+    )  # fmt: skip
+    _, post = _scheduled_social_post(workspace, owner, django_capture_on_commit_callbacks)
+    due = post.publish_at + timedelta(seconds=1)
+    assert posts_publish_due(now=due)["published"] == 1
+    # As if that publisher died after the endpoint took the post, before recording it, and
+    # every attempt since did the same.
+    ScheduledPost.objects.filter(pk=post.pk).update(
+        status="publishing",
+        published_at=None,
+        lease_attempts=PUBLISH_ATTEMPTS,
+        lease_expires_at=timezone.now() - timedelta(minutes=1),
+    )
+
+    assert posts_publish_due(now=due)["failed"] == 0
+
+    post.refresh_from_db()
+    assert post.status == "published", post.error
+    assert {r["headers"]["idempotency-key"] for r in receiver.requests} == {post.idempotency_key}
+    assert len(receiver.requests) == 2 and len(receiver.effects) == 1
 
 
 def test_the_demo_shops_blog_is_the_publishing_endpoint_and_receives_each_post_once(

@@ -27,13 +27,6 @@ BUSY = (429, {"Retry-After": "5"})  # the first answer: come back in five second
 
 
 @pytest.fixture
-def proposer(make_agent):
-    return make_agent(
-        "demo.propose", slug="proposer", allowed_effectors=["core.note", "core.webhook"]
-    )
-
-
-@pytest.fixture
 def receiver(workspace):
     server = Receiver(script=[BUSY])
     webhook_endpoint_save(

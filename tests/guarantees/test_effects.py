@@ -30,7 +30,7 @@ from memory.selectors import memory_current
 from memory.services import Source, memory_write
 from tests.agents.conftest import drive
 from tests.fakes.receiver import Receiver
-from tests.helpers import pending_proposal
+from tests.helpers import effect_then, pending_proposal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,13 +41,6 @@ WEBHOOK = {"endpoint": "crm", "body": {"customer": "c-1", "tag": "vip"}}
 def fast_leases(settings):
     settings.AIOS_LEASE_SECONDS = 1.0
     settings.AIOS_RUN_STALE_SECONDS = 1.0  # what the commit's lease was before it had its own
-
-
-@pytest.fixture
-def proposer(make_agent):
-    return make_agent(
-        "demo.propose", slug="proposer", allowed_effectors=["core.note", "core.webhook"]
-    )
 
 
 def _endpoint(workspace, receiver: Receiver) -> None:
@@ -314,18 +307,9 @@ def test_a_decision_on_a_decided_proposal_is_a_409(client, proposer, operator):
 def _commit_dying_after_the_effect(effector_class, proposal) -> None:
     """A commit attempt whose effect happens, and whose worker then loses its connection
     before recording it."""
-    real_commit = effector_class.commit
-
-    def dies_after_the_effect(self, *args, **kwargs):
-        real_commit(self, *args, **kwargs)
-        raise ConnectionResetError("the worker's connection dropped before recording it")
-
-    effector_class.commit = dies_after_the_effect
-    try:
-        with pytest.raises(TransientError):
-            proposal_commit(proposal_id=proposal.pk)
-    finally:
-        effector_class.commit = real_commit
+    dropped = ConnectionResetError("the worker's connection dropped before recording it")
+    with effect_then(effector_class, dropped), pytest.raises(TransientError):
+        proposal_commit(proposal_id=proposal.pk)
 
 
 def _reply_by_email(settings, workspace, make_agent) -> Proposal:
