@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import psutil
 
+from aios_site import dbroles
 from aios_site.paths import read_or_create_secret
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,20 @@ class EmbeddedServices:
 
     def environ(self) -> dict[str, str]:
         return {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+
+    @property
+    def admin_database_url(self) -> str:
+        """The superuser's URL of the same database: for setting it up, never handed to the
+        application's processes (`environ` holds the application's own login)."""
+        return _as_superuser(self.database_url)
+
+    def secure(self) -> bool:
+        """Once the migrations ran: the audit table handed to its own owner (dbroles.py)."""
+        return dbroles.hand_over_audit(self.admin_database_url, self.database_name)
+
+    @property
+    def database_name(self) -> str:
+        return urlsplit(self.database_url).path.lstrip("/")
 
     def down(self) -> list[str]:
         """The services whose server process has exited (killed, crashed, out of memory)."""
@@ -155,6 +170,7 @@ def ensure(data_dir: Path) -> Iterator[dict[str, str]]:
     services = start(data_dir)
     try:
         yield services.environ()
+        services.secure()  # the command may have been `migrate`
     finally:
         services.stop()
 
@@ -190,9 +206,18 @@ def _start_postgres(data_dir: Path, stops: list[Any]) -> Any:
 
 
 def _postgres_url(server: Any, database_name: str) -> str:
+    """The application's own login (no superuser, dbroles.py) on `database_name`, which is
+    made (or, in a data directory from before that login, adopted) by the superuser."""
     socket_dir = server.get_postmaster_info().socket_dir
-    _create_database(server.get_uri(), database_name)
-    return f"postgres://postgres@{quote(str(socket_dir), safe='')}/{database_name}"
+    dbroles.provision(server.get_uri(), database_name)
+    host = quote(str(socket_dir), safe="")
+    url = f"postgres://{dbroles.LOGIN}@{host}/{database_name}"
+    dbroles.hand_over_audit(_as_superuser(url), database_name)  # already migrated before
+    return url
+
+
+def _as_superuser(url: str) -> str:
+    return url.replace(f"//{dbroles.LOGIN}@", "//postgres@", 1)
 
 
 def _restart_postgres(server: Any) -> None:
@@ -216,18 +241,6 @@ def _alive(pid: int | None) -> bool:
         return pid is not None and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def _create_database(admin_uri: str, database_name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_uri, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [database_name]
-        ).fetchone()
-        if not exists:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database_name)))
 
 
 def _start_valkey(data_dir: Path, stops: list[Any]) -> Any:

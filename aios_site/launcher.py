@@ -215,6 +215,8 @@ class Launcher:
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise LaunchError(f"database preparation failed: {last}")
+        if self.services is not None:
+            self.services.secure()  # the audit table to its own owner (aios_site/dbroles.py)
         say("database migrated")
         return json.loads(result.stdout.strip().splitlines()[-1]) if self.options.demo else None
 
@@ -257,14 +259,13 @@ class Launcher:
             "catalog.simulator",
             "--target",
             f"http://{_url_host(host)}:{self.options.port}",
-            "--secret",
-            shop["secret"],
+            # name=value: a random secret may begin with "-", which argparse would take for
+            # an option of its own ("expected one argument").
+            f"--secret={shop['secret']}",
             "--shop",
             shop["shop"],
-            "--access-token",
-            shop["access_token"],
-            "--api-token",
-            shop["api_token"],
+            f"--access-token={shop['access_token']}",
+            f"--api-token={shop['api_token']}",
             "--port",
             str(self.simulator_port),
             "--scenario",

@@ -12,7 +12,7 @@ from aios_site.accounts.models import Role
 from aios_site.paging import offset_param
 from approvals import outcomes, selectors, services
 from approvals.access import access_proposal
-from approvals.audit import Actor, audit_verify
+from approvals.audit import Actor, audit_readable, audit_verify
 from approvals.models import PolicyRule, WebhookEndpoint
 from approvals.schemas import (
     ApproveIn,
@@ -57,7 +57,7 @@ def audit_list(
         since=since,
         until=until,
     )
-    return {"items": entries[offset : offset + limit], "count": entries.count()}
+    return {"items": audit_readable(entries[offset : offset + limit]), "count": entries.count()}
 
 
 @router.get("/audit/verify", response=VerifyOut)

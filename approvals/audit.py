@@ -18,7 +18,7 @@ import hmac
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -112,17 +112,89 @@ def _seal(value: Any, subject: str, key: str) -> Any:
     return {"sealed": token, "subject": subject}
 
 
+def _is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"sealed", "subject"}
+
+
+def _open(value: dict[str, str], key: str) -> Any:
+    return json.loads(_fernet(key).decrypt(value["sealed"].encode()))
+
+
 def audit_unseal(value: Any, *, workspace_id: int) -> Any:
     """What a sealed value said, or None once its person was erased (plain values as they
-    are): for the pages that show entries."""
-    if not (isinstance(value, dict) and set(value) == {"sealed", "subject"}):
+    are)."""
+    if not _is_sealed(value):
         return value
     key = AuditSubjectKey.objects.filter(
         workspace_id=workspace_id, subject=value["subject"]
     ).first()
+    return None if key is None else _open(value, key.key)
+
+
+# What the Audit page and API show instead of what an erased person's entries said.
+ERASED = "(erased at the customer's request)"
+UNREADABLE = "(sealed, and its key does not open it)"
+READABLE = ("before", "after", "reason")  # the fields an entry may keep sealed
+
+
+def _sealed_reason(reason: str) -> Any:
+    """A sealed reason is kept as the JSON of its envelope (the column is text)."""
+    if not reason.startswith('{"sealed"'):
+        return reason
+    try:
+        envelope = json.loads(reason)
+    except ValueError:
+        return reason
+    return envelope if _is_sealed(envelope) else reason
+
+
+def audit_readable(entries: Iterable[AuditEntry]) -> list[AuditEntry]:
+    """The entries as a member allowed to read the log sees them: sealed before, after and
+    reason opened, or ERASED once their person's key is gone — never the envelope, whose
+    subject names a key. One query for the keys of all of them.
+
+    The instances are for showing only: what they hold no longer matches their hash. Each
+    gets `erased`: ERASED on an entry about an erased person, else ""."""
+    entries = list(entries)
+    for entry in entries:
+        entry.reason = _sealed_reason(entry.reason)
+    keys = _keys_of(entries)
+    for entry in entries:
+        entry.erased = ""
+        for name in READABLE:
+            value = getattr(entry, name)
+            if _is_sealed(value):
+                key = keys.get((entry.workspace_id, value["subject"]))
+                setattr(entry, name, _readable(value, key))
+                entry.erased = ERASED if key is None else entry.erased
+    return entries
+
+
+def _keys_of(entries: list[AuditEntry]) -> dict[tuple[int, str], str]:
+    wanted = {
+        (entry.workspace_id, value["subject"])
+        for entry in entries
+        for value in (getattr(entry, name) for name in READABLE)
+        if _is_sealed(value)
+    }
+    if not wanted:
+        return {}
+    rows = AuditSubjectKey.objects.filter(
+        workspace_id__in={workspace for workspace, _ in wanted},
+        subject__in={subject for _, subject in wanted},
+    ).values_list("workspace_id", "subject", "key")
+    return {(workspace, subject): key for workspace, subject, key in rows}
+
+
+def _readable(value: dict[str, str], key: str | None) -> Any:
+    from cryptography.fernet import InvalidToken
+
     if key is None:
-        return None
-    return json.loads(_fernet(key.key).decrypt(value["sealed"].encode()))
+        return ERASED
+    try:
+        return _open(value, key)
+    except InvalidToken:  # edited after it was sealed (verify says so): show, do not fail
+        return UNREADABLE
 
 
 def audit_subject_forget(*, workspace_id: int, subject: str) -> int:

@@ -25,7 +25,7 @@ from aios_site.errors import Conflict, error_detail
 from aios_site.pages import page_membership, query_without_page, render_page
 from approvals import charts, outcomes, selectors, services
 from approvals.access import access_proposal
-from approvals.audit import Actor, audit_verify
+from approvals.audit import Actor, audit_readable, audit_verify
 from approvals.effectors import effector_names
 from approvals.models import PolicyRule, WebhookEndpoint
 
@@ -41,11 +41,13 @@ def audit_page(request: HttpRequest, slug: str) -> HttpResponse:
     entries = selectors.audit_list(
         workspace_id=membership.workspace_id, **{k: v or None for k, v in filters.items()}
     )
+    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = audit_readable(page.object_list)
     context = {
         "membership": membership,
         "section": "audit",
         "title": "Audit",
-        "page": Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page")),
+        "page": page,
         "filters": filters,
         "query": query_without_page(request),
         "actions": selectors.audit_actions(workspace_id=membership.workspace_id),

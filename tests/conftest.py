@@ -3,15 +3,32 @@ who owns another workspace. The database and Redis are the real ones the test se
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
+from django.db import connection
 
 from agents.models import Agent
 from agents.services import agent_create
 from aios_site.accounts.models import Role
 from tests.factories import MembershipFactory, WorkspaceFactory
 from tests.helpers import models_free, serve_models_from
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database as `aios up` leaves its own: migrated by the application's login,
+    then the audit table handed to its own owner by the superuser (aios_site/dbroles.py).
+    The one right the application lacks that the test runner needs is TRUNCATE on it, to
+    empty the tables between tests."""
+    from aios_site import dbroles
+
+    admin = os.environ.get("AIOS_TEST_ADMIN_DATABASE_URL")
+    if admin:
+        with django_db_blocker.unblock():
+            settings = connection.settings_dict
+            dbroles.hand_over_audit(admin, settings["NAME"], truncatable_by=settings["USER"])
 
 
 @pytest.fixture(autouse=True)

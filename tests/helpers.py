@@ -27,6 +27,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextlib.contextmanager
+def superuser_cursor():
+    """A cursor on the test database as the cluster's superuser: someone with more rights
+    than the application has, for tests that tamper with what the application cannot."""
+    import psycopg
+    import pytest
+
+    admin = os.environ.get("AIOS_TEST_ADMIN_DATABASE_URL")
+    if not admin:
+        pytest.skip("needs the embedded PostgreSQL's superuser (no DATABASE_URL configured)")
+    dbname = settings.DATABASES["default"]["NAME"]
+    with psycopg.connect(admin, dbname=dbname, autocommit=True) as admin_connection:
+        yield admin_connection.cursor()
+
+
 def served_database_url() -> str:
     """DATABASE_URL of the test database, for server processes the tests start."""
     db = settings.DATABASES["default"]

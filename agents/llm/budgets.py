@@ -24,11 +24,18 @@ from decimal import Decimal
 from time import monotonic
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from agents.models import Agent, BudgetCounter, BudgetReservation, CostEntry, ModelPrice
+from agents.models import (
+    Agent,
+    BudgetCounter,
+    BudgetReservation,
+    CostEntry,
+    ModelPrice,
+    Run,
+)
 
 MILLION = Decimal(1_000_000)
 # Per message, chat formats add a few tokens of framing.
@@ -196,12 +203,16 @@ _RELEASE_AND_SPEND = (
     "WHERE id = ANY(%s)) "
 )
 _LEDGER = CostEntry._meta.db_table
-_SETTLE_AND_RECORD = (
-    _RELEASE_AND_SPEND
-    + f"INSERT INTO {_LEDGER} (workspace_id, agent_id, run_id, seq, step, model, tier, "  # noqa: S608
+_RECORD = (
+    f"INSERT INTO {_LEDGER} (workspace_id, agent_id, run_id, seq, step, model, tier, "  # noqa: S608
     "prompt_tokens, completion_tokens, cost, latency_ms, cache_hit, estimated, note, created_at) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+_SETTLE_AND_RECORD = _RELEASE_AND_SPEND + _RECORD
+# A call that failed after the provider billed it: no answer carries its cost to the run's
+# commit, so the statement that ledgers it adds it to the run as well.
+_CHARGE_RUN = f", charged AS (UPDATE {Run._meta.db_table} SET cost = cost + %s WHERE id = %s) "  # noqa: S608
+_SETTLE_RECORD_AND_CHARGE = _RELEASE_AND_SPEND + _CHARGE_RUN + _RECORD
 
 
 def settle(reservation: Reservation, actual: Decimal) -> None:
@@ -225,16 +236,23 @@ def settle_and_record(
     latency_ms: float,
     cache_hit: bool = False,
     note: str = "",
+    run_charge: Decimal = Decimal("0"),
 ) -> None:
     """Settles the reservation to the real cost and writes the ledger row, in one statement.
-    `usage` marked `estimated` was not reported by the server."""
+    `usage` marked `estimated` was not reported by the server.
+
+    `run_charge` is added to `run.cost` by the same statement: what a failed call billed
+    (its own cost and any earlier request of it whose answer it lost), which no answer will
+    bring to the step's commit. Successful calls leave it at zero: their answers carry it."""
+    charge = [run_charge, run.pk] if run_charge else []
     with connection.cursor() as cursor:
         cursor.execute(
-            _SETTLE_AND_RECORD,
+            _SETTLE_RECORD_AND_CHARGE if charge else _SETTLE_AND_RECORD,
             [
                 reservation.pk,
                 cost,
                 reservation.counter_ids,
+                *charge,
                 run.workspace_id,
                 run.agent_id,
                 run.pk,
@@ -252,6 +270,22 @@ def settle_and_record(
                 timezone.now(),
             ],
         )
+    _charged_in_memory(run, run_charge)
+
+
+def run_charge(*, run, amount: Decimal) -> None:
+    """Adds to `run.cost` what its ledger holds and no answer will bring to the step's
+    commit (a repair that was never sent: the first request's answer is lost with it)."""
+    if amount:
+        Run.objects.filter(pk=run.pk).update(cost=F("cost") + amount)
+        _charged_in_memory(run, amount)
+
+
+def _charged_in_memory(run, amount: Decimal) -> None:
+    # The step's commit writes the run's cost from this instance (plus what its answers
+    # cost): without this it would write the charge away.
+    if amount:
+        run.cost += amount
 
 
 def worst_case(

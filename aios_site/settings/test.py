@@ -22,6 +22,9 @@ if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
     for _name, _url in _services.environ().items():
         os.environ.setdefault(_name, _url)  # a configured URL wins over the embedded one
     os.environ.setdefault("AIOS_DATA_DIR", str(_data_dir))
+    # For the test session's setup (and tests that play someone with superuser rights):
+    # the application itself connects as its own login, no superuser.
+    os.environ.setdefault("AIOS_TEST_ADMIN_DATABASE_URL", _services.admin_database_url)
 
 # The tests' research pages are served on loopback, to this process and to the workers it
 # starts; one test turns this off again.

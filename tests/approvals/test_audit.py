@@ -6,12 +6,14 @@ from __future__ import annotations
 import threading
 from io import StringIO
 
+import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from approvals.audit import GENESIS, Actor, audit_record, audit_verify
 from approvals.models import AuditEntry
+from tests.helpers import superuser_cursor
 from tests.memory.test_api import Api
 from tests.memory.test_memory import IMPORT, fact
 
@@ -21,11 +23,11 @@ ALICE = Actor("user", "alice@shop.example")
 
 
 def _tamper(sql: str, params: list) -> None:
-    """What someone with direct database access could do, trigger and all."""
-    with connection.cursor() as cursor:
+    """What someone with the superuser's access to the database could do, trigger and all
+    (the application's own login cannot: tests/guarantees/test_data.py)."""
+    with superuser_cursor() as cursor:
         cursor.execute("SET session_replication_role = replica")  # triggers off
         cursor.execute(sql, params)
-        cursor.execute("SET session_replication_role = origin")
 
 
 def _three_entries(workspace):
@@ -60,6 +62,7 @@ def test_an_intact_chain_verifies(workspace):
     assert out.getvalue() == "audit log intact: 3 entries verified\n"
 
 
+@pytest.mark.django_db(transaction=True)  # the tampering is another connection's
 def test_an_entry_edited_in_sql_is_found_by_verify_and_the_command_fails(workspace):
     _three_entries(workspace)
     _tamper(
@@ -76,6 +79,7 @@ def test_an_entry_edited_in_sql_is_found_by_verify_and_the_command_fails(workspa
         call_command("audit", "verify", "--workspace", "alice")
 
 
+@pytest.mark.django_db(transaction=True)  # the tampering is another connection's
 def test_a_removed_entry_is_found_as_a_gap(workspace):
     _three_entries(workspace)
     _tamper("DELETE FROM approvals_auditentry WHERE seq = 2 AND workspace_id = %s", [workspace.pk])
@@ -89,6 +93,7 @@ def test_a_removed_entry_is_found_as_a_gap(workspace):
     )
 
 
+@pytest.mark.django_db(transaction=True)  # the tampering is another connection's
 def test_an_entry_rehashed_after_an_edit_still_breaks_the_link_of_the_next(workspace):
     _three_entries(workspace)
     _tamper(
@@ -100,7 +105,10 @@ def test_an_entry_rehashed_after_an_edit_still_breaks_the_link_of_the_next(works
     assert audit_verify().seq == 2  # its own hash no longer matches
 
 
-def test_the_database_refuses_to_update_or_delete_an_entry(workspace):
+@pytest.mark.django_db(transaction=True)  # the superuser's connection must see the entries
+def test_the_database_refuses_to_update_or_delete_an_entry_even_to_its_superuser(workspace):
+    """The application's login has no right to (permission denied); the trigger refuses
+    anyone else who has, short of switching it off."""
     _three_entries(workspace)
 
     for statement in (
@@ -108,10 +116,12 @@ def test_the_database_refuses_to_update_or_delete_an_entry(workspace):
         "DELETE FROM approvals_auditentry",
     ):
         with (
-            pytest.raises(DatabaseError, match="append-only"),
+            pytest.raises(DatabaseError, match="permission denied"),
             transaction.atomic(),
             connection.cursor() as cursor,
         ):
+            cursor.execute(statement)
+        with superuser_cursor() as cursor, pytest.raises(psycopg.Error, match="append-only"):
             cursor.execute(statement)
     assert AuditEntry.objects.count() == 3
 

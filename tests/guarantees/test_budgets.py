@@ -71,6 +71,7 @@ def test_a_json_repair_that_would_pass_the_cap_is_refused_and_spend_stays_within
     assert entry.cost == Decimal("0.005420")  # the first call, as billed
     counter = BudgetCounter.objects.get(agent=agent, period="day")
     assert counter.spent == entry.cost <= ONE_CALL and counter.reserved == 0
+    assert run.cost == entry.cost  # its answer was lost with the repair: the run is charged
 
 
 def test_a_json_repair_within_the_cap_is_reserved_and_ledgered_as_a_call_of_its_own(
@@ -95,7 +96,7 @@ def test_a_json_repair_within_the_cap_is_reserved_and_ledgered_as_a_call_of_its_
 # -- 9. a failure the provider billed is charged ----------------------------------------------
 
 
-def test_an_empty_answer_the_provider_billed_is_charged_with_a_ledger_row(
+def test_an_empty_answer_the_provider_billed_is_charged_with_a_ledger_row_and_in_the_runs_cost(
     make_agent, fake_openai, priced
 ):
     agent = make_agent("demo.ask_model", daily_budget=Decimal("1"))
@@ -113,6 +114,8 @@ def test_an_empty_answer_the_provider_billed_is_charged_with_a_ledger_row(
     )
     assert empty.note == "the model returned an empty answer" and not empty.estimated
     assert spent(agent) == empty.cost + answered.cost == Decimal("0.01")
+    assert [c.status for c in run.checkpoints.all()] == ["error", "ok"]  # the step retried
+    assert run.cost == empty.cost + answered.cost  # the failed call counts in the run's cost
 
 
 def test_a_repair_that_stays_invalid_is_charged_for_both_calls(make_agent, fake_openai, priced):
@@ -126,7 +129,7 @@ def test_a_repair_that_stays_invalid_is_charged_for_both_calls(make_agent, fake_
     first, repair = CostEntry.objects.order_by("pk")
     assert first.cost == repair.cost == Decimal("0.005")
     assert "no valid JSON object after a repair" in repair.note
-    assert spent(agent) == Decimal("0.01")
+    assert spent(agent) == run.cost == Decimal("0.01")
     assert BudgetCounter.objects.get(agent=agent, period="day").reserved == 0
 
 

@@ -4,12 +4,15 @@ log's tamper evidence survives both redaction and a rewind of its newest entries
 from __future__ import annotations
 
 import json
+from io import StringIO
 
 import psycopg
 import pytest
+from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
+from django.utils.html import escape
 
-from approvals.audit import SETUP, audit_record, audit_unseal, audit_verify
+from approvals.audit import ERASED, SETUP, audit_record, audit_unseal, audit_verify
 from approvals.models import AuditEntry
 from catalog.models import Product
 from memory.models import MemoryItem
@@ -17,6 +20,8 @@ from tests.agents.conftest import drive
 from tests.catalog.conftest import SHOP
 from tests.catalog.test_pipelines import _message, _order, _run_of
 from tests.catalog.test_webhooks import _deliver, _payload, _process_all
+from tests.helpers import superuser_cursor
+from tests.memory.test_api import Api
 
 pytestmark = pytest.mark.django_db
 
@@ -171,12 +176,11 @@ def test_verify_reports_the_newest_entries_removed_by_someone_with_owner_rights(
         _note(workspace, n)
     assert audit_verify().ok
 
-    with connection.cursor() as cursor:  # the superuser the tests connect as: trigger off
+    with superuser_cursor() as cursor:  # more than the application may: trigger off
         cursor.execute("SET session_replication_role = replica")
         cursor.execute(
             "DELETE FROM approvals_auditentry WHERE workspace_id = %s AND seq > 3", [workspace.pk]
         )
-        cursor.execute("SET session_replication_role = origin")
 
     verdict = audit_verify()
     assert (verdict.ok, verdict.workspace_id, verdict.seq) == (False, workspace.pk, 5)
@@ -197,21 +201,32 @@ def test_a_forged_head_is_reported_not_believed(workspace, settings, tmp_path):
     assert (verdict.ok, verdict.problem) == (False, f"a signed head in {head_file.name} is forged")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 point 17: the app still connects as superuser")
-def test_the_apps_own_database_role_cannot_switch_the_audit_trigger_off_or_delete_entries(
+@pytest.mark.django_db(transaction=True)
+def test_the_application_connects_as_its_own_login_which_cannot_touch_the_audit_trigger(
     workspace,
 ):
+    """Not a role made for the test: the login the application, its workers and the tests
+    themselves connect as (aios_site/dbroles.py), as `aios up` sets it up."""
     _note(workspace, 1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT rolsuper, pg_has_role(current_user, 'aios_app', 'MEMBER') FROM pg_roles"
+            " WHERE rolname = current_user"
+        )
+        assert cursor.fetchone() == (False, True)
     for statement in (
         "ALTER TABLE approvals_auditentry DISABLE TRIGGER approvals_audit_append_only",
+        "DROP TRIGGER approvals_audit_append_only ON approvals_auditentry",
         "SET session_replication_role = replica",
         "DELETE FROM approvals_auditentry",
-        "TRUNCATE approvals_auditentry CASCADE",
+        "UPDATE approvals_auditentry SET reason = 'x'",
+        "ALTER TABLE approvals_auditentry OWNER TO CURRENT_USER",
     ):
         with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL aios.audit_purge = 'on'")
+            cursor.execute("SET LOCAL aios.audit_purge = 'on'")  # the trigger's purge switch
             cursor.execute(statement)
-            cursor.execute("DELETE FROM approvals_auditentry")
+    assert AuditEntry.objects.filter(workspace=workspace).count() == 1
+    assert audit_verify().ok
 
 
 def test_the_audit_log_keeps_a_reply_sealed_readable_until_the_customer_is_erased(
@@ -230,11 +245,44 @@ def test_the_audit_log_keeps_a_reply_sealed_readable_until_the_customer_is_erase
     assert audit_verify().ok
 
 
+def _read_as(client, owner) -> tuple[str, dict]:
+    """The reply's entry as the owner reads it: the Audit page, and the API's item."""
+    client.force_login(owner)
+    page = client.get("/w/alice/audit/", {"action": "proposal.create"}).content.decode()
+    [item] = Api(client, owner).get("/audit", action="proposal.create").json()["items"]
+    return page, item
+
+
+def test_the_owner_reads_a_customers_entry_on_the_audit_page_and_api_until_they_are_erased(
+    client, owner, customer_with_history
+):
+    entry = AuditEntry.objects.get(action="proposal.create")
+    envelope = [entry.after["sealed"], entry.after["subject"]]  # ciphertext and key id
+
+    page, item = _read_as(client, owner)
+
+    assert NAME in page and NAME in item["after"]["payload"]["body"]
+    assert item["reason"] == "rule: Templated order-status replies go out by themselves"
+    assert not [part for part in envelope if part in page or part in json.dumps(item)]
+
+    redact = {"shop_domain": SHOP, "customer": {"id": CUSTOMER_ID, "email": EMAIL}}
+    _deliver(client, "customers/redact", redact, webhook_id="cr")
+    _process_all()
+    page, item = _read_as(client, owner)
+
+    assert escape(ERASED) in page and NAME not in page
+    assert (item["before"], item["after"], item["reason"]) == (None, ERASED, ERASED)
+    assert not [part for part in envelope if part in page or part in json.dumps(item)]
+    out = StringIO()
+    call_command("audit", "verify", stdout=out)
+    assert out.getvalue().startswith("audit log intact:")
+
+
 @pytest.fixture
 def app_role_connection(transactional_db):
-    """A connection as a login role in `aios_app`, the rights the application should run
-    with (made here by the superuser the tests connect as)."""
-    with connection.cursor() as cursor:
+    """A connection as a login role in `aios_app` alone, the rights a deployment's
+    application login gets (made here by the superuser)."""
+    with superuser_cursor() as cursor:
         cursor.execute(
             "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'aios_runtime_test')"
             " THEN CREATE ROLE aios_runtime_test LOGIN IN ROLE aios_app; END IF; END $$"
