@@ -102,7 +102,7 @@ def check_url(url: str, *, policy: Policy) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused(f"not an HTTP URL: {url}")
-    return _resolve_checked(parts.hostname, parts.port or _default_port(parts.scheme), policy)
+    return check_host(parts.hostname, parts.port or _default_port(parts.scheme), policy=policy)
 
 
 def fetch(
@@ -130,7 +130,10 @@ def fetch(
     raise Refused(f"more than {max_redirects} redirects: not read")
 
 
-def _resolve_checked(host: str, port: int, policy: Policy) -> str:
+def check_host(host: str, port: int, *, policy: Policy) -> str:
+    """The address to connect to for `host`, resolved once, once every address it resolves
+    to is permitted; else Refused (or Unresolved). For a client that connects by itself (the
+    model servers' HTTP client): it connects to this address, never resolves the name again."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:

@@ -14,14 +14,14 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import hmac
+import http.client
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from aios_site import netguard
 from aios_site.chaos import attempt_key
 from aios_site.core import lease
 from aios_site.core.actors import Actor
@@ -219,23 +219,41 @@ def endpoint_post(
     """POSTs `body` to the workspace's webhook endpoint `name`, signed, with the key."""
     endpoint = _endpoint(workspace, name)
     headers = {"Idempotency-Key": idempotency_key, **headers}
-    status = signed_post(endpoint.url, body, secret=endpoint.secret, headers=headers)
+    status = signed_post(
+        endpoint.url,
+        body,
+        secret=endpoint.secret,
+        headers=headers,
+        allow_private=endpoint.system_made or None,
+    )
     return {"status": status, "endpoint": endpoint.name}
 
 
-def signed_post(url: str, payload: dict[str, Any], *, secret: str, headers: dict[str, str]) -> int:
-    """POSTs canonical JSON signed `X-AIOS-Signature: sha256=<hex HMAC of the body>`."""
+def signed_post(
+    url: str,
+    payload: dict[str, Any],
+    *,
+    secret: str,
+    headers: dict[str, str],
+    allow_private: bool | None = None,
+) -> int:
+    """POSTs canonical JSON signed `X-AIOS-Signature: sha256=<hex HMAC of the body>`.
+    `allow_private`: a receiver the system made on this machine (the demo's simulator);
+    otherwise the settings decide whether a private address may be reached."""
     body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     signed = {"Content-Type": "application/json", "X-AIOS-Signature": f"sha256={signature}"}
-    return _post(url, body, {**signed, **headers})
+    policy = netguard.settings_policy(allow_private=allow_private)
+    return _post(url, body, {**signed, **headers}, policy=policy)
 
 
 MAX_RETRY_AFTER = 30.0  # seconds a commit waits in place for a busy receiver, at most
 SEND_ATTEMPTS = 3
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float = 15) -> int:
+def _post(
+    url: str, body: bytes, headers: dict[str, str], *, policy: netguard.Policy, timeout: float = 15
+) -> int:
     """POSTs; a refusal (4xx) is permanent, a busy or broken server (429, 5xx, no answer) is
     worth another try. A receiver that says when to come back (Retry-After, up to
     MAX_RETRY_AFTER) is waited for in place, up to SEND_ATTEMPTS sends, each one guarded by
@@ -245,7 +263,7 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float = 15) -
         raise PermanentError(f"not an HTTP URL: {url}")
     for attempt in range(1, SEND_ATTEMPTS + 1):
         try:
-            return _post_once(url, body, headers, timeout)
+            return _post_once(url, body, headers, policy, timeout)
         except TransientError as busy:
             wait = busy.retry_after
             if attempt == SEND_ATTEMPTS or wait is None or wait > MAX_RETRY_AFTER:
@@ -261,24 +279,42 @@ _handing: contextvars.ContextVar[Callable[[bool], None] | None] = contextvars.Co
 )
 
 
-def _post_once(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310
+def _post_once(
+    url: str, body: bytes, headers: dict[str, str], policy: netguard.Policy, timeout: float
+) -> int:
     lease.guard()  # a commit whose lease was taken over (its worker paused) sends nothing
     handed = _handing.get() or (lambda out: None)
     handed(True)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return response.status
-    except urllib.error.HTTPError as error:
-        if error.code == 409 and "Idempotency-Key" in headers:
-            return error.code
-        handed(False)
-        if error.code == 429 or error.code >= 500:
-            retry_after = _seconds(error.headers.get("Retry-After"))
-            raise TransientError(f"{url} answered {error.code}", retry_after=retry_after) from error
-        raise PermanentError(f"{url} refused it: {error.code}") from error
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        # The receiver's address is checked as it is connected to, and at each redirect: the
+        # URL was typed in, and its name may resolve to the server's own network by now.
+        # Its answer's body is never used: one byte of it is read, at most.
+        response = netguard.fetch(
+            "POST",
+            url,
+            policy=policy,
+            body=body,
+            headers=headers,
+            timeout=timeout,
+            max_bytes=0,
+        )
+    except netguard.Refused as refused:
+        handed(False)  # refused before it went (or where a redirect would have taken it)
+        if not refused.address:
+            raise PermanentError(f"{url}: {refused}") from refused
+        reason = f"{refused.host} is not a public address ({refused.address}): not sent"
+        raise PermanentError(f"{url}: {reason}") from refused
+    except (OSError, http.client.HTTPException) as error:
         raise TransientError(f"{url}: {error}") from error
+    if 200 <= response.status < 300:
+        return response.status
+    if response.status == 409 and "Idempotency-Key" in headers:
+        return response.status
+    handed(False)
+    if response.status == 429 or response.status >= 500:
+        retry_after = _seconds(response.headers.get("retry-after"))
+        raise TransientError(f"{url} answered {response.status}", retry_after=retry_after)
+    raise PermanentError(f"{url} refused it: {response.status}")
 
 
 def _seconds(value: str | None) -> float | None:

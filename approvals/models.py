@@ -264,6 +264,9 @@ class WebhookEndpoint(models.Model):
     name = models.SlugField(max_length=50)
     url = models.URLField(max_length=500)
     secret_encrypted = models.TextField()
+    # Made by the system for a receiver on this machine (the demo's simulator): its address
+    # is private by design. One an owner enters is held to the settings' rule at every send.
+    system_made = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -710,6 +710,7 @@ def webhook_endpoint_save(
     before = {"url": endpoint.url} if endpoint else None
     endpoint = endpoint or WebhookEndpoint(workspace=workspace, name=name)
     endpoint.url, endpoint.secret = url, secret
+    endpoint.system_made = bool(allow_private)
     endpoint.full_clean(exclude=["workspace", "secret_encrypted"])
     endpoint.save()
     audit_record(

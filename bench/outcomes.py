@@ -43,6 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+# Its model server and the receivers it posts to run on this machine, on loopback.
+os.environ.setdefault("AIOS_FETCH_PRIVATE_ADDRESSES", "true")
 
 # What a person spends reading a card before deciding it, by effector (seconds).
 REVIEW_SECONDS = {

@@ -29,6 +29,7 @@ def settings_endpoint() -> Endpoint | None:
         api_key=settings.AIOS_LLM_API_KEY,
         models={"small": settings.AIOS_LLM_MODEL_SMALL, "large": settings.AIOS_LLM_MODEL_LARGE},
         timeout=settings.AIOS_LLM_TIMEOUT,
+        allow_private=True,  # the operator's own setting, often a model server beside it
     )
 
 

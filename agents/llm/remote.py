@@ -8,6 +8,10 @@ stream, an empty answer) is a TransientError marked `billed`, with the usage the
 reported, if any: the provider has billed it. Structured output is validated
 (`json_object`); the repair request when the JSON does not parse is the gateway's, which
 reserves it.
+
+The server's address is an owner's entry, so every connection the SDK opens goes through
+the network guard (aios_site/netguard.py): the name is resolved and checked when the
+connection is opened, not when it was saved, and redirects are not followed.
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpcore2
+import httpx2
+
 from agents.pipelines import PermanentError, TransientError
+from aios_site import netguard
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,9 @@ class Endpoint:
     api_key: str = field(repr=False)
     models: dict[str, str]  # role ("small", "large") -> model name
     timeout: float = 60.0
+    # Whether its address may be private: None lets the settings decide (a URL an owner
+    # typed); True for the installation's own provider, which its operator configured.
+    allow_private: bool | None = None
 
     def model(self, role: str) -> str:
         return self.models.get(role, "")
@@ -57,8 +68,8 @@ OnDelta = Callable[[str], None]
 
 
 @functools.lru_cache(maxsize=32)
-def _client(base_url: str, api_key: str, timeout: float):
-    """One client per endpoint and process: building one costs far more than a call."""
+def _client(base_url: str, api_key: str, timeout: float, policy: netguard.Policy):
+    """One client per endpoint, policy and process: building one costs far more than a call."""
     import openai
 
     return openai.OpenAI(
@@ -66,6 +77,78 @@ def _client(base_url: str, api_key: str, timeout: float):
         api_key=api_key or "unset",
         timeout=timeout,
         max_retries=0,  # retries belong to the step's policy, which knows about backoff
+        http_client=_guarded_http_client(policy),
+    )
+
+
+def _guarded_http_client(policy: netguard.Policy) -> httpx2.Client:
+    """The SDK's HTTP client, connecting only where `policy` permits. It follows no redirect
+    (an API has no reason to, and the next hop could be anywhere) and takes no proxy from
+    the environment (the connection must go to the address that was checked)."""
+    return httpx2.Client(
+        transport=_GuardedTransport(policy), follow_redirects=False, trust_env=False
+    )
+
+
+class _GuardedTransport(httpx2.HTTPTransport):
+    """httpx2's own transport over a connection pool whose connections are opened by
+    `_GuardedBackend`. httpx2 has no argument for a pool's network backend (encode/httpx#3749
+    would add one), so the pool it built is replaced by one that has it."""
+
+    def __init__(self, policy: netguard.Policy) -> None:
+        super().__init__()
+        if not isinstance(getattr(self, "_pool", None), httpcore2.ConnectionPool):
+            raise RuntimeError("httpx2.HTTPTransport changed: the guarded pool cannot be set")
+        self._pool = httpcore2.ConnectionPool(
+            ssl_context=httpx2.create_ssl_context(),
+            max_connections=100,  # httpx2's own limits
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=_GuardedBackend(policy),
+        )
+
+
+class _GuardedBackend(httpcore2.NetworkBackend):
+    """Opens each connection to the address netguard resolved and checked for its host (a
+    name can answer a public address when saved and a private one now), never to what the
+    name resolves to next. TLS is started afterwards against the host name, by httpcore, so
+    the certificate is checked for the name and SNI names it; the Host header keeps it too."""
+
+    def __init__(self, policy: netguard.Policy) -> None:
+        self._policy = policy
+        self._sockets = httpcore2.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.NetworkStream:
+        try:
+            address = netguard.check_host(host, port, policy=self._policy)
+        except netguard.Unresolved as error:  # what a failed lookup is anyway: worth a retry
+            raise httpcore2.ConnectError(str(error)) from error
+        return self._sockets.connect_tcp(
+            address,
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self._sockets.sleep(seconds)
+
+
+def _refusal(error: netguard.Refused) -> PermanentError:
+    shown = (
+        error.address if error.host in ("", error.address) else f"{error.address} ({error.host})"
+    )
+    return PermanentError(
+        f"the model server's address {shown} is not public: refused (set "
+        "AIOS_FETCH_PRIVATE_ADDRESSES, or its network in AIOS_FETCH_ALLOWED_NETWORKS, to allow it)"
     )
 
 
@@ -94,7 +177,8 @@ def _http_error(error: BaseException | None, *names: str) -> bool:
 def _create(endpoint, model, messages, params, on_delta=None) -> dict[str, Any]:
     import openai
 
-    client = _client(endpoint.base_url, endpoint.api_key, endpoint.timeout)
+    policy = netguard.settings_policy(allow_private=endpoint.allow_private)
+    client = _client(endpoint.base_url, endpoint.api_key, endpoint.timeout, policy)
     try:
         if on_delta is not None:
             content, usage, answered_by = _streamed(client, model, messages, params, on_delta)
@@ -103,6 +187,8 @@ def _create(endpoint, model, messages, params, on_delta=None) -> dict[str, Any]:
             choice = response.choices[0] if response.choices else None
             content = choice.message.content if choice else None
             usage, answered_by = response.usage, response.model
+    except netguard.Refused as error:  # raised where the connection would have been opened
+        raise _refusal(error) from error
     except openai.RateLimitError as error:
         raise TransientError(
             f"rate limited by the model endpoint: {error}", retry_after=_retry_after(error.response)
@@ -113,6 +199,8 @@ def _create(endpoint, model, messages, params, on_delta=None) -> dict[str, Any]:
         # Sent, and not answered in time: the server did (some of) the work.
         raise answer_lost(f"no answer ({type(error).__name__}: {error})") from error
     except (openai.APIConnectionError, openai.InternalServerError) as error:
+        if isinstance(error.__cause__, netguard.Refused):  # an SDK that wraps what it got
+            raise _refusal(error.__cause__) from error
         raise TransientError(f"{type(error).__name__}: {error}") from error
     except openai.APIStatusError as error:
         raise PermanentError(f"the model endpoint refused the request: {error}") from error

@@ -27,6 +27,7 @@ from aios_site import netguard
 from aios_site.accounts.models import Membership, Role
 from aios_site.live import workspace_broadcast
 from approvals.audit import Actor
+from approvals.effectors import endpoint_post
 from approvals.models import Proposal, WebhookEndpoint
 from approvals.services import proposal_commit, webhook_endpoint_save
 from catalog.connector import ShopifyConnector
@@ -36,6 +37,7 @@ from catalog.services import store_connect as store_connect_service
 from tests.agents.conftest import drive
 from tests.catalog.conftest import store  # noqa: F401 - a fixture
 from tests.catalog.test_pipelines import _sold, _stocked_product
+from tests.helpers import default_provider
 from tests.sockets import ORIGIN, connect, session_cookie
 from tests.sockets import run as run_async
 
@@ -218,8 +220,8 @@ def test_a_member_demoted_to_viewer_keeps_its_socket_but_sees_cards_without_deci
 
 
 class Page:
-    """A local HTTP server on `host`: answers every GET with `body`, or redirects to
-    `redirect_to`, and records the Host header of each request it got."""
+    """A local HTTP server on `host`: answers every GET (and POST) with `body`, or redirects
+    to `redirect_to`, and records the Host header of each request it got."""
 
     def __init__(self, host: str = "127.0.0.1", *, body: str = "hello", redirect_to: str = ""):
         self.hosts: list[str] = []
@@ -239,6 +241,10 @@ class Page:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.do_GET()
 
             def log_message(self, *args) -> None:
                 pass
@@ -500,3 +506,161 @@ def test_a_store_whose_name_later_resolves_to_the_servers_own_network_is_not_cal
         ShopifyConnector(store).product_get(1)
 
     assert internal.hosts == []
+
+
+class Dns:
+    """Made-up names answered with whatever address the test sets now (others resolve as
+    usual): what the owner of a name can do with its records at any time."""
+
+    PUBLIC = "93.184.216.34"
+
+    def __init__(self, monkeypatch) -> None:
+        self.answers: dict[str, str] = {}
+        self.asked: list[str] = []
+        real = socket.getaddrinfo
+
+        def resolve(host, port, *args, **kwargs):
+            if host not in self.answers:
+                return real(host, port, *args, **kwargs)
+            self.asked.append(host)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (self.answers[host], port))]
+
+        monkeypatch.setattr(socket, "getaddrinfo", resolve)
+
+
+@pytest.fixture
+def dns(monkeypatch) -> Dns:
+    return Dns(monkeypatch)
+
+
+def _asked_the_model(make_agent):
+    return drive(run_start(agent=make_agent("demo.ask_model"), input={"question": "Hi?"})[0])
+
+
+@pytest.mark.django_db
+def test_a_model_provider_whose_name_now_resolves_to_the_servers_own_network_is_not_called(
+    workspace, make_agent, fake_openai, production, dns
+):
+    """Saved while its name answered a public address; now it answers loopback."""
+    port = fake_openai.base_url.split(":")[2].split("/")[0]
+    dns.answers["models.rebind.test"] = Dns.PUBLIC
+    default_provider(workspace, f"http://models.rebind.test:{port}/v1")
+    dns.answers["models.rebind.test"] = "127.0.0.1"  # where the model server listens
+
+    run = _asked_the_model(make_agent)
+
+    assert run.status == "failed"
+    assert run.error == (
+        "PermanentError: the model server's address 127.0.0.1 (models.rebind.test) is not "
+        "public: refused (set AIOS_FETCH_PRIVATE_ADDRESSES, or its network in "
+        "AIOS_FETCH_ALLOWED_NETWORKS, to allow it)"
+    )
+    assert fake_openai.requests == []
+
+
+@pytest.mark.django_db
+def test_a_model_provider_on_the_servers_own_network_answers_where_the_settings_allow_it(
+    workspace, make_agent, fake_openai, settings, dns
+):
+    settings.AIOS_FETCH_PRIVATE_ADDRESSES = True  # as the tests run; a server on its own LAN
+    port = fake_openai.base_url.split(":")[2].split("/")[0]
+    dns.answers["models.lan.test"] = "127.0.0.1"
+    default_provider(workspace, f"http://models.lan.test:{port}/v1")
+    dns.asked.clear()
+
+    run = _asked_the_model(make_agent)
+
+    assert (run.status, run.outcome["answer"]) == ("succeeded", "echo: Hi?")
+    assert dns.asked == ["models.lan.test"]  # resolved once, by the guard, then connected to
+    assert fake_openai.headers[0]["host"] == f"models.lan.test:{port}"  # by its name
+
+
+@pytest.mark.django_db
+def test_a_model_server_redirecting_elsewhere_is_not_followed(
+    workspace, make_agent, fake_openai, production, internal
+):
+    production.AIOS_FETCH_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # stands for the public internet
+    public = Page(redirect_to=f"{internal.url}v1/chat/completions")
+    try:
+        default_provider(workspace, f"{public.url}v1")
+        run = _asked_the_model(make_agent)
+    finally:
+        public.close()
+
+    assert public.hosts == [f"127.0.0.1:{public.port}"]
+    assert run.status == "failed"
+    assert run.error.startswith("PermanentError: the model endpoint refused the request")
+    assert internal.hosts == []
+
+
+def _publish_endpoint(workspace, url: str) -> None:
+    webhook_endpoint_save(
+        workspace=workspace, name="publish", url=url, secret="s" * 20, actor=Actor("user", "t")
+    )
+
+
+@pytest.mark.django_db
+def test_an_outbound_webhook_whose_name_now_resolves_to_the_servers_own_network_is_not_sent(
+    workspace, production, internal, dns
+):
+    """Saved while its name answered a public address; now it answers a private one."""
+    dns.answers["hooks.rebind.test"] = Dns.PUBLIC
+    _publish_endpoint(workspace, f"http://hooks.rebind.test:{internal.port}/hook")
+    dns.answers["hooks.rebind.test"] = "127.0.0.2"
+
+    with pytest.raises(PermanentError) as refused:
+        endpoint_post(workspace, "publish", {"post": 1}, "key-1", {})
+
+    assert str(refused.value) == (
+        f"http://hooks.rebind.test:{internal.port}/hook: hooks.rebind.test is not a public "
+        "address (127.0.0.2): not sent"
+    )
+    assert internal.hosts == []
+
+
+@pytest.mark.django_db
+def test_an_outbound_webhook_redirected_from_a_public_receiver_to_a_private_one_is_not_followed(
+    workspace, production, internal
+):
+    production.AIOS_FETCH_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # stands for the public internet
+    public = Page(redirect_to=internal.url)
+    try:
+        _publish_endpoint(workspace, f"{public.url}hook")
+        with pytest.raises(PermanentError) as refused:
+            endpoint_post(workspace, "publish", {"post": 1}, "key-1", {})
+    finally:
+        public.close()
+
+    assert public.hosts == [f"127.0.0.1:{public.port}"]  # the receiver was asked
+    assert str(refused.value) == (
+        f"{public.url}hook: 127.0.0.2 is not a public address (127.0.0.2): not sent"
+    )
+    assert internal.hosts == []
+
+
+@pytest.mark.django_db
+def test_the_demo_shops_blog_and_helpdesk_on_its_own_simulator_are_posted_to_in_production(
+    workspace, owner, production, internal
+):
+    """The system made these receivers on this machine; an owner's endpoint at the same
+    address is still refused when it is posted to."""
+    from approvals.effectors import signed_post
+    from catalog.effectors import _reply_post
+    from catalog.models import Message
+
+    demo_store_ensure(workspace=workspace, simulator_url=internal.url.rstrip("/"))
+    connection = StoreConnection.objects.get(workspace=workspace)
+
+    assert endpoint_post(workspace, "publish", {"post": 1}, "key-1", {})["status"] == 200
+    message = Message.objects.create(
+        workspace=workspace,
+        connection=connection,
+        external_id="m-1",
+        customer_email="nina@example.com",
+        body="Hi",
+    )
+    assert _reply_post(message, {"body": "Hello"}, "key-2")()["status"] == 200
+    assert len(internal.hosts) == 2
+    with pytest.raises(PermanentError, match="is not a public address"):
+        signed_post(f"{internal.url}hook", {"x": 1}, secret="s" * 20, headers={})
+    assert len(internal.hosts) == 2
