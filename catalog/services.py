@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import connection as database
 from django.db.models import Q
 from django.utils import timezone
 
@@ -107,8 +109,15 @@ def webhook_process(*, event_id: int) -> None:
 def webhook_process_many(*, event_ids: list[int]) -> None:
     """Applies stored events in the order they arrived, in one transaction and each in a
     savepoint of its own. An event another worker holds is left to it (a redelivered batch
-    skips what the first delivery is doing); a processed one is not touched again."""
+    skips what the first delivery is doing); a processed one is not touched again.
+
+    The batch's lease is its transaction: the row locks keep every other worker off its
+    events, and nothing of it is written unless it commits, so a holder that lost them can
+    write nothing (the fence). A worker paused or hung between statements would hold them
+    for ever; PostgreSQL ends a session idle in it for AIOS_WEBHOOK_BATCH_IDLE_SECONDS,
+    which rolls the batch back and frees its events for the sweep to hand to another."""
     with transaction.atomic():
+        _lease_the_transaction()
         events = list(
             WebhookEvent.objects.select_for_update(of=("self",), skip_locked=True)
             .select_related("connection__workspace")
@@ -119,6 +128,12 @@ def webhook_process_many(*, event_ids: list[int]) -> None:
             _process(event)
         # The body is kept as it came; only the redaction handlers change it, themselves.
         WebhookEvent.objects.bulk_update(events, ["status", "error", "processed_at"])
+
+
+def _lease_the_transaction() -> None:
+    milliseconds = int(settings.AIOS_WEBHOOK_BATCH_IDLE_SECONDS * 1000)
+    with database.cursor() as cursor:
+        cursor.execute(f"SET LOCAL idle_in_transaction_session_timeout = {milliseconds}")
 
 
 def _process(event: WebhookEvent) -> None:

@@ -266,6 +266,9 @@ AIOS_SWEEP_SECONDS = env.float("AIOS_SWEEP_SECONDS", default=5.0)
 # lets go). A proposal's commit is claimed at most COMMIT_MAX_ATTEMPTS times, whatever the
 # number of sweeps, workers and task retries; then it fails with the last error.
 AIOS_LEASE_SECONDS = env.float("AIOS_LEASE_SECONDS", default=30.0)
+# A webhook batch is leased by its transaction: one idle longer than this between two of its
+# statements (its worker paused or hung) is ended by PostgreSQL, and another worker takes it.
+AIOS_WEBHOOK_BATCH_IDLE_SECONDS = env.float("AIOS_WEBHOOK_BATCH_IDLE_SECONDS", default=30.0)
 AIOS_LEASE_MAX_HOLD_SECONDS = env.float("AIOS_LEASE_MAX_HOLD_SECONDS", default=900.0)
 AIOS_COMMIT_MAX_ATTEMPTS = env.int("AIOS_COMMIT_MAX_ATTEMPTS", default=5)
 # A proposal nobody decided within this many hours expires (and its run hears so).

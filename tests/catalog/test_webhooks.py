@@ -322,6 +322,59 @@ def test_ten_concurrent_deliveries_of_one_webhook_store_one_event_and_start_one_
     assert Run.objects.filter(agent__slug="catalog-writer").count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_worker_stalls_past_its_lease_is_taken_over_and_applied_once(
+    store, settings, monkeypatch
+):
+    """A worker paused (or hung) in the middle of a batch holds its events' row locks; once
+    its lease is over, PostgreSQL ends its session, the batch rolls back, and another worker
+    applies the events. The first, waking, can write nothing of it."""
+    import threading
+    import time
+
+    from django.db import DatabaseError, connection
+    from django.test import Client
+
+    from catalog import services
+
+    product = _payload("products-create.json")
+    _deliver(Client(), "products/create", product, webhook_id="warm")
+    _process_all()  # the embedding model loaded: no step of the batch is slow from now on
+    settings.AIOS_WEBHOOK_BATCH_IDLE_SECONDS = 1.0
+    _deliver(Client(), "products/update", {**product, "title": "Renamed"}, webhook_id="stall")
+    event_id = WebhookEvent.objects.get(webhook_id="stall").pk
+    stalled, woken, errors = threading.Event(), threading.Event(), []
+    apply = services._process
+
+    def stalls_in_the_first_worker(event):
+        if threading.current_thread().name == "paused worker":
+            stalled.set()
+            woken.wait(10)
+        apply(event)
+
+    def first_worker():
+        try:
+            webhook_process(event_id=event_id)
+        except DatabaseError as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(services, "_process", stalls_in_the_first_worker)
+    paused = threading.Thread(target=first_worker, name="paused worker")
+    paused.start()
+    assert stalled.wait(10)
+    time.sleep(2.5)  # past its lease
+    webhook_process(event_id=event_id)  # another worker, handed the batch by the sweep
+    taken_over = WebhookEvent.objects.get(pk=event_id).status
+    woken.set()
+    paused.join(10)
+
+    assert taken_over == "processed"  # while the first was still paused
+    assert Product.objects.get().title == "Renamed"
+    assert len(errors) == 1  # the first one's session was gone: nothing of it was written
+
+
 def test_a_payload_that_cannot_be_applied_is_marked_failed_with_the_reason(client, store):
     _deliver(client, "products/update", {"title": "No id"}, webhook_id="w-1")
     _deliver(
