@@ -149,9 +149,12 @@ def intent_examples_add(*, workspace, examples: list[tuple[str, str]], source: s
 
 def intent_examples_seed(*, workspace) -> int:
     """The shipped Bitext examples, for a workspace that has none yet. The workspace row is
-    locked meanwhile, so two seeds at once (a double click, a worker and the CLI) add one set."""
+    locked meanwhile, so two seeds at once (a double click, a worker and the CLI) add one set.
+    FOR NO KEY UPDATE: embedding the examples takes a while, and a plain FOR UPDATE would
+    hold back every row written for the workspace meanwhile (a webhook event, a run: their
+    foreign-key check at commit waits for it)."""
     with transaction.atomic():
-        type(workspace).objects.select_for_update().filter(pk=workspace.pk).first()
+        type(workspace).objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
         added = intents.examples_seed(workspace_id=workspace.pk)
         if added:
             _changed(workspace.pk)

@@ -91,3 +91,48 @@ def test_new_examples_change_the_centroids_at_the_next_call(make_agent, workspac
 
     assert before["intent"] != "check_payment_methods"
     assert after["intent"] == "check_payment_methods"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_seed_in_progress_does_not_hold_back_what_is_written_for_the_workspace(
+    workspace, make_agent, monkeypatch
+):
+    """Embedding the shipped examples takes a while; meanwhile a run (any row that refers to
+    the workspace) still commits. A plain FOR UPDATE on the workspace made its foreign-key
+    check wait for the whole seed: webhook deliveries hung until their senders gave up."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from agents.llm import local
+
+    agent = make_agent("demo.echo", slug="echo")
+    embedding, go_on = threading.Event(), threading.Event()
+    embed = local.embed
+
+    def slow_embed(texts):
+        embedding.set()
+        go_on.wait(20)
+        return embed(texts)
+
+    monkeypatch.setattr(local, "embed", slow_embed)
+
+    def seed():
+        try:
+            model_services.intent_examples_seed(workspace=workspace)
+        finally:
+            connection.close()
+
+    seeding = threading.Thread(target=seed)
+    seeding.start()
+    try:
+        assert embedding.wait(20)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '3s'")  # the seed would hold it far longer
+            run, _ = run_start(agent=agent, input={"key": "during-the-seed"})
+    finally:
+        go_on.set()
+        seeding.join(60)
+
+    assert run.pk is not None
+    assert IntentExample.objects.filter(workspace=workspace).count() == len(intents.seed_rows())
