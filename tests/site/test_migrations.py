@@ -1,0 +1,12 @@
+"""The models and the migrations agree: a model change without its migration fails here, not
+on a deployment's `aios migrate`."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_its_migration():
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
