@@ -24,7 +24,7 @@ class AgentAdmin(admin.ModelAdmin):
 class RunAdmin(admin.ModelAdmin):
     list_display = ["pk", "agent", "status", "trigger", "current_step", "cost", "created_at"]
     list_filter = ["status", "trigger"]
-    readonly_fields = ["claim_token", "heartbeat_at"]
+    readonly_fields = ["lease_token", "lease_expires_at", "lease_attempts"]
 
 
 @admin.register(ModelPrice)

@@ -3,8 +3,9 @@
 The run's new fields, the checkpoint's result and (optionally) the next step's checkpoint
 are written by a single SQL statement, which PostgreSQL executes atomically: one round trip
 and one commit per step instead of five. Every part is conditional on the run still being
-held by this worker's claim token and not flagged for cancellation; when that condition
-fails nothing is written, and the caller takes the slower path that works out why.
+held under this worker's lease (its fencing token, aios_site/core/lease.py) and not flagged
+for cancellation; when that condition fails nothing is written, and the caller takes the
+slower path that works out why. Claiming a run is one statement too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from django.utils import timezone
 
 from agents.models import Checkpoint, CheckpointStatus, Run, RunStatus
 from aios_site.chaos import chaos_point
+from aios_site.core import lease
+
+# What a step left open by a holder whose lease ran out says: its worker died or was paused.
+LOST = "worker lost; the run was recovered"
 
 
 def _assignments(model, values: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -34,13 +39,13 @@ def _prep(model, name: str, value: Any) -> Any:
 def close_step(
     *,
     run: Run,
-    token,
+    token: int,
     checkpoint: Checkpoint,
     checkpoint_fields: dict[str, Any],
     run_fields: dict[str, Any],
     open_next: dict[str, Any] | None,
 ) -> bool:
-    """False: nothing written (claim lost or cancel flagged). An opened next checkpoint is
+    """False: nothing written (lease lost or cancel flagged). An opened next checkpoint is
     left on `run.opened_checkpoint`."""
     chaos_point("before_checkpoint_commit")
     run_set, run_params = _assignments(Run, run_fields)
@@ -65,7 +70,7 @@ def close_step(
             opened_at,
         ]
     sql = (
-        f"WITH r AS (UPDATE {run_table} SET {run_set} WHERE id = %s AND claim_token = %s "  # noqa: S608
+        f"WITH r AS (UPDATE {run_table} SET {run_set} WHERE id = %s AND lease_token = %s "  # noqa: S608
         "AND status = %s AND NOT cancel_requested RETURNING id), "
         f"c AS (UPDATE {checkpoint_table} SET {checkpoint_set} "
         "WHERE id = %s AND EXISTS (SELECT 1 FROM r) RETURNING id), "
@@ -97,37 +102,50 @@ def close_step(
     return bool(written)
 
 
-def claim_and_open(*, run_id: int, token) -> Run | None:
-    """Claims a due queued run and opens its next step's checkpoint, in one statement.
+def claim_and_open(*, run_id: int, kind: lease.LeaseKind) -> tuple[Run, lease.Lease] | None:
+    """Claims a slice of the run under its lease and opens its next step's checkpoint, in one
+    statement (`lease.claim` with the step's checkpoint in the same round trip).
 
-    The attempt number counts the checkpoints that step already has: attempts that failed or
-    died with their worker. Returns None when the run is not queued, not due, or already
-    claimed by another worker. A run flagged for cancellation is claimed without a step.
+    Claimable (`kind`): a due queued run, or a running one whose holder let its lease run out
+    (its worker died or was paused); the step that holder left open is marked lost, and the attempt
+    number counts the checkpoints the step already has. Returns None when the run is not
+    claimable, held by another worker, or out of claims. A run flagged for cancellation is
+    claimed without a step.
     """
     now = timezone.now()
     run_table = connection.ops.quote_name(Run._meta.db_table)
     checkpoint_table = connection.ops.quote_name(Checkpoint._meta.db_table)
+    taken, taken_params, claimable, claimable_params = lease.claim_sql(kind)
     sql = (
-        f"WITH r AS (UPDATE {run_table} SET status = %s, claim_token = %s, heartbeat_at = %s, "  # noqa: S608 - names from the models
-        "started_at = COALESCE(started_at, %s) "
-        "WHERE id = %s AND status = %s AND (not_before IS NULL OR not_before <= %s) "
-        "RETURNING *), "
+        # What the run was before this statement: only a running run's open step was lost.
+        f"WITH was AS (SELECT status FROM {run_table} WHERE id = %s), "  # noqa: S608 - names from the models
+        f"r AS (UPDATE {run_table} SET status = %s, started_at = COALESCE(started_at, %s), "
+        f"{taken} WHERE id = %s AND {claimable} RETURNING *), "
+        f"lost AS (UPDATE {checkpoint_table} SET status = %s, error = %s, finished_at = %s "
+        "WHERE run_id IN (SELECT id FROM r) AND status = %s "
+        "AND (SELECT status FROM was) = %s), "
+        # A holder whose lease ran out may have opened a step this statement cannot see yet:
+        # then no step is opened here, and the engine opens it with the next attempt number.
         f"n AS (INSERT INTO {checkpoint_table} "
         "(run_id, seq, step, attempt, status, state_before, error, started_at) "
         "SELECT r.id, r.next_seq, r.current_step, "
         f"(SELECT count(*) FROM {checkpoint_table} c WHERE c.run_id = r.id "
         "AND c.seq = r.next_seq) + 1, %s, r.state, '', %s "
-        "FROM r WHERE NOT r.cancel_requested RETURNING id, attempt) "
+        "FROM r WHERE NOT r.cancel_requested ON CONFLICT DO NOTHING RETURNING id, attempt) "
         "SELECT r.*, n.id AS opened_id, n.attempt AS opened_attempt FROM r LEFT JOIN n ON true"
     )
     params = [
-        RunStatus.RUNNING,
-        token,
-        now,
-        now,
         run_id,
-        RunStatus.QUEUED,
+        RunStatus.RUNNING,
         now,
+        *taken_params,
+        run_id,
+        *claimable_params,
+        CheckpointStatus.ERROR,
+        LOST,
+        now,
+        CheckpointStatus.RUNNING,
+        RunStatus.RUNNING,
         CheckpointStatus.RUNNING,
         now,
     ]
@@ -145,7 +163,7 @@ def claim_and_open(*, run_id: int, token) -> Run | None:
             attempt=run.opened_attempt,
             started_at=now,
         )
-    return run
+    return run, lease.Lease(kind, run.pk, run.lease_token, run.lease_attempts)
 
 
 def _remember_opened(run: Run, pk: int, *, seq, step, state, attempt, started_at) -> None:

@@ -12,6 +12,7 @@ from pgvector.django import VectorField
 from agents.llm.local import EMBEDDING_DIMENSIONS
 from aios_site import crypto
 from aios_site.accounts.models import Workspace
+from aios_site.core.lease import Leased
 from aios_site.vectors import cosine_hnsw_index
 
 
@@ -76,7 +77,11 @@ ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
 FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
-class Run(models.Model):
+class Run(Leased):
+    """A run of an agent's pipeline. A worker executes it a slice at a time under the run's
+    lease (`Leased`; see agents/services/execution.py `slice_lease`): every write of its
+    progress is fenced by the lease's token."""
+
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
@@ -101,14 +106,11 @@ class Run(models.Model):
     )
     replay_verdict = models.JSONField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    # The worker that holds the run proves it with this token on every write.
-    claim_token = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     not_before = models.DateTimeField(null=True, blank=True, help_text="Retry backoff.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -121,7 +123,7 @@ class Run(models.Model):
         ]
         indexes = [
             models.Index(fields=["workspace", "status"]),
-            models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["status", "lease_expires_at"]),
         ]
 
     def __str__(self) -> str:

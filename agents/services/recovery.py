@@ -2,61 +2,47 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from agents.models import (
-    Checkpoint,
-    CheckpointStatus,
-    JournalEntry,
-    Run,
-    RunStatus,
-)
-from agents.services.runs import budget_waits_resume, enqueue
+from agents.models import JournalEntry, Run, RunStatus
+from agents.services.execution import send_again, slice_lease
+from agents.services.runs import budget_waits_resume
+from aios_site.core import lease
 
 # -- recovery and retention -------------------------------------------------------------------
 
 
 def runs_sweep() -> dict[str, int]:
-    """Re-enqueues runs of dead workers (stale heartbeat) and queued runs whose message got
-    lost, and resumes runs that waited for a budget period that has now renewed."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.AIOS_RUN_STALE_SECONDS)
-    recovered = 0
-    for run in Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale):
-        with transaction.atomic():
-            taken = Run.objects.filter(
-                pk=run.pk, status=RunStatus.RUNNING, heartbeat_at__lt=stale
-            ).update(status=RunStatus.QUEUED, claim_token=None, enqueued_at=now)
-            if taken:
-                Checkpoint.objects.filter(run=run, status=CheckpointStatus.RUNNING).update(
-                    status=CheckpointStatus.ERROR,
-                    error="worker lost; the run was recovered",
-                    finished_at=now,
-                )
-                enqueue(run)
-                recovered += 1
-    lost = now - timedelta(seconds=settings.AIOS_RUN_QUEUED_STALE_SECONDS)
-    requeued = 0
-    for run in Run.objects.filter(status=RunStatus.QUEUED, enqueued_at__lt=lost).filter(
-        Q(not_before__isnull=True) | Q(not_before__lte=now)
-    ):
-        if Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED, enqueued_at__lt=lost).update(
-            enqueued_at=now
-        ):
-            enqueue(run)  # a duplicate message is harmless: only one claim succeeds
-            requeued += 1
+    """The lease's one sweep for runs (`lease.expired_sweep`): sends again runs whose slice's
+    lease ran out (their worker died or was paused; the claim takes them over) and queued
+    runs whose message got lost, fails runs that ran out of claims (`slice_lease`); then
+    resumes runs that waited for a budget period that has now renewed."""
+    sent: Counter[str] = Counter()
+
+    def counted(pk: int) -> None:
+        sent[send_again(pk)] += 1
+
+    lost = timezone.now() - timedelta(seconds=settings.AIOS_RUN_QUEUED_STALE_SECONDS)
+    never_claimed = Q(status=RunStatus.QUEUED, enqueued_at__lt=lost)
+    swept = lease.expired_sweep(replace(slice_lease(), on_expired=counted), unclaimed=never_claimed)
     renewed = sum(
         budget_waits_resume(workspace_id=workspace_id, renewed_only=True)
         for workspace_id in Run.objects.filter(status=RunStatus.WAITING, waiting_for__kind="budget")
         .values_list("workspace_id", flat=True)
         .distinct()
     )
-    return {"recovered": recovered, "requeued": requeued, "renewed": renewed}
+    return {
+        "recovered": sent[RunStatus.RUNNING],
+        "requeued": sent[RunStatus.QUEUED],
+        "gave_up": swept["gave_up"],
+        "renewed": renewed,
+    }
 
 
 def runs_prune(*, older_than_days: int | None = None) -> int:

@@ -1,7 +1,7 @@
 """One lease for every piece of claimed work.
 
-A row that work is done for (a proposal to commit, a post to publish, an import to write)
-carries its lease in three columns (`Leased`):
+A row that work is done for (a proposal to commit, a post to publish, an import to write, a
+slice of a run to execute) carries its lease in three columns (`Leased`):
 
 - `lease_token`: the **fencing token**, raised by one at every claim. Work done under a
   lease is written only `WHERE lease_token = <ours>` (Kleppmann's fencing token): a holder
@@ -23,8 +23,9 @@ import contextvars
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Now
 
@@ -145,6 +146,23 @@ def claim(kind: LeaseKind, pk: int, *, final: bool = False) -> Lease | None:
             kind.model.objects.filter(pk=pk).values_list("lease_token", "lease_attempts").get()
         )
     return Lease(kind, pk, token, attempts)
+
+
+def claim_sql(kind: LeaseKind) -> tuple[str, list[Any], str, list[Any]]:
+    """`claim()` as SQL on the kind's table, for work claimed in a statement of its own (the
+    run engine claims a run and opens its step in one): what a claim sets, and the condition
+    it requires (claimable, free, attempts left), each with its parameters."""
+    taken = (
+        "lease_token = COALESCE(lease_token, 0) + 1, "
+        "lease_expires_at = now() + %s * interval '1 second', "
+        "lease_attempts = lease_attempts + 1"
+    )
+    query = kind.model.objects.filter(kind.claimable).query
+    claimable, params = query.get_compiler(connection=connection).compile(query.where)
+    condition = "(lease_expires_at IS NULL OR lease_expires_at < now()) AND lease_attempts < %s"
+    if claimable:
+        condition = f"({claimable}) AND {condition}"
+    return taken, [kind.seconds], condition, [*params, kind.max_attempts]
 
 
 @contextlib.contextmanager

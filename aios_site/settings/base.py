@@ -249,14 +249,16 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # reconnecting costs more than a whole step. CONN_MAX_AGE and health checks still apply.
 CELERY_DB_REUSE_MAX = env.int("AIOS_CELERY_DB_REUSE_MAX", default=1000)
 
-# The run engine. A worker refreshes a running run's heartbeat every HEARTBEAT seconds; the
-# sweeper (every SWEEP seconds) recovers runs whose heartbeat is older than STALE and queued
-# runs whose message has been missing for QUEUED_STALE. A worker gives a run SLICE seconds
-# before letting other runs have it.
-AIOS_RUN_HEARTBEAT_SECONDS = env.float("AIOS_RUN_HEARTBEAT_SECONDS", default=5.0)
+# The run engine. A worker executes a run a SLICE seconds at a time (then lets other runs
+# have it) under the run's lease (aios_site/core/lease.py), which lasts STALE seconds and is
+# renewed every third of that. The sweeper (every SWEEP seconds) sends again runs whose lease
+# ran out and queued runs whose message has been missing for QUEUED_STALE. A run whose
+# MAX_CLAIMS claims in a row each ended without committing a step (its worker died or lost
+# it: a poison run) fails.
 AIOS_RUN_STALE_SECONDS = env.float("AIOS_RUN_STALE_SECONDS", default=30.0)
 AIOS_RUN_QUEUED_STALE_SECONDS = env.float("AIOS_RUN_QUEUED_STALE_SECONDS", default=60.0)
 AIOS_RUN_SLICE_SECONDS = env.float("AIOS_RUN_SLICE_SECONDS", default=30.0)
+AIOS_RUN_MAX_CLAIMS = env.int("AIOS_RUN_MAX_CLAIMS", default=20)
 # Steps one run may take (retries of a step do not count): a looping pipeline stops here.
 AIOS_RUN_MAX_STEPS = env.int("AIOS_RUN_MAX_STEPS", default=200)
 AIOS_RUN_RETENTION_DAYS = env.int("AIOS_RUN_RETENTION_DAYS", default=30)

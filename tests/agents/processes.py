@@ -17,7 +17,6 @@ from tests.helpers import served_database_url
 
 # Fast clocks, so recovery is seen in seconds rather than minutes.
 ENGINE_ENV = {
-    "AIOS_RUN_HEARTBEAT_SECONDS": "0.5",
     "AIOS_RUN_STALE_SECONDS": "3",
     "AIOS_LEASE_SECONDS": "3",
     "AIOS_RUN_QUEUED_STALE_SECONDS": "5",

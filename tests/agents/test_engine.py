@@ -12,6 +12,7 @@ from agents.models import Checkpoint, JournalEntry, Run
 from agents.pipelines import Pipeline, demo, fail, goto, register, step
 from agents.services import (
     Conflict,
+    run_advance,
     run_answer,
     run_fork,
     run_replay,
@@ -206,18 +207,21 @@ def test_the_sweeper_recovers_runs_of_dead_workers_and_lost_messages(make_agent)
     agent = make_agent("demo.noop")
     stale = timezone.now() - timedelta(minutes=5)
     dead, _ = run_start(agent=agent, input={})
-    Run.objects.filter(pk=dead.pk).update(status="running", heartbeat_at=stale)
+    Run.objects.filter(pk=dead.pk).update(
+        status="running", enqueued_at=stale, lease_token=1, lease_attempts=1, lease_expires_at=stale
+    )
     Checkpoint.objects.create(run=dead, seq=1, step="start", attempt=1, state_before={})
     lost, _ = run_start(agent=agent, input={})
     Run.objects.filter(pk=lost.pk).update(enqueued_at=stale)
     fresh, _ = run_start(agent=agent, input={})
 
-    assert runs_sweep() == {"recovered": 1, "requeued": 1, "renewed": 0}
+    assert runs_sweep() == {"recovered": 1, "requeued": 1, "gave_up": 0, "renewed": 0}
+    assert runs_sweep() == {"recovered": 0, "requeued": 0, "gave_up": 0, "renewed": 0}  # sent
 
+    run_advance(run_id=dead.pk)  # the message sent again: its claim takes the run over
     dead.refresh_from_db()
-    assert dead.status == "queued" and dead.claim_token is None
-    assert Checkpoint.objects.get(run=dead).status == "error"
-    assert drive(dead).status == "succeeded"  # attempt 2 of step 1 completes it
+    assert dead.status == "succeeded" and dead.lease_token == 2 and dead.lease_expires_at is None
+    assert Checkpoint.objects.get(run=dead, seq=1, attempt=1).status == "error"
     assert list(dead.checkpoints.values_list("seq", "attempt")) == [(1, 1), (1, 2), (2, 1), (3, 1)]
     assert Run.objects.get(pk=fresh.pk).enqueued_at > stale
 

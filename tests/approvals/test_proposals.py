@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from agents.models import Checkpoint, JournalEntry, Run
-from agents.services import run_start, runs_sweep
+from agents.services import run_advance, run_start
 from aios_site.core.errors import Conflict
 from approvals.audit import Actor, audit_verify
 from approvals.models import AuditEntry, Outbox, Proposal
@@ -238,9 +238,9 @@ def test_a_retried_step_finds_its_proposal_instead_of_making_a_second(proposer, 
         current_step="start",
         next_seq=1,
         waiting_for=None,
-        heartbeat_at=timezone.now() - timedelta(minutes=5),
+        lease_expires_at=timezone.now() - timedelta(minutes=5),
     )
-    runs_sweep()
+    run_advance(run_id=run.pk)  # a message delivered again: its claim takes the run over
 
     again = drive(Run.objects.get(pk=run.pk))
 

@@ -96,7 +96,7 @@ def test_a_commit_given_up_while_its_worker_was_paused_never_lands_afterwards(pr
 def test_a_run_whose_worker_was_paused_is_finished_by_another_and_the_late_writes_are_fenced(
     make_agent,
 ):
-    """demo.sleep's step outlasts the stale time while its worker is stopped: another worker
+    """demo.sleep's step outlasts the run's lease while its worker is stopped: another worker
     takes the run over; the first, woken, can write neither its checkpoint nor the run."""
     agent = make_agent("demo.slow", slug="slow")
     first, beat = start_worker(), start_beat()
@@ -108,14 +108,14 @@ def test_a_run_whose_worker_was_paused_is_finished_by_another_and_the_late_write
         first.pause()
         second = start_worker()
         done = wait_for_run(run.pk, "succeeded", timeout=60)
-        claims = done.claim_token
+        token = done.lease_token
         first.resume()
         time.sleep(5)
     finally:
         _stop(first, second, beat)
 
     after = Run.objects.get(pk=run.pk)
-    assert after.status == "succeeded" and after.claim_token == claims
+    assert after.status == "succeeded" and after.lease_token == token
     attempts = dict(after.checkpoints.filter(seq=1).values_list("attempt", "status"))
     assert attempts == {1: "error", 2: "ok"}  # the paused worker's own close was fenced off
     assert after.checkpoints.filter(status="ok").count() == after.next_seq - 1
