@@ -211,9 +211,7 @@ def _postgres_url(server: Any, database_name: str) -> str:
     socket_dir = server.get_postmaster_info().socket_dir
     dbroles.provision(server.get_uri(), database_name)
     host = quote(str(socket_dir), safe="")
-    url = f"postgres://{dbroles.LOGIN}@{host}/{database_name}"
-    dbroles.hand_over_audit(_as_superuser(url), database_name)  # already migrated before
-    return url
+    return f"postgres://{dbroles.LOGIN}@{host}/{database_name}"
 
 
 def _as_superuser(url: str) -> str:

@@ -385,13 +385,9 @@ def confirm_delivery(proposal, key: str, send: Callable[[], dict[str, Any]]) -> 
     went out), or handed over by an attempt that died before hearing back — then it is asked
     once more by the same Idempotency-Key, which a receiver that took it answers without
     taking it twice."""
-    from approvals.models import Outbox
-
-    row = Outbox.objects.filter(proposal_id=proposal.pk, key=key).first()
-    if row is None or (row.handed_at is None and row.done_at is None):
-        return Found(False, detail="nothing was sent")
-    if row.done_at is not None:
-        return Found(True, row.result)
+    settled = _outbox_settled(proposal, key)
+    if settled is not None:
+        return settled
     try:
         return Found(True, deliver(proposal, key, send))
     except Exception as error:  # any failure leaves it undetermined
@@ -401,6 +397,15 @@ def confirm_delivery(proposal, key: str, send: Callable[[], dict[str, Any]]) -> 
 def confirm_handover(proposal, key: str) -> Found:
     """After the last attempt, for a `send_once` channel: taken, handed over by an attempt
     that died before hearing back (not sent again, as `send_once` says), or never sent."""
+    settled = _outbox_settled(proposal, key)
+    if settled is not None:
+        return settled
+    return Found(True, {"handed_over": True, "note": "an earlier attempt handed it over"})
+
+
+def _outbox_settled(proposal, key: str) -> Found | None:
+    """What the outbox row tells for sure: never handed over (a taken one was handed over
+    first), or taken; None when an attempt handed it over and died before hearing back."""
     from approvals.models import Outbox
 
     row = Outbox.objects.filter(proposal_id=proposal.pk, key=key).first()
@@ -408,7 +413,7 @@ def confirm_handover(proposal, key: str) -> Found:
         return Found(False, detail="nothing was sent")
     if row.done_at is not None:
         return Found(True, row.result)
-    return Found(True, {"handed_over": True, "note": "an earlier attempt handed it over"})
+    return None
 
 
 def _endpoint(workspace, name: str):
