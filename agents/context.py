@@ -119,7 +119,6 @@ class StepContext:
         # Only a retry can find calls an earlier attempt completed.
         retry = replay_of is None and checkpoint.attempt > 1
         self._earlier = self._completed_calls() if retry else {}
-        self.cost = Decimal("0")
         # The response cache is never used by a step that proposes effects (see `step`).
         self.may_cache = may_cache
 
@@ -320,7 +319,6 @@ class StepContext:
         if kind == JournalKind.MODEL and isinstance(response, dict):
             entry.usage = response.get("usage") or {}
             entry.cost = Decimal(str(response.get("cost", 0)))
-            self.cost += entry.cost
         entry.response = response
         try:
             entry.save()  # committed now (autocommit): a crash after this does not lose the call

@@ -24,7 +24,7 @@ from decimal import Decimal
 from time import monotonic
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -209,8 +209,8 @@ _RECORD = (
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _SETTLE_AND_RECORD = _RELEASE_AND_SPEND + _RECORD
-# A call that failed after the provider billed it: no answer carries its cost to the run's
-# commit, so the statement that ledgers it adds it to the run as well.
+# The statement that ledgers a call adds its cost to the run's as well: the run's cost is what
+# its ledger holds, whichever attempt, worker or answer the call belonged to.
 _CHARGE_RUN = f", charged AS (UPDATE {Run._meta.db_table} SET cost = cost + %s WHERE id = %s) "  # noqa: S608
 _SETTLE_RECORD_AND_CHARGE = _RELEASE_AND_SPEND + _CHARGE_RUN + _RECORD
 
@@ -236,15 +236,15 @@ def settle_and_record(
     latency_ms: float,
     cache_hit: bool = False,
     note: str = "",
-    run_charge: Decimal = Decimal("0"),
 ) -> None:
-    """Settles the reservation to the real cost and writes the ledger row, in one statement.
-    `usage` marked `estimated` was not reported by the server.
+    """Settles the reservation to the real cost, writes the ledger row and adds the cost to
+    `run.cost`, in one statement. `usage` marked `estimated` was not reported by the server.
 
-    `run_charge` is added to `run.cost` by the same statement: what a failed call billed
-    (its own cost and any earlier request of it whose answer it lost), which no answer will
-    bring to the step's commit. Successful calls leave it at zero: their answers carry it."""
-    charge = [run_charge, run.pk] if run_charge else []
+    The run is charged here rather than by the step's commit, so a call is counted once
+    whatever happens after it: a step that fails later, a worker killed before its commit
+    (the retry reuses the journaled answer without calling again), or a holder replaced
+    while its call was in flight (its late charge adds to the run; it cannot overwrite)."""
+    charge = [cost, run.pk] if cost else []
     with connection.cursor() as cursor:
         cursor.execute(
             _SETTLE_RECORD_AND_CHARGE if charge else _SETTLE_AND_RECORD,
@@ -270,22 +270,7 @@ def settle_and_record(
                 timezone.now(),
             ],
         )
-    _charged_in_memory(run, run_charge)
-
-
-def run_charge(*, run, amount: Decimal) -> None:
-    """Adds to `run.cost` what its ledger holds and no answer will bring to the step's
-    commit (a repair that was never sent: the first request's answer is lost with it)."""
-    if amount:
-        Run.objects.filter(pk=run.pk).update(cost=F("cost") + amount)
-        _charged_in_memory(run, amount)
-
-
-def _charged_in_memory(run, amount: Decimal) -> None:
-    # The step's commit writes the run's cost from this instance (plus what its answers
-    # cost): without this it would write the charge away.
-    if amount:
-        run.cost += amount
+    run.cost += cost  # what the statement wrote, for whoever shows this instance next
 
 
 def worst_case(

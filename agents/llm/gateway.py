@@ -366,13 +366,9 @@ def chat(
         raise ModelNotConfigured("a paid call", [no_price(model)])
     json_output = bool(params.pop("json_output", False))
     call = _PaidCall(run=run, endpoint=endpoint, model=model, price=price, params=params)
-    try:
-        answer, invalid = call.send(messages, on_delta, json_output=json_output)
-        if invalid is not None:
-            answer = _repaired(call, messages, answer, invalid)
-    except BaseException:
-        call.charge_unanswered()
-        raise
+    answer, invalid = call.send(messages, on_delta, json_output=json_output)
+    if invalid is not None:
+        answer = _repaired(call, messages, answer, invalid)
     answer = {**answer, "tier": "remote", "provider": endpoint.name, "requested_model": model}
     cost = answer.pop("cost")
     if key:
@@ -404,9 +400,6 @@ class _PaidCall:
         self.params = params
         # A lease outlives the call's timeout; a stream renews it as its text arrives.
         self.lease = endpoint.timeout + budgets.LEASE_SECONDS
-        # Ledgered, and reaching the run only with the answer `chat` returns (the first
-        # request of a repair): a failure from here on charges it to the run instead.
-        self.unanswered = Decimal("0")
 
     def send(self, messages, on_delta, *, json_output: bool, last: bool = False):
         """(answer with its `cost`, the ValueError if its JSON did not parse)."""
@@ -438,7 +431,7 @@ class _PaidCall:
                 "estimated": True,
             }
             note = str(error) if reported else f"{error}: charged the reserved worst case"
-            self._settle(reservation, self.model, reported or worst, started, note, failed=True)
+            self._settle(reservation, self.model, reported or worst, started, note)
             raise
         invalid, note = None, ""
         if json_output:
@@ -451,21 +444,13 @@ class _PaidCall:
                     if last
                     else f"not a valid JSON object ({error}): repaired"
                 )
-        failed = invalid is not None and last  # `_repaired` raises: nothing is answered
-        cost = self._settle(
-            reservation, answer["model"], answer["usage"], started, note, failed=failed
-        )
+        cost = self._settle(reservation, answer["model"], answer["usage"], started, note)
         return {**answer, "cost": cost}, invalid
 
-    def _settle(
-        self, reservation, model: str, usage, started: float, note: str, *, failed: bool = False
-    ) -> Decimal:
-        """Settles and ledgers one request. A `failed` one is charged to the run in the same
-        statement, with the requests before it whose answer it lost: no answer will carry
-        them to the step's commit, and a retry journals new calls, so each is charged once."""
+    def _settle(self, reservation, model: str, usage, started: float, note: str) -> Decimal:
+        """Settles and ledgers one request and charges it to the run, in one statement."""
         prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
         cost = budgets.cost_of(self.price, prompt, completion)
-        charge = cost + self.unanswered if failed else Decimal("0")
         budgets.settle_and_record(
             reservation,
             run=self.run,
@@ -475,16 +460,8 @@ class _PaidCall:
             cost=cost,
             latency_ms=(time.perf_counter() - started) * 1000,
             note=note,
-            run_charge=charge,
         )
-        self.unanswered = Decimal("0") if failed else self.unanswered + cost
         return cost
-
-    def charge_unanswered(self) -> None:
-        """The call failed without a ledger row to charge with (the repair was refused by a
-        budget or the server): the requests already ledgered are charged to the run now."""
-        budgets.run_charge(run=self.run, amount=self.unanswered)
-        self.unanswered = Decimal("0")
 
     def _renewing(self, on_delta, reservation):
         if on_delta is None:

@@ -284,7 +284,6 @@ def _commit_transition(run, held, checkpoint, context, transition, replay, keep_
     fields: dict[str, Any] = {
         "state": state,
         "next_seq": checkpoint.seq + 1,
-        "cost": run.cost + context.cost,
     }
     if transition.kind == "goto":
         fields["current_step"] = transition.target

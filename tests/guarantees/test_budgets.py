@@ -15,7 +15,9 @@ from django.utils import timezone
 
 from agents.llm import budgets
 from agents.models import BudgetCounter, CostEntry, JournalEntry, ModelPrice, Run
+from agents.pipelines import Pipeline, PipelineInput, finish, register, step
 from agents.services import agent_create, run_start
+from aios_site.core.errors import TransientError
 from tests.agents.conftest import drive
 from tests.fakes.openai_server import Reply
 
@@ -91,6 +93,41 @@ def test_a_json_repair_within_the_cap_is_reserved_and_ledgered_as_a_call_of_its_
     assert costs == [Decimal("0.005420")] * 2
     assert spent(agent) == sum(costs) == Run.objects.get(pk=run.pk).cost
     assert BudgetCounter.objects.get(agent=agent, period="day").reserved == 0
+
+
+@register
+class AsksThenStumbles(Pipeline):
+    """A step whose model call answers and which then fails once, as a step can after its
+    call (a shop that times out, a worker killed before the commit)."""
+
+    name = "test.asks_then_stumbles"
+
+    class Input(PipelineInput):
+        question: str
+
+    @step(attempts=2, backoff=0.01, max_backoff=0.01)
+    def start(self, ctx):
+        answer = ctx.model("plan", messages=[{"role": "user", "content": ctx.input["question"]}])
+        if ctx.checkpoint.attempt == 1:
+            raise TransientError("the shop did not answer in time")
+        return finish({"answer": answer["content"]})
+
+
+def test_a_call_whose_step_failed_afterwards_is_in_the_runs_cost_once(
+    make_agent, fake_openai, priced
+):
+    agent = make_agent("test.asks_then_stumbles", daily_budget=Decimal("1"))
+    fake_openai.script(
+        Reply(content="fine", usage={"prompt_tokens": 1000, "completion_tokens": 500})
+    )
+
+    run = ask(agent)
+
+    attempts = [c.status for c in run.checkpoints.all()]
+    assert run.status == "succeeded" and attempts == ["error", "ok"]
+    assert len(fake_openai.requests) == 1  # the retry reused the journaled answer
+    [entry] = CostEntry.objects.all()
+    assert Run.objects.get(pk=run.pk).cost == entry.cost == spent(agent) == Decimal("0.005")
 
 
 # -- 9. a failure the provider billed is charged ----------------------------------------------
