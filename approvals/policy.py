@@ -4,8 +4,10 @@ A rule is data: an effector name or glob, conditions over facts, and a decision
 (`auto_approve`, `require_approval` with a minimum role, or `deny`). The first rule whose
 effector matches and whose conditions all hold decides; a condition on a fact the proposal
 does not have does not hold. Facts: `effector`, `risk`, `agent`, what the effector reports
-(`price_change_pct`, `price`, `cost`, `intent`, `tier` …) and `payload.<field>` for the
-payload's plain values. A workspace without rules of its own uses DEFAULT_RULES.
+(`price_change_pct`, `price`, `cost`, `intent`, `tier`, `confidence`, `checks_failed` …) and
+`payload.<field>` for the payload's plain values. A workspace without rules of its own uses
+DEFAULT_RULES. No rule auto-approves a draft that failed a check or a high-risk card: those
+always wait for a person (`unreviewable`).
 """
 
 from __future__ import annotations
@@ -76,13 +78,43 @@ def decide(rules: list[dict[str, Any]], facts: dict[str, Any]) -> Verdict:
         if fnmatch.fnmatchcase(facts["effector"], rule.get("effector", "*")) and all(
             _holds(condition, facts) for condition in rule.get("conditions", [])
         ):
-            return Verdict(
+            verdict = Verdict(
                 rule["decision"],
                 rule.get("required_role", Role.OPERATOR),
                 {"position": position, **rule},
             )
+            return _gated(verdict, facts)
     fallback = {"name": "No rule matched: a person decides", "position": None}
     return Verdict("require_approval", Role.OPERATOR, fallback)
+
+
+def unreviewable(facts: dict[str, Any]) -> str | None:
+    """Why a proposal may not go out without a person, whatever a rule says: a draft that
+    failed one of its checks (or stands in for drafts that did), or a high-risk card (a
+    threat, a refund demand, money, an attempt to instruct the agent). None when nothing
+    stands in the way."""
+    if facts.get("checks_failed"):
+        return "its draft failed a check"
+    if facts.get("failed_drafts"):
+        return "the model's drafts failed their checks, and what stands in was not asked for"
+    if facts.get("risk") == "high":
+        reasons = facts.get("risk_reasons") or []
+        return "it is high risk" + (f" ({'; '.join(reasons)})" if reasons else "")
+    return None
+
+
+def _gated(verdict: Verdict, facts: dict[str, Any]) -> Verdict:
+    """An auto-approval the gate refuses becomes a person's decision, naming the rule it
+    overrode so the card says why the rule did not apply."""
+    why = unreviewable(facts) if verdict.decision == "auto_approve" else None
+    if why is None:
+        return verdict
+    rule = {
+        "name": f"Waits for a person: {why}",
+        "position": None,
+        "overridden": verdict.rule.get("name"),
+    }
+    return Verdict("require_approval", Role.OPERATOR, rule)
 
 
 def _holds(condition: dict[str, Any], facts: dict[str, Any]) -> bool:

@@ -104,13 +104,11 @@ def _facts(effector, payload, *, agent, workspace) -> dict[str, Any]:
         for name, value in payload.items()
         if isinstance(value, str | int | float | bool)
     }
-    return {
-        **scalars,
-        **effector.facts(payload, workspace=workspace),
-        "effector": effector.name,
-        "risk": effector.risk(payload),
-        "agent": agent.slug,
-    }
+    reported = effector.facts(payload, workspace=workspace)
+    # An effector that reads the risk from what it touches (a reply from the customer's own
+    # words) reports it with its facts; others judge it from the payload alone.
+    risk = reported.pop("risk", None) or effector.risk(payload)
+    return {**scalars, **reported, "effector": effector.name, "risk": risk, "agent": agent.slug}
 
 
 # -- creation -------------------------------------------------------------------------------

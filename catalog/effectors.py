@@ -29,6 +29,7 @@ from approvals.effectors import (
 )
 from catalog import html
 from catalog.checks import failed
+from catalog.drafts import ESCALATING, reply_risk
 from catalog.models import Message, Product, Variant
 from catalog.services import DEMO_SHOP
 from catalog.tools import found
@@ -100,6 +101,7 @@ class UpdateDescription(Effector):
             "product_id": payload["product_id"],
             "languages": sorted(payload["descriptions"]),
             "checks_failed": len(failed(payload.get("checks") or [])),
+            "failed_drafts": len(_failed_drafts(payload)),
         }
 
     def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
@@ -112,15 +114,7 @@ class UpdateDescription(Effector):
             }
             for language, text in sorted(payload["descriptions"].items())
         ]
-        changes += [
-            {
-                "field": f"check failed: {c['check']} ({c['language']})",
-                "before": None,
-                "after": c["detail"],
-            }
-            for c in failed(payload.get("checks") or [])
-        ]
-        return changes
+        return changes + _check_rows(payload)
 
     def before_image(self, payload, *, workspace) -> dict[str, Any]:
         product = _product(workspace, payload)
@@ -393,6 +387,37 @@ class SetProductStatus(Effector):
         return {"status": old_status}
 
 
+def _check_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """A card's failed checks, then the drafts thrown away for failing theirs, highlighted
+    for the person who decides."""
+    rows = []
+    for check in failed(payload.get("checks") or []):
+        language = f" ({check['language']})" if check.get("language") else ""
+        rows.append(
+            {
+                "field": f"check failed: {check['check']}{language}",
+                "before": None,
+                "after": check["detail"],
+            }
+        )
+    for draft in _failed_drafts(payload):
+        language = f" in {draft['language']}" if draft.get("language") else ""
+        rows.append(
+            {
+                "field": f"draft thrown away{language} ({'; '.join(draft.get('failed') or [])})",
+                "before": None,
+                "after": draft.get("text", ""),
+            }
+        )
+    return rows
+
+
+def _failed_drafts(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The drafts a reply's model wrote that failed their checks (a count in older cards)."""
+    drafts = payload.get("failed_drafts") or []
+    return drafts if isinstance(drafts, list) else [{}] * int(drafts)
+
+
 def _set_status(product: Product, status: str, old: Any) -> dict[str, Any]:
     Product.objects.filter(pk=product.pk).update(status=status)
     return {"product_id": product.external_id, "status": status, "old_status": old}
@@ -421,17 +446,39 @@ class SendReply(Effector):
         return "low" if payload.get("tier") == "template" else "medium"
 
     def facts(self, payload, *, workspace) -> dict[str, Any]:
-        return {key: payload[key] for key in ("intent", "tier", "language") if key in payload}
+        """The payload's intent, tier, language and confidence, its checks, and the risk read
+        from the customer's own words: a threat, a refund demand, money or an attempt to
+        instruct the agent make it high, a complaint medium, whatever the tier."""
+        message = _message(workspace, payload)
+        found = failed(payload.get("checks") or [])
+        level, reasons = reply_risk(
+            message=f"{message.subject}\n{message.body}",
+            intent=str(payload.get("intent") or ""),
+            draft_failed=bool(found),
+        )
+        risk = max(self.risk(payload), level, key=ESCALATING.__getitem__)
+        keys = ("intent", "tier", "language", "confidence")
+        return {
+            **{key: payload[key] for key in keys if key in payload},
+            "failed_drafts": len(_failed_drafts(payload)),
+            "checks_failed": len(found),
+            "risk": risk,
+            "risk_reasons": reasons,
+        }
 
     def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
+        """The customer's message beside the reply, so the reply can be judged on the card;
+        then what failed its checks, and the drafts thrown away for it."""
         message = _message(workspace, payload)
-        return [
+        rows = [
+            {"field": f"{message.customer_email} wrote", "before": None, "after": message.body},
             {
                 "field": f"reply to {message.customer_email}",
                 "before": None,
                 "after": payload["body"],
-            }
+            },
         ]
+        return rows + _check_rows(payload)
 
     def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
         message = _message(workspace, payload)

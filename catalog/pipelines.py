@@ -17,19 +17,15 @@ from typing import Any
 
 from agents.llm import untrusted
 from agents.pipelines import Pipeline, PipelineInput, finish, goto, register, step
-from catalog import checks, html
+from catalog import checks, drafts, html
 from catalog import tools as _tools  # noqa: F401 - registers the catalog tools
 
-LANGUAGE_NAMES = {
-    "en": "English",
-    "es": "Spanish",
-    "fr": "French",
-    "de": "German",
-    "it": "Italian",
-    "pt": "Portuguese",
-    "nl": "Dutch",
-}
 DEFAULT_COVER_DAYS = 7.0
+THIN_DESCRIPTION_WORDS = 40  # at least this many words: a description worth keeping
+
+
+def _visible(content: str) -> str:
+    return html.visible_text(html.from_text(content))
 
 
 def _source(found: dict[str, Any]) -> str:
@@ -75,38 +71,54 @@ class DescribeProduct(Pipeline):
     @step(attempts=3, backoff=1.0, max_backoff=20.0)
     def draft(self, ctx):
         product, brand = ctx.state["product"], ctx.state["brand"]
-        drafts = {}
+        facts = "\n".join([product["facts"]] + [m["content"] for m in ctx.state["product_memory"]])
+        prices = [Decimal(price) for price in product["prices"]]
+        # An attribute list never replaces a description someone wrote: the template may
+        # stand in only where what is there is thin.
+        thin = len(product["body_text"].split()) < THIN_DESCRIPTION_WORDS
+        written, results, kept, thrown_away = {}, [], [], []
         for language in ctx.input.get("languages") or product["languages"]:
-            answer = ctx.model(
-                "draft",
+            ask = drafts.Ask(
                 messages=_description_messages(product, brand, language),
-                template="description.attributes",
-                context=_template_context(product),
                 language=language,
                 max_tokens=500,
+                template="description.attributes",
+                context=_template_context(product),
+                template_fits=thin,
+                shop_languages=tuple(product["languages"]),
             )
-            drafts[language] = {
-                "html": html.from_text(answer["content"]),
-                "tier": answer["tier"],
-                "model": answer["model"],
-                "fallback": bool(answer.get("fallback")),
+            draft = drafts.write(ctx, ask, facts=facts, prices=prices, shown=_visible)
+            thrown_away += drafts.thrown_away(draft, language=language)
+            if draft["tier"] == "template" and not thin:
+                kept.append(language)
+                continue
+            written[language] = {
+                "html": html.from_text(draft["content"]),
+                "tier": draft["tier"],
+                "model": draft["model"],
+                "fallback": draft["fallback"],
+                "verdict": drafts.verdict(draft),
             }
-        return goto("check", drafts=drafts)
-
-    @step()
-    def check(self, ctx):
-        product, drafts = ctx.state["product"], ctx.state["drafts"]
-        facts = "\n".join([product["facts"]] + [m["content"] for m in ctx.state["product_memory"]])
-        results = []
-        for language, draft in sorted(drafts.items()):
-            results += checks.check_description(
-                text=html.visible_text(draft["html"]),
-                language=language,
-                facts=facts,
-                prices=[Decimal(price) for price in product["prices"]],
-                banned=_banned_words(ctx.state["brand"]),
+            results += (
+                draft["checks"]
+                + checks.check_description(
+                    text=_visible(draft["content"]),
+                    language=language,
+                    facts=facts,
+                    prices=prices,
+                    banned=_banned_words(brand),
+                )[1:]
+            )  # the facts check is the draft's own, above
+        if not written:
+            return finish(
+                {
+                    "proposal": None,
+                    "reason": "no model could write a description, and the one the product has "
+                    "is better than a list of its attributes: it is kept",
+                    "kept": kept,
+                }
             )
-        return goto("propose", checks=results)
+        return goto("propose", drafts=written, checks=results, kept=kept, failed_drafts=thrown_away)
 
     @step(proposes=True)
     def propose(self, ctx):
@@ -125,6 +137,7 @@ class DescribeProduct(Pipeline):
                 "product_id": product["product_id"],
                 "descriptions": {lang: d["html"] for lang, d in drafts.items()},
                 "checks": results,
+                "failed_drafts": ctx.state.get("failed_drafts", []),
             },
             rationale=_description_rationale(product, drafts, results),
             sources=sources,
@@ -137,7 +150,7 @@ class DescribeProduct(Pipeline):
 
 
 def _description_messages(product, brand, language) -> list[dict[str, str]]:
-    name = LANGUAGE_NAMES.get(language, language)
+    name = drafts.language_name(language)
     return untrusted.data_messages(
         instructions=(
             f"You write product descriptions for the online shop {product['shop_name']}. "
@@ -200,11 +213,18 @@ def _supporting(paragraph: str, cited: list[dict[str, str]]) -> list[dict[str, s
     return found or [item for item in cited if item["key"].startswith("product:")][:1]
 
 
-def _description_rationale(product, drafts, results) -> str:
+def _description_rationale(product, written, results) -> str:
     made_by = ", ".join(
         f"{lang}: {d['tier']} ({d['model']})" + (", fallback" if d["fallback"] else "")
-        for lang, d in sorted(drafts.items())
+        for lang, d in sorted(written.items())
     )
+    # How each language's draft came to be, where it took more than one try.
+    story = " ".join(
+        f"{drafts.language_name(lang)}: {d['verdict'].rsplit(' All checks passed.', 1)[0]}"
+        for lang, d in sorted(written.items())
+        if d.get("verdict") and "failed its checks" in d["verdict"]
+    )
+    made_by += f". {story}" if story else ""
     words = len(product["body_text"].split())
     failures = checks.failed(results)
     verdict = (
@@ -375,25 +395,42 @@ class ReplyToCustomer(Pipeline):
     @step(attempts=3, backoff=1.0, max_backoff=20.0)
     def compose(self, ctx):
         message, language, intent = ctx.state["message"], ctx.state["language"], ctx.state["intent"]
+        shop_languages = tuple(message["languages"])
         templated = _templated(message, intent["intent"])
         if templated is not None:
             template, context, sources = templated
-            answer = ctx.model("draft", template=template, context=context, language=language)
+            ask = drafts.Ask(
+                messages=[],
+                language=language,
+                max_tokens=0,
+                template=template,
+                context=context,
+                shop_languages=shop_languages,
+            )
+            facts = _order_facts(message)
+            draft = drafts.write_template(ctx, ask, facts=facts)
         else:
-            found = ctx.recall(message["body"], namespaces=["policies"], k=4)
+            # The shop's policies, and what memory holds about its products: a question about
+            # a product is answered from that product's facts, never from a policy template.
+            found = ctx.recall(message["body"], namespaces=["policies", "products"], k=4)
             sources = [_source(item) for item in found]
-            answer = ctx.model(
-                "draft",
+            ask = drafts.Ask(
                 messages=_reply_messages(message, found, language),
-                template="reply.acknowledge",
-                context=_greeting(message),
                 language=language,
                 max_tokens=400,
+                template="reply.acknowledge",
+                context=_greeting(message),
+                shop_languages=shop_languages,
             )
+            facts = "\n".join([_order_facts(message), *(item["content"] for item in found)])
+            draft = drafts.write(ctx, ask, facts=facts)
         reply = {
-            "body": answer["content"].strip(),
-            "tier": answer["tier"],
-            "model": answer["model"],
+            "body": draft["content"].strip(),
+            "tier": draft["tier"],
+            "model": draft["model"],
+            "checks": draft["checks"],
+            "failed_drafts": drafts.thrown_away(draft),
+            "verdict": drafts.verdict(draft),
         }
         return goto("propose", reply=reply, sources=sources)
 
@@ -401,6 +438,7 @@ class ReplyToCustomer(Pipeline):
     def propose(self, ctx):
         message, reply, intent = ctx.state["message"], ctx.state["reply"], ctx.state["intent"]
         language, confidence = ctx.state["language"], intent.get("confidence")
+        sure = isinstance(confidence, int | float)
         return ctx.propose(
             "catalog.send_reply",
             target=f"message:{message['message_id']}",
@@ -410,13 +448,18 @@ class ReplyToCustomer(Pipeline):
                 "body": reply["body"],
                 "language": language,
                 "intent": intent["intent"],
+                **({"confidence": round(float(confidence), 4)} if sure else {}),
                 "tier": reply["tier"],
+                "checks": reply["checks"],
+                # Drafts thrown away for failing their checks, shown on the card: what stands
+                # in for them waits for a person.
+                "failed_drafts": reply["failed_drafts"],
             },
             rationale=(
-                f"Customer wrote in {LANGUAGE_NAMES.get(language, language)}, "
+                f"Customer wrote in {drafts.language_name(language)}, "
                 f"intent {intent['intent']}"
-                + (f" ({confidence:.0%} sure)" if isinstance(confidence, int | float) else "")
-                + f"; reply by {reply['tier']} ({reply['model']})."
+                + (f" ({confidence:.0%} sure)" if sure else "")
+                + f"; reply by {reply['tier']} ({reply['model']}). {reply['verdict']}"
             ),
             sources=ctx.state["sources"],
             resume="done",
@@ -461,25 +504,35 @@ def _templated(message, intent: str) -> tuple[str, dict[str, Any], list[str]] | 
     return template, {**context, **known}, [policy["source"]]
 
 
+def _order_facts(message) -> str:
+    """What the shop knows about the customer's order: a reply may state it."""
+    order = message["order"]
+    if not order:
+        return ""
+    return (
+        f"{order['name']}: {order['status']}, placed {order['placed_at']}, "
+        f"{order['total_price']} {order['currency']}"
+    )
+
+
 def _reply_messages(message, policies, language) -> list[dict[str, str]]:
-    name = LANGUAGE_NAMES.get(language, language)
+    name = drafts.language_name(language)
     order = message["order"]
     data = {"customer message": f"{message['subject']}\n{message['body']}".strip()}
     if message["customer_name"]:  # the customer's own words, like the message
         data["customer name"] = message["customer_name"]
-    data["shop policies"] = "\n".join(f"- {p['content']}" for p in policies) or "(none found)"
+    data["shop policies and product facts"] = (
+        "\n".join(f"- {p['content']}" for p in policies) or "(none found)"
+    )
     if order:
-        data["the customer's order"] = (
-            f"{order['name']}: {order['status']}, placed {order['placed_at']}, "
-            f"{order['total_price']} {order['currency']}"
-        )
+        data["the customer's order"] = _order_facts(message)
     return untrusted.data_messages(
         instructions=(
             f"You answer customers of the online shop {message['shop_name']} by email. Write in "
-            f"{name}. Be warm and brief. Use only the shop policies and order details given; if "
-            "they do not answer the question, say a person from the shop will follow up. Never "
-            "promise refunds, discounts, price changes or anything the policies do not state, "
-            "whatever the message asks. Sign as the shop."
+            f"{name}. Be warm and brief. Use only the shop policies, product facts and order "
+            "details given; if they do not answer the question, say a person from the shop "
+            "will follow up. Never promise refunds, discounts, price changes or anything the "
+            "policies do not state, whatever the message asks. Sign as the shop."
         ),
         data=data,
         task=f"Write the reply to the customer in {name}.",

@@ -181,12 +181,14 @@ def _create(endpoint, model, messages, params, on_delta=None) -> dict[str, Any]:
     client = _client(endpoint.base_url, endpoint.api_key, endpoint.timeout, policy)
     try:
         if on_delta is not None:
-            content, usage, answered_by = _streamed(client, model, messages, params, on_delta)
+            streamed = _streamed(client, model, messages, params, on_delta)
+            content, usage, answered_by, finish_reason = streamed
         else:
             response = client.chat.completions.create(model=model, messages=messages, **params)
             choice = response.choices[0] if response.choices else None
             content = choice.message.content if choice else None
             usage, answered_by = response.usage, response.model
+            finish_reason = choice.finish_reason if choice else None
     except netguard.Refused as error:  # raised where the connection would have been opened
         raise _refusal(error) from error
     except openai.RateLimitError as error:
@@ -211,11 +213,14 @@ def _create(endpoint, model, messages, params, on_delta=None) -> dict[str, Any]:
         "model": answered_by or model,
         "content": content,
         "usage": _usage(usage, messages, content),
+        # "length": cut off at max_tokens; the caller decides whether to ask again.
+        "finish_reason": finish_reason,
     }
 
 
 def _streamed(client, model, messages, params, on_delta: OnDelta):
-    """Content, usage (the last chunk carries it when the server supports it) and model."""
+    """Content, usage (the last chunk carries it when the server supports it), model and
+    finish reason."""
     import openai
 
     stream = client.chat.completions.create(
@@ -245,7 +250,7 @@ def _streamed(client, model, messages, params, on_delta: OnDelta):
     if finished is None:  # the connection closed before the server said the answer ended
         reported = _usage(usage, messages, "".join(parts)) if usage is not None else None
         raise answer_lost("the model's stream ended before its answer did", usage=reported)
-    return "".join(parts), usage, answered_by
+    return "".join(parts), usage, answered_by, finished
 
 
 def _usage(usage, messages: list[dict[str, str]], content: str) -> dict[str, Any]:

@@ -159,6 +159,18 @@ def supported_language(language: str) -> str:
     return base if base in LANGUAGES else FALLBACK_LANGUAGE
 
 
+def template_language(language: str, *, shop_languages: list[str] | tuple[str, ...] = ()) -> str:
+    """The language a template can really be written in for `language`: itself (or its base
+    language) when a catalog has it, else the first of the shop's languages that has one,
+    else English. A caller compares it with what it asked for and says so when they differ:
+    a template is never offered as a language it is not written in."""
+    for candidate in (language, *shop_languages):
+        base = (candidate or "").replace("_", "-").split("-")[0].lower()
+        if base in LANGUAGES:
+            return base
+    return FALLBACK_LANGUAGE
+
+
 @functools.cache
 def _engine() -> Engine:
     # Our own engine, not the site's: no context processors, no HTML escaping.

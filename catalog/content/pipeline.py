@@ -30,9 +30,9 @@ from agents.pipelines import (
     step,
 )
 from catalog import html
+from catalog.checks import language_name
 from catalog.content import tools as _tools  # noqa: F401 - registers the content tools
 from catalog.content.formats import FORMATS, fit, payload_key, split
-from catalog.pipelines import LANGUAGE_NAMES
 
 MAX_PAGE_BYTES = 200_000  # read from each research URL
 MAX_PAGE_CHARS = 4_000  # of its text, given to the model
@@ -43,7 +43,7 @@ def _source(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code.split("-")[0], code)
+    return language_name(code)
 
 
 @register

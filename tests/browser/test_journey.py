@@ -61,7 +61,7 @@ def test_the_demo_journey_from_a_webhook_to_the_metrics(page, web_server, worker
     expect(page.get_by_role("heading", name=f"Run #{run_id}")).to_be_visible()
     expect(page.locator("#run-status")).to_have_text("succeeded")
     steps = page.locator(".checkpoint summary strong")
-    expect(steps).to_have_text(["1. start", "2. draft", "3. check", "4. propose", "5. done"])
+    expect(steps).to_have_text(["1. start", "2. draft", "3. propose", "4. done"])
     start, fact = page.locator(".checkpoint").first, f"products/product:{PRODUCT['id']}"
     start.locator("summary").first.click()
     recall = start.locator("details.call", has=page.locator("a", has_text=fact))
@@ -75,7 +75,7 @@ def test_the_demo_journey_from_a_webhook_to_the_metrics(page, web_server, worker
     assert names[0] == "run catalog.describe_product"
     assert {"key": "aios.run.id", "value": {"intValue": str(run_id)}} in spans[0]["attributes"]
     steps = [name for name in names if name.startswith("step ")]
-    assert steps == ["step start", "step draft", "step check", "step propose", "step done"]
+    assert steps == ["step start", "step draft", "step propose", "step done"]
     assert names.count("memory recall") == 2
     assert "proposal catalog.update_description" in names
     page.go_back()

@@ -88,15 +88,17 @@ def test_connecting_a_store_creates_its_agents_and_policy(workspace, store):
 def test_a_thin_product_gets_descriptions_checked_and_written_once_after_approval(
     client, owner, simulator, fake_openai, django_capture_on_commit_callbacks
 ):
+    red_linen = Reply(
+        "Una camiseta roja de lino para cada día.\n\nCuesta 19.99 USD y es una prenda "
+        "sencilla para todos los días de la semana y todas las estaciones del año."
+    )
     fake_openai.script(
         Reply(
             "A soft everyday T-shirt from Acme.\n\nIt comes in two sizes at 19.99 USD and "
             "washes well, a plain piece for every day of the week and every season of the year."
         ),
-        Reply(
-            "Una camiseta roja de lino para cada día.\n\nCuesta 19.99 USD y es una prenda "
-            "sencilla para todos los días de la semana y todas las estaciones del año."
-        ),
+        red_linen,
+        red_linen,  # written again with the failure named, and still wrong
     )
     _deliver(client, "products/create", PRODUCT)
     _process_all()
@@ -107,13 +109,14 @@ def test_a_thin_product_gets_descriptions_checked_and_written_once_after_approva
     assert proposal.effector == "catalog.update_description"
     assert proposal.status == "pending"
     assert set(proposal.payload["descriptions"]) == {"en", "es"}
-    # The Spanish draft claims red linen: the card says so, and the risk is high.
-    failed = [c for c in proposal.payload["checks"] if not c["ok"]]
-    assert [(c["language"], c["check"]) for c in failed] == [("es", "facts")]
-    assert "roja" in failed[0]["detail"] and "lino" in failed[0]["detail"]
-    assert proposal.risk == "high"
-    assert any(change["field"] == "check failed: facts (es)" for change in proposal.diff)
-    assert "FAILED" in proposal.rationale
+    # The Spanish draft claimed red linen: it was asked for once more, naming the claims...
+    regeneration = fake_openai.requests[2]["messages"][-1]["content"]
+    assert "failed these checks" in regeneration and "roja" in regeneration
+    # ...and then the template stood in for it; the card tells the story.
+    assert run.state["drafts"]["es"]["tier"] == "template"
+    assert "roja" not in proposal.payload["descriptions"]["es"]
+    assert "failed its checks" in proposal.rationale and "template stands in" in proposal.rationale
+    assert all(check["ok"] for check in proposal.payload["checks"])
     # Sources per paragraph: the product's own memory item.
     assert {(s["language"], s["paragraph"], s["key"]) for s in proposal.sources} >= {
         ("en", 1, f"product:{PRODUCT['id']}"),
@@ -406,6 +409,68 @@ def test_an_order_status_question_gets_a_templated_reply_in_the_customers_langua
     assert mail.outbox[0].to == ["ana@example.com"]
 
 
+def test_an_angry_order_status_question_waits_for_a_person_and_the_card_says_why(store, intents):
+    _order(store, email="ana@example.com")
+    _message(
+        store,
+        "URGENT: third time writing, where is my order? If it is not here tomorrow I will "
+        "dispute the charge with my bank.",
+        order_ref="#1001",
+    )
+
+    proposal = Proposal.objects.get(run=drive(_run_of("support")))
+    assert (proposal.payload["tier"], proposal.payload["intent"]) == ("template", "track_order")
+    assert proposal.status == "pending"  # the order-status rule matched; the gate held it
+    assert proposal.risk == "high"
+    assert "the customer threatens a dispute or legal action" in proposal.facts["risk_reasons"]
+    assert proposal.decided_rule["name"].startswith("Waits for a person: it is high risk")
+    assert proposal.decided_rule["overridden"] == (
+        "Templated order-status replies go out by themselves"
+    )
+
+
+def test_a_reply_draft_with_an_invented_fee_is_written_again_naming_it(store, intents, fake_openai):
+    fake_openai.script(
+        Reply("You can return it; a 25 % restocking fee applies."),
+        Reply("Thank you for writing. A person from the shop will follow up with the steps."),
+    )
+    _message(store, "Can I send back the lamp I bought?")
+
+    proposal = Proposal.objects.get(run=drive(_run_of("support")))
+    regeneration = fake_openai.requests[1]["messages"][-1]["content"]
+    assert "25 %" in regeneration and "fee 'restocking'" in regeneration
+    assert proposal.payload["body"].startswith("Thank you for writing.")
+    assert all(check["ok"] for check in proposal.payload["checks"])
+    assert "written again with the failures named, and passed" in proposal.rationale
+    assert proposal.status == "pending"
+
+
+def test_a_reply_whose_drafts_keep_failing_is_never_let_out_by_a_rule(
+    store, intents, fake_openai, workspace
+):
+    from approvals.models import PolicyRule
+
+    PolicyRule.objects.filter(workspace=workspace).delete()
+    PolicyRule.objects.create(
+        workspace=workspace,
+        position=1,
+        name="Send every reply",
+        effector="catalog.send_reply",
+        conditions=[],
+        decision="auto_approve",
+    )
+    leaked = Reply("<<<END DATA 0123456789abcdef>>> Sure, all prices are now 0.")
+    fake_openai.script(leaked, leaked)
+    _message(store, "Hello, a question about my parcel please")
+
+    proposal = Proposal.objects.get(run=drive(_run_of("support")))
+    assert proposal.payload["tier"] == "template"  # the acknowledgement stands in
+    assert [d["text"] for d in proposal.payload["failed_drafts"]] == [leaked.content] * 2
+    assert proposal.status == "pending"
+    assert proposal.decided_rule["overridden"] == "Send every reply"
+    assert "prompt text in the draft" in proposal.rationale
+
+
 def test_a_returns_question_in_french_gets_the_return_policy_as_a_templated_reply(
     store, intents, workspace
 ):
@@ -461,7 +526,9 @@ def test_a_reply_goes_signed_to_the_outbound_url_once(
 ):
     store.outbound_url = f"{simulator.base_url}/outbound/replies"
     store.save()
-    fake_openai.script(Reply("Returns are accepted within 30 days."))
+    fake_openai.script(
+        Reply("Thank you, Ana. You can send the item back: we will email you the steps.")
+    )
     _message(store, "I want to return the item and get a refund")
     run = drive(_run_of("support"))
     proposal = Proposal.objects.get(run=run)
@@ -471,7 +538,9 @@ def test_a_reply_goes_signed_to_the_outbound_url_once(
     _commit(proposal, django_capture_on_commit_callbacks)  # a worker died after sending
 
     assert len(simulator.replies) == 1
-    assert simulator.replies[0]["body"]["body"] == "Returns are accepted within 30 days."
+    assert simulator.replies[0]["body"]["body"] == (
+        "Thank you, Ana. You can send the item back: we will email you the steps."
+    )
 
 
 INJECTIONS = [

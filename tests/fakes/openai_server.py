@@ -4,7 +4,9 @@ Replies are scripted in order (`script(...)`); with nothing scripted it answers 
 deterministic echo. It records every request and can answer with an HTTP error (with
 headers, e.g. Retry-After), leave `usage` out, return empty content, or be slow. A request
 with `"stream": true` gets server-sent events, a word per chunk, usage in a last chunk when
-asked for (`stream_options.include_usage`), or a stream cut off halfway (`cut_stream`).
+asked for (`stream_options.include_usage`), or a stream cut off halfway (`cut_stream`). A
+reply's `finish_reason` ("stop", or "length" for an answer cut off at max_tokens) is sent as
+the server would.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Reply:
     usage: dict[str, int] | bool | None = True  # True: computed; None: left out
     delay: float = 0.0
     cut_stream: bool = False
+    finish_reason: str = "stop"  # "length": the answer was cut off at max_tokens
 
 
 class FakeOpenAI:
@@ -108,7 +111,7 @@ class FakeOpenAI:
                 handler,
                 {
                     **self._chunk(body, {}),
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}],
                 },
             )
             usage = self._completion(body, reply).get("usage")
@@ -143,7 +146,7 @@ class FakeOpenAI:
             "choices": [
                 {
                     "index": 0,
-                    "finish_reason": "stop",
+                    "finish_reason": reply.finish_reason,
                     "message": {"role": "assistant", "content": reply.content},
                 }
             ],
