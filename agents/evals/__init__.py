@@ -1,0 +1,1 @@
+"""Eval sets: labelled customer messages to measure the agents against."""

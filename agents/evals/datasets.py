@@ -1,0 +1,152 @@
+"""Labelled eval sets, read and checked before anything is measured against them.
+
+A wrong label is worse than a missing one: it makes a good agent look bad, or a bad one good.
+So every line is validated on load (its intent is one the classifier knows, its product is
+one the demo store sells) and a bad line is refused with its line number, to be fixed in the
+file rather than skipped in silence.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, fields
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from catalog.simulator.products import DATA as CATALOG_DATA
+
+DATA = Path(__file__).resolve().parent / "data"
+INTENT_FILES = (
+    Path(__file__).resolve().parents[1] / "llm" / "data" / "intent-examples.csv",
+    Path(__file__).resolve().parents[1] / "llm" / "data" / "intent-examples-shop.csv",
+)
+STORE_FILE = CATALOG_DATA / "demo-store.json"
+# The shop's languages that the sets speak (ISO 639-1).
+LANGUAGES = frozenset({"en", "es", "fr", "de", "it", "pt", "nl", "pl", "ja", "tr"})
+# Beyond the classifier's intents: questions about one product, and messages that are no
+# request at all (prompt injections), which the classifier reports as "unknown".
+EXTRA_INTENTS = frozenset({"product_question", "unknown"})
+RISKS = ("low", "medium", "high")
+ORDER = re.compile(r"#\d+")
+
+
+class DatasetError(ValueError):
+    """A line of an eval set that cannot be trusted; the message names the line."""
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One customer message and what a good handling of it looks like."""
+
+    id: str
+    language: str
+    intent: str
+    subject: str
+    body: str
+    order: str | None
+    product: str | None
+    must_contain: tuple[str, ...]
+    must_not_contain: tuple[str, ...]
+    risk: str
+    auto_ok: bool
+    notes: str
+
+
+FIELDS = tuple(field.name for field in fields(EvalItem))
+
+
+@cache
+def intents() -> frozenset[str]:
+    """The intent names the project's classifier is seeded with, plus EXTRA_INTENTS: read
+    from the seed files so that the set and the classifier cannot drift apart."""
+    names = set(EXTRA_INTENTS)
+    for path in INTENT_FILES:
+        with path.open(newline="", encoding="utf-8") as handle:
+            names.update(row["intent"] for row in csv.DictReader(handle))
+    return frozenset(names)
+
+
+@cache
+def store_products() -> dict[str, dict[str, Any]]:
+    """The demo store's products by handle (catalog/data/demo-store.json)."""
+    data = json.loads(STORE_FILE.read_text(encoding="utf-8"))
+    return {product["handle"]: product for product in data["products"]}
+
+
+def load(name: str = "support-messages") -> list[EvalItem]:
+    """A shipped set, agents/evals/data/<name>.jsonl."""
+    return read(DATA / f"{name}.jsonl")
+
+
+def read(path: Path) -> list[EvalItem]:
+    """Every line of a JSONL file as an EvalItem; DatasetError at the first bad line."""
+    items: list[EvalItem] = []
+    seen: set[str] = set()
+    with Path(path).open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            item = _item(line, number)
+            if item.id in seen:
+                raise DatasetError(f"line {number}: id {item.id!r} is used twice")
+            seen.add(item.id)
+            items.append(item)
+    return items
+
+
+def counts(items: list[EvalItem]) -> dict[str, Counter[str]]:
+    """How many items per language and per intent: what a README or a report shows."""
+    return {
+        "language": Counter(item.language for item in items),
+        "intent": Counter(item.intent for item in items),
+    }
+
+
+def _item(line: str, number: int) -> EvalItem:
+    def fail(problem: str) -> DatasetError:
+        return DatasetError(f"line {number}: {problem}")
+
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise fail(f"not JSON ({error.msg})") from None
+    if not isinstance(row, dict):
+        raise fail("not a JSON object")
+    missing = [name for name in FIELDS if name not in row]
+    if missing:
+        raise fail(f"missing field(s) {', '.join(missing)}")
+    extra = sorted(set(row) - set(FIELDS))
+    if extra:
+        raise fail(f"unknown field(s) {', '.join(extra)}")
+    for name in ("id", "subject", "body", "notes"):
+        if not isinstance(row[name], str) or (name != "notes" and not row[name].strip()):
+            raise fail(f"{name} must be a non-empty string")
+    if row["language"] not in LANGUAGES:
+        raise fail(f"unknown language {row['language']!r}")
+    if row["intent"] not in intents():
+        raise fail(f"unknown intent {row['intent']!r}")
+    if row["order"] is not None and not (
+        isinstance(row["order"], str) and ORDER.fullmatch(row["order"])
+    ):
+        raise fail(f"order must be like '#1016' or null, not {row['order']!r}")
+    if row["product"] is not None and row["product"] not in store_products():
+        raise fail(f"product {row['product']!r} is not in the demo store")
+    for name in ("must_contain", "must_not_contain"):
+        value = row[name]
+        if not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
+            raise fail(f"{name} must be a list of non-empty strings")
+    if row["risk"] not in RISKS:
+        raise fail(f"risk must be one of {', '.join(RISKS)}, not {row['risk']!r}")
+    if not isinstance(row["auto_ok"], bool):
+        raise fail("auto_ok must be true or false")
+    return EvalItem(
+        **{
+            **row,
+            "must_contain": tuple(row["must_contain"]),
+            "must_not_contain": tuple(row["must_not_contain"]),
+        }
+    )
