@@ -9,6 +9,7 @@ from ninja.pagination import paginate
 
 from agents import selectors, services, traces
 from agents.access import access_agent, access_provider, access_run
+from agents.llm import endpoints, providers
 from agents.llm.gateway import describe_routes
 from agents.models import Agent
 from agents.pipelines import PermanentError, pipeline_names
@@ -203,6 +204,7 @@ def cost_list(
 def _provider_out(provider) -> dict:
     from aios_site import crypto
 
+    endpoint = providers.endpoint_of(provider)
     try:
         hint = crypto.hint(provider.api_key)
     except crypto.UnreadableSecret:
@@ -213,6 +215,8 @@ def _provider_out(provider) -> dict:
         "model_small": provider.model_small,
         "model_large": provider.model_large,
         "is_default": provider.is_default,
+        "max_concurrency": endpoint.concurrency,
+        "endpoint": endpoints.status(endpoint),
         "api_key": hint,
     }
 
@@ -238,6 +242,7 @@ def provider_put(request, name: str, payload: ProviderIn):
         model_small=payload.model_small,
         model_large=payload.model_large,
         is_default=payload.is_default,
+        max_concurrency=payload.max_concurrency,
         prices={p.model: p.dict(exclude={"model"}) for p in payload.prices},
         actor=Actor.of_user(membership.user),
     )

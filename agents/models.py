@@ -342,6 +342,13 @@ class Provider(models.Model):
     is_default = models.BooleanField(
         default=False, help_text="Used by routes that name no provider, instead of the settings."
     )
+    max_concurrency = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        verbose_name="requests at once",
+        help_text="How many requests it answers at the same time, from all workers together. "
+        "Empty: 1 for a model server on a private address, 16 for a hosted API.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

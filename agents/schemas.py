@@ -161,6 +161,13 @@ class ProviderIn(Schema):
     model_small: str = Field(default="", max_length=200)
     model_large: str = Field(default="", max_length=200)
     is_default: bool = False
+    max_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Requests it answers at once, from all workers together; omitted: 1 for a "
+        "server on a private address, 16 for a hosted API.",
+    )
     prices: list[PriceIn] = []
 
 
@@ -170,6 +177,11 @@ class ProviderOut(Schema):
     model_small: str
     model_large: str
     is_default: bool
+    max_concurrency: int = Field(description="Requests it answers at once (the default if unset).")
+    endpoint: dict[str, Any] = Field(
+        description="Its state now: 'up', 'failing' or 'unreachable' (since when, the last "
+        "error), the last latency in ms, calls in flight and waiting."
+    )
     api_key: str = Field(description="Only a hint (last four characters), never the key.")
 
 

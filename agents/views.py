@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from agents import llm, selectors, services
 from agents.access import access_agent, access_provider, access_run
-from agents.llm import local_lm, providers
+from agents.llm import endpoints, local_lm, providers
 from agents.llm.gateway import describe_routes
 from agents.llm.routing import PolicyError
 from agents.models import Priority, RunStatus
@@ -180,6 +180,15 @@ def _money(value: str | None) -> Decimal | None:
     return amount.quantize(Decimal("0.0001"))
 
 
+def _whole(value: str | None) -> int | None:
+    """How many requests at once, from a form: blank is the provider's default."""
+    if not (value or "").strip():
+        return None
+    if not value.strip().isdigit() or not 1 <= int(value) <= 1000:
+        raise ValueError("requests at once is a whole number from 1 to 1000")
+    return int(value)
+
+
 @login_required
 def cost_page(request: HttpRequest, slug: str) -> HttpResponse:
     """Model spend per agent, model, tier and day, from the ledger."""
@@ -249,12 +258,17 @@ def model_page(request: HttpRequest, slug: str) -> HttpResponse:
     """Providers, prices, the workspace's default tier policy and its intents."""
     membership = page_membership(request, slug)
     workspace = membership.workspace
+    settings_endpoint = providers.settings_endpoint()
     context = {
         "membership": membership,
         "section": "models",
         "title": "Models",
-        "providers": list(selectors.provider_list(workspace_id=workspace.pk)),
-        "settings_provider": providers.settings_endpoint(),
+        "providers": [
+            {"row": row, "endpoint": endpoints.status(providers.endpoint_of(row))}
+            for row in selectors.provider_list(workspace_id=workspace.pk)
+        ],
+        "settings_provider": settings_endpoint,
+        "settings_status": endpoints.status(settings_endpoint) if settings_endpoint else None,
         "prices": selectors.price_list(workspace_id=workspace.pk),
         "routes": describe_routes(agent_policy={}, workspace=workspace),
         "policy_json": json.dumps(workspace.model_policy, indent=1),
@@ -277,6 +291,7 @@ def _provider_from_form(request, workspace) -> None:
         model_small=request.POST.get("model_small", "").strip(),
         model_large=request.POST.get("model_large", "").strip(),
         is_default=request.POST.get("is_default") == "on",
+        max_concurrency=_whole(request.POST.get("max_concurrency")),
     )
 
 

@@ -420,7 +420,13 @@ class _PaidCall:
                 **self.params,
             )
         except BaseException as error:
-            if not remote.billed(error):  # refused or unreachable: nothing was billed
+            if remote.reached(error) and not remote.billed(error):
+                # The provider answered with an error status: it bills nothing for that,
+                # and the ledger still shows the call, and why it failed.
+                zero = {"prompt_tokens": 0, "completion_tokens": 0}
+                self._settle(reservation, self.model, zero, started, f"failed: {error}"[:500])
+                raise
+            if not remote.billed(error):  # refused, unreachable, or never sent
                 budgets.settle(reservation, Decimal("0"))
                 raise
             # Billed: charged what the server reported, else all it could have billed.

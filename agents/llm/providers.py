@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from agents.llm.endpoints import default_concurrency
 from agents.llm.remote import Endpoint
 
 SETTINGS_PROVIDER = "default"
@@ -30,6 +31,9 @@ def settings_endpoint() -> Endpoint | None:
         models={"small": settings.AIOS_LLM_MODEL_SMALL, "large": settings.AIOS_LLM_MODEL_LARGE},
         timeout=settings.AIOS_LLM_TIMEOUT,
         allow_private=True,  # the operator's own setting, often a model server beside it
+        concurrency=(
+            settings.AIOS_LLM_CONCURRENCY or default_concurrency(settings.AIOS_LLM_BASE_URL)
+        ),
     )
 
 
@@ -63,4 +67,5 @@ def endpoint_of(row) -> Endpoint:
         api_key=row.api_key,
         models={"small": row.model_small, "large": row.model_large},
         timeout=settings.AIOS_LLM_TIMEOUT,
+        concurrency=row.max_concurrency or default_concurrency(row.base_url),
     )

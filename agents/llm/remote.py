@@ -42,6 +42,8 @@ class Endpoint:
     # Whether its address may be private: None lets the settings decide (a URL an owner
     # typed); True for the installation's own provider, which its operator configured.
     allow_private: bool | None = None
+    # Requests it serves at once, from all workers together (agents/llm/endpoints.py).
+    concurrency: int = 1
 
     def model(self, role: str) -> str:
         return self.models.get(role, "")
@@ -165,7 +167,22 @@ def complete(
     `json_output` the server is asked for a JSON object (`json_object` parses it)."""
     if json_output:
         params["response_format"] = {"type": "json_object"}
-    return _create(endpoint, model, messages, params, on_delta)
+    from agents.llm import endpoints
+
+    with endpoints.admitted(endpoint):
+        return _create(endpoint, model, messages, params, on_delta)
+
+
+def _unreachable(error: TransientError) -> TransientError:
+    """Marks a failure that says the endpoint is down (no connection, a gateway's 502-504):
+    what its circuit breaker counts."""
+    error.unreachable = True  # type: ignore[attr-defined]
+    return error
+
+
+def reached(error: BaseException) -> bool:
+    """Whether the request reached the provider and it answered with an error status."""
+    return getattr(error, "status_code", None) is not None
 
 
 def _http_error(error: BaseException | None, *names: str) -> bool:
@@ -192,20 +209,31 @@ def _create(endpoint, model, messages, params, on_delta=None) -> dict[str, Any]:
     except netguard.Refused as error:  # raised where the connection would have been opened
         raise _refusal(error) from error
     except openai.RateLimitError as error:
-        raise TransientError(
-            f"rate limited by the model endpoint: {error}", retry_after=_retry_after(error.response)
+        raise _status(
+            TransientError(
+                f"rate limited by the model endpoint: {error}",
+                retry_after=_retry_after(error.response),
+            ),
+            error,
         ) from error
     except openai.APITimeoutError as error:
         if _http_error(error.__cause__, "ConnectTimeout", "PoolTimeout"):
-            raise TransientError(f"{type(error).__name__}: {error}") from error
-        # Sent, and not answered in time: the server did (some of) the work.
+            raise _unreachable(TransientError(f"{type(error).__name__}: {error}")) from error
+        # Sent, and not answered in time: the server did (some of) the work. The client
+        # closed the connection, which is how a server learns to stop generating.
         raise answer_lost(f"no answer ({type(error).__name__}: {error})") from error
-    except (openai.APIConnectionError, openai.InternalServerError) as error:
+    except openai.InternalServerError as error:
+        failure = _status(TransientError(f"{type(error).__name__}: {error}"), error)
+        gateway_down = error.status_code in (502, 503, 504)
+        raise (_unreachable(failure) if gateway_down else failure) from error
+    except openai.APIConnectionError as error:
         if isinstance(error.__cause__, netguard.Refused):  # an SDK that wraps what it got
             raise _refusal(error.__cause__) from error
-        raise TransientError(f"{type(error).__name__}: {error}") from error
+        raise _unreachable(TransientError(f"{type(error).__name__}: {error}")) from error
     except openai.APIStatusError as error:
-        raise PermanentError(f"the model endpoint refused the request: {error}") from error
+        raise _status(
+            PermanentError(f"the model endpoint refused the request: {error}"), error
+        ) from error
     if not content:
         reported = _usage(usage, messages, "") if usage is not None else None
         raise answer_lost("the model returned an empty answer", usage=reported)
@@ -251,6 +279,13 @@ def _streamed(client, model, messages, params, on_delta: OnDelta):
         reported = _usage(usage, messages, "".join(parts)) if usage is not None else None
         raise answer_lost("the model's stream ended before its answer did", usage=reported)
     return "".join(parts), usage, answered_by, finished
+
+
+def _status(failure: Exception, error) -> Exception:
+    """Our error for the provider's error status, keeping the status code: the request
+    reached the provider (the ledger records it)."""
+    failure.status_code = error.status_code  # type: ignore[attr-defined]
+    return failure
 
 
 def _usage(usage, messages: list[dict[str, str]], content: str) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from agents.pipelines import PermanentError, RetryPolicy, Transition, get_pipeli
 from agents.services.replay import ReplaySource
 from agents.services.runs import enqueue, when_finished
 from aios_site.core import lease
+from aios_site.core.errors import Unavailable
 from aios_site.core.renewer import renewer
 
 logger = logging.getLogger(__name__)
@@ -210,6 +211,10 @@ def _execute_step(run: Run, held: lease.Lease, *, deadline: float) -> bool:
         return _commit_budget_wait(run, held, checkpoint, refused)
     except ModelNotConfigured as missing:
         return _commit_model_wait(run, held, checkpoint, missing)
+    except Unavailable as down:
+        if replay:
+            return _commit(run, held, checkpoint, **replay.failure(down))
+        return _commit_unavailable_wait(run, held, checkpoint, down)
     except Exception as error:  # a step's failure is data about the run, never a crash
         if replay:  # a replay does not retry: it compares the failure with the original's
             return _commit(run, held, checkpoint, **replay.failure(error))
@@ -238,6 +243,15 @@ def _failed_attempts(run: Run, seq: int) -> int:
     return Checkpoint.objects.filter(run=run, seq=seq, status=CheckpointStatus.ERROR).count()
 
 
+def _failed_before(run: Run, checkpoint: Checkpoint, policy: RetryPolicy) -> int:
+    """The step's failed attempts before this one: waits (a budget, a model endpoint down)
+    are attempts in the numbering, not failures. Counted only once the numbering alone would
+    exhaust the step's attempts (the usual case costs no query)."""
+    if checkpoint.attempt < policy.attempts:
+        return checkpoint.attempt - 1
+    return _failed_attempts(run, checkpoint.seq)
+
+
 def _commit_budget_wait(run, held, checkpoint, refused: BudgetReached) -> bool:
     """The run waits; raising the budget or the next period resumes it at the same step."""
     question = (
@@ -254,6 +268,38 @@ def _commit_model_wait(run, held, checkpoint, missing: ModelNotConfigured) -> bo
     question = f"{capfirst(str(missing))}."
     extra = {"capability": missing.capability}
     return _commit_stopped_step(run, held, checkpoint, "model", missing, question, extra)
+
+
+def _commit_unavailable_wait(run, held, checkpoint, down: Unavailable) -> bool:
+    """A service the step needs is down: the run is queued for when it may be back, and says
+    why on its page; this attempt is not a failure (the step's retries are kept for errors)."""
+    said = str(down)[:4000]
+    return _commit_requeued(
+        run,
+        held,
+        checkpoint,
+        down.retry_after or 5.0,
+        cp_status=CheckpointStatus.WAITING,
+        cp_error=said,
+        error=said,
+    )
+
+
+def _commit_requeued(run, held, checkpoint, delay: float, **fields: Any) -> bool:
+    """The step's result, and the run queued again to be taken up in `delay` seconds."""
+    now = timezone.now()
+    committed = _commit(
+        run,
+        held,
+        checkpoint,
+        **fields,
+        status=RunStatus.QUEUED,
+        not_before=now + timedelta(seconds=delay),
+        enqueued_at=now,
+    )
+    if committed:
+        enqueue(run, countdown=delay)
+    return committed
 
 
 def _commit_stopped_step(run, held, checkpoint, kind, reason, question, extra) -> bool:
@@ -284,6 +330,7 @@ def _commit_transition(run, held, checkpoint, context, transition, replay, keep_
     fields: dict[str, Any] = {
         "state": state,
         "next_seq": checkpoint.seq + 1,
+        "error": "",  # an earlier attempt's error is history now (its checkpoint keeps it)
     }
     if transition.kind == "goto":
         fields["current_step"] = transition.target
@@ -327,22 +374,10 @@ def _commit_error(run, held, checkpoint, error: BaseException, policy: RetryPoli
     """Retry a transient error after a backoff; otherwise escalate or fail, per the step."""
     message = f"{type(error).__name__}: {error}"[:4000]
     failed = {"cp_status": CheckpointStatus.ERROR, "cp_error": message, "error": message}
-    if is_transient(error) and checkpoint.attempt < policy.attempts:
+    if is_transient(error) and _failed_before(run, checkpoint, policy) + 1 < policy.attempts:
         # A server that says when to come back (429 Retry-After) is believed over our backoff.
         delay = max(_backoff(policy, checkpoint.attempt), getattr(error, "retry_after", 0) or 0)
-        now = timezone.now()
-        committed = _commit(
-            run,
-            held,
-            checkpoint,
-            **failed,
-            status=RunStatus.QUEUED,
-            not_before=now + timedelta(seconds=delay),
-            enqueued_at=now,
-        )
-        if committed:
-            enqueue(run, countdown=delay)
-        return committed
+        return _commit_requeued(run, held, checkpoint, delay, **failed)
     if policy.on_error == "escalate":
         question = f"Step {checkpoint.step!r} failed ({message}). Answer to retry it."
         outcome = {

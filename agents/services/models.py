@@ -44,6 +44,7 @@ def provider_save(
     model_small: str = "",
     model_large: str = "",
     is_default: bool = False,
+    max_concurrency: int | None = None,
     prices: dict[str, dict[str, Decimal]] | None = None,
     actor: Actor = SETUP,
     allow_private: bool | None = None,
@@ -62,6 +63,7 @@ def provider_save(
         ).update(is_default=False)
     provider.base_url, provider.is_default = base_url, is_default
     provider.model_small, provider.model_large = model_small, model_large
+    provider.max_concurrency = max_concurrency
     if api_key is not None:
         provider.api_key = api_key
     provider.full_clean(exclude=["workspace", "api_key_encrypted"])
@@ -137,6 +139,7 @@ def _provider_shown(provider: Provider) -> dict[str, Any]:
         "model_small": provider.model_small,
         "model_large": provider.model_large,
         "is_default": provider.is_default,
+        "max_concurrency": provider.max_concurrency,
         "has_key": bool(provider.api_key_encrypted),
     }
 

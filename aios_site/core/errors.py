@@ -29,6 +29,11 @@ class TransientError(AiosError):
         self.retry_after = retry_after
 
 
+class Unavailable(TransientError):
+    """A service the work needs is down (a model endpoint's circuit breaker is open): the work
+    waits for it, and resumes by itself at `retry_after`; the wait is not a failed attempt."""
+
+
 class PermanentError(AiosError):
     """Retrying will not help: bad input, a refused request, a bug."""
 

@@ -212,6 +212,16 @@ AIOS_LLM_API_KEY = env("AIOS_LLM_API_KEY", default="")
 AIOS_LLM_MODEL_SMALL = env("AIOS_LLM_MODEL_SMALL", default="")
 AIOS_LLM_MODEL_LARGE = env("AIOS_LLM_MODEL_LARGE", default="")
 AIOS_LLM_TIMEOUT = env.float("AIOS_LLM_TIMEOUT", default=60.0)
+# Model endpoints (agents/llm/endpoints.py): how many calls the settings' provider serves at
+# once (0: by its kind, one for a server on a private address), how long a call waits its
+# turn, and the circuit breaker: failures in a row that open it, its first and longest probe
+# interval, and how long runs wait for an endpoint that stays down before their steps fail.
+AIOS_LLM_CONCURRENCY = env.int("AIOS_LLM_CONCURRENCY", default=0)
+AIOS_LLM_QUEUE_SECONDS = env.float("AIOS_LLM_QUEUE_SECONDS", default=120.0)
+AIOS_LLM_BREAKER_FAILURES = env.int("AIOS_LLM_BREAKER_FAILURES", default=3)
+AIOS_LLM_BREAKER_SECONDS = env.float("AIOS_LLM_BREAKER_SECONDS", default=5.0)
+AIOS_LLM_BREAKER_MAX_SECONDS = env.float("AIOS_LLM_BREAKER_MAX_SECONDS", default=120.0)
+AIOS_LLM_OUTAGE_WAIT_SECONDS = env.float("AIOS_LLM_OUTAGE_WAIT_SECONDS", default=24 * 3600.0)
 # Sent as max_tokens when a step does not say; it bounds the worst case a budget reserves.
 AIOS_LLM_DEFAULT_MAX_TOKENS = env.int("AIOS_LLM_DEFAULT_MAX_TOKENS", default=1024)
 AIOS_LLM_CACHE_SECONDS = env.int("AIOS_LLM_CACHE_SECONDS", default=24 * 3600)

@@ -12,6 +12,8 @@ the server would.
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -37,14 +39,33 @@ class FakeOpenAI:
         self.headers: list[dict[str, str]] = []
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
+        # Down: every connection is closed before an answer (a server that crashed or is
+        # restarting behind its port); `refused` counts those requests.
+        self.down = False
+        self.refused = 0
+        # The most requests it was ever serving at once (a one-slot server would queue more).
+        self.in_flight = self.max_in_flight = 0
+        self.cancelled = 0  # requests whose client hung up while they were being answered
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if fake.down:
+                    with fake._lock:
+                        fake.refused += 1
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 with fake._lock:
                     fake.headers.append({k.lower(): v for k, v in self.headers.items()})
-                fake._answer(self, body)
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    fake._answer(self, body)
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -71,7 +92,8 @@ class FakeOpenAI:
 
     def _answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         reply = self._next(body)
-        time.sleep(reply.delay)
+        if not self._generate_for(handler, reply.delay):
+            return
         if reply.status == 200 and body.get("stream"):
             self._stream(handler, body, reply)
             return
@@ -90,6 +112,18 @@ class FakeOpenAI:
             handler.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test)
+
+    def _generate_for(self, handler: BaseHTTPRequestHandler, seconds: float) -> bool:
+        """Spends `seconds` "generating", stopping as soon as the client hangs up, as
+        llama.cpp and vLLM do (`cancelled` counts those); False if it did."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([handler.connection], [], [], min(left, 0.05))
+            if readable and not handler.connection.recv(1, socket.MSG_PEEK):
+                with self._lock:
+                    self.cancelled += 1
+                return False
+        return True
 
     def _stream(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], reply: Reply) -> None:
         words = (reply.content or "").split(" ")

@@ -42,6 +42,16 @@ def test_an_owner_adds_a_provider_whose_key_is_never_shown_again(client, owner, 
         "model_small": "qwen-plus",
         "model_large": "qwen-max",
         "is_default": False,
+        "max_concurrency": 16,  # a hosted API, by default
+        "endpoint": {
+            "state": "up",
+            "since": None,
+            "last_error": "",
+            "latency_ms": None,
+            "in_flight": 0,
+            "waiting": 0,
+            "concurrency": 16,
+        },
         "api_key": "…7654",
     }
     listed = client.get("/api/v1/providers", **bearer(viewer)).json()
@@ -240,3 +250,41 @@ def test_an_owner_sets_the_webhook_topics_that_start_an_agent(client, owner, mak
     assert agent.webhook_topics == saved  # the refused form changed nothing
     assert "is not a webhook topic" in refused.content.decode()
     assert "<code>carts/update</code>, <code>orders/create</code>" in refused.content.decode()
+
+
+def test_an_owner_sets_how_many_requests_a_provider_answers_at_once(client, owner):
+    client.force_login(owner)
+
+    client.post("/w/alice/models/provider/", {**QWEN, "prices": "", "max_concurrency": "2"})
+    refused = client.post(
+        "/w/alice/models/provider/",
+        {**QWEN, "prices": "", "max_concurrency": "many"},
+        follow=True,
+    )
+
+    assert Provider.objects.get(name="qwen").max_concurrency == 2
+    assert "whole number from 1 to 1000" in refused.content.decode()
+    page = client.get("/w/alice/models/").content.decode()
+    assert "0 of 2 at once" in page
+
+
+def test_the_models_page_says_since_when_an_endpoint_is_unreachable_and_that_runs_wait(
+    client, owner, fake_openai, settings
+):
+    from agents.llm import providers, remote
+
+    settings.AIOS_LLM_BREAKER_FAILURES = 1
+    fake_openai.down = True
+    with pytest.raises(remote.TransientError):
+        remote.complete(
+            providers.settings_endpoint(),
+            model="m",
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens=5,
+        )
+    client.force_login(owner)
+
+    page = client.get("/w/alice/models/").content.decode()
+
+    assert "unreachable</span> since" in page
+    assert "runs that need it wait, and resume by themselves" in page
