@@ -17,6 +17,7 @@ Keys are per base URL: two workspaces using one server share its capacity and it
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import ipaddress
 import time
@@ -103,7 +104,7 @@ def _slot(endpoint) -> Iterator[None]:
     token = uuid.uuid4().hex
     hold = endpoint.timeout + SLOT_GRACE_SECONDS
     deadline = time.monotonic() + settings.AIOS_LLM_QUEUE_SECONDS
-    acquire = client.register_script(_ACQUIRE)
+    acquire = _acquire_script(client)
     queued, pause = False, _POLL_SECONDS[0]
     try:
         while not acquire(
@@ -127,6 +128,12 @@ def _slot(endpoint) -> Iterator[None]:
         yield
     finally:
         client.zrem(slots, token)
+
+
+@functools.cache
+def _acquire_script(client):
+    """The slot script, bound once per client (it is sent by its SHA after the first call)."""
+    return client.register_script(_ACQUIRE)
 
 
 # -- circuit breaker ----------------------------------------------------------------------------

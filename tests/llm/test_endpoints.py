@@ -17,6 +17,7 @@ from agents.services import run_advance, run_start
 from aios_site.core.errors import TransientError
 from tests.agents.conftest import drive
 from tests.fakes.openai_server import Reply
+from tests.helpers import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -39,30 +40,12 @@ def _call(endpoint) -> dict:
     )
 
 
-def _at_once(calls: int, work) -> list:
-    """`calls` threads doing `work` together; what each returned or raised."""
-    results: list = [None] * calls
-
-    def one(index: int) -> None:
-        try:
-            results[index] = work()
-        except Exception as error:
-            results[index] = error
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return results
-
-
 @pytest.mark.parametrize("concurrency", [1, 2])
 def test_an_endpoint_is_never_sent_more_requests_at_once_than_it_serves(fake_openai, concurrency):
     fake_openai.script(*[Reply(content=f"answer {i}", delay=0.3) for i in range(4)])
     endpoint = _endpoint(fake_openai, concurrency=concurrency)
 
-    results = _at_once(4, lambda: _call(endpoint))
+    results = at_once([lambda: _call(endpoint)] * 4)
 
     assert sorted(r["content"] for r in results) == [f"answer {i}" for i in range(4)]
     assert fake_openai.max_in_flight == concurrency  # the others waited their turn here
