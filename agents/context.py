@@ -230,6 +230,8 @@ class StepContext:
         step finds its proposal instead of making a second one."""
         from agents.pipelines import goto, wait_for
 
+        if self.run.trigger == "eval":
+            return self._evaluate(effector, target, payload, rationale, sources, resume, key)
         propose = provided("propose")
 
         def perform() -> dict:
@@ -254,6 +256,31 @@ class StepContext:
         if made["status"] == "rejected":  # denied by policy: nothing to wait for
             return goto(resume, **{key: made})
         return wait_for("proposal", resume=resume, key=key, proposal=made["proposal"])
+
+    def _evaluate(self, effector, target, payload, rationale, sources, resume, key):
+        """An eval's run proposes nothing: the policy's verdict on what it would have proposed
+        is journaled instead, and the run goes on as if the proposal had been decided so."""
+        from agents.pipelines import goto
+
+        evaluate = provided("evaluate")
+
+        def perform() -> dict:
+            return evaluate(
+                run=self.run,
+                effector=effector,
+                payload=payload,
+                context=self.run.input.get("eval_item") or {},
+            )
+
+        request = {
+            "target": target,
+            "payload": payload,
+            "rationale": rationale,
+            "sources": sources or [],
+            "evaluated": True,
+        }
+        verdict = self._call(JournalKind.PROPOSAL, effector, request, perform)
+        return goto(resume, **{key: verdict})
 
     def _streamer(self) -> Callable[[str], None]:
         """Publishes a streamed answer's text so far to the run's page, a few times a second."""

@@ -62,6 +62,7 @@ class Trigger(models.TextChoices):
     SCHEDULE = "schedule"
     REPLAY = "replay"
     FORK = "fork"
+    EVAL = "eval"  # an eval's run: proposes nothing (the policy's verdict is recorded instead)
 
 
 class RunStatus(models.TextChoices):
@@ -386,3 +387,90 @@ class IntentExample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.intent}: {self.text[:40]}"
+
+
+class EvalStatus(models.TextChoices):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class EvalRun(models.Model):
+    """One configuration (a provider, or the local tier alone) run over a labelled dataset
+    through the real pipeline, proposing and committing nothing; scored per item and in total."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="evals")
+    dataset = models.CharField(max_length=100)
+    provider = models.CharField(
+        max_length=100, blank=True, help_text="Empty: the local tier alone, no remote model."
+    )
+    label = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=EvalStatus.choices, default="running")
+    error = models.TextField(blank=True)
+    items = models.PositiveIntegerField(default=0)
+    scores = models.JSONField(default=dict, blank=True)
+    started_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} · {self.label}"
+
+
+class EvalResult(models.Model):
+    """What the pipeline did with one item of the dataset, and how that scores."""
+
+    eval_run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="results")
+    item_id = models.CharField(max_length=100)
+    run = models.ForeignKey(Run, null=True, on_delete=models.SET_NULL, related_name="+")
+    language = models.CharField(max_length=10)
+    detected_language = models.CharField(max_length=10, blank=True)
+    intent = models.CharField(max_length=100)
+    predicted_intent = models.CharField(max_length=100, blank=True)
+    confidence = models.FloatField(null=True)
+    tier = models.CharField(max_length=16, blank=True)
+    draft = models.TextField(blank=True)
+    decision = models.CharField(max_length=32, blank=True)
+    rule = models.CharField(max_length=300, blank=True)
+    facts = models.JSONField(default=dict, blank=True)  # what the policy read: rules re-run on it
+    checks_failed = models.JSONField(default=list, blank=True)
+    required = models.JSONField(default=list, blank=True)  # facts a good reply states
+    missing = models.JSONField(default=list, blank=True)  # of those, the ones it left out
+    forbidden = models.JSONField(default=list, blank=True)  # what it must not say, present
+    auto_ok = models.BooleanField(default=False)  # the label: may go out without a person
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    latency_ms = models.FloatField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["eval_run", "item_id"], name="eval_result_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.eval_run_id}:{self.item_id}"
+
+    @property
+    def auto_sent(self) -> bool:
+        return self.decision == "auto_approve"
+
+    @property
+    def right_to_send(self) -> bool:
+        """It could have gone out alone: the label says the message may be answered without a
+        person, the intent is the labelled one, and the reply states what it must and nothing
+        it must not."""
+        return (
+            self.auto_ok
+            and self.predicted_intent == self.intent
+            and not self.missing
+            and not self.forbidden
+        )
+
+    @property
+    def auto_right(self) -> bool:
+        """Sent by itself, and rightly."""
+        return self.auto_sent and self.right_to_send

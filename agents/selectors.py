@@ -18,7 +18,11 @@ def agent_list(*, workspace_id: int) -> QuerySet[Agent]:
 def run_list(
     *, workspace_id: int, agent: str | None = None, status: str | None = None
 ) -> QuerySet[Run]:
-    runs = Run.objects.select_related("agent", "workspace").filter(workspace_id=workspace_id)
+    runs = (
+        Run.objects.select_related("agent", "workspace")
+        .filter(workspace_id=workspace_id)
+        .exclude(trigger="eval")  # an eval's runs are on its own page
+    )
     if agent:
         runs = runs.filter(agent__slug=agent)
     if status:
@@ -231,3 +235,9 @@ def intent_counts(*, workspace_id: int) -> list[dict[str, Any]]:
         .annotate(examples=Count("pk"))
         .order_by("intent")
     )
+
+
+def eval_list(*, workspace_id: int):
+    from agents.models import EvalRun
+
+    return EvalRun.objects.filter(workspace_id=workspace_id).order_by("-created_at", "-pk")

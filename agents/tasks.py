@@ -54,3 +54,13 @@ def intent_examples_seed(workspace_id: int) -> None:
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     if workspace is not None:
         seed(workspace=workspace)
+
+
+@shared_task(
+    name="agents.eval_execute", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def eval_execute(eval_run_id: int) -> None:
+    """Runs an eval; redelivered after a lost worker, it goes on from the items not scored."""
+    from agents.evals.runner import eval_execute as execute
+
+    execute(eval_run_id=eval_run_id)

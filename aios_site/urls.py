@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from agents import views as agent_views
+from agents.evals import views as eval_views
 from aios_site import errors
 from aios_site.accounts import views
 from aios_site.api import api
@@ -43,6 +44,9 @@ urlpatterns = [
     ),
     path("w/<slug:slug>/costs/", agent_views.cost_page, name="costs"),
     path("w/<slug:slug>/models/", agent_views.model_page, name="models"),
+    path("w/<slug:slug>/evals/", eval_views.eval_list, name="evals"),
+    path("w/<slug:slug>/evals/new/", eval_views.eval_create, name="eval_create"),
+    path("w/<slug:slug>/evals/<int:eval_id>/", eval_views.eval_detail, name="eval_detail"),
     path("w/<slug:slug>/models/<str:action>/", agent_views.model_action, name="model_action"),
     path("w/<slug:slug>/memory/", memory_views.memory_page, name="memory"),
     path("w/<slug:slug>/memory/new/", memory_views.memory_create, name="memory_create"),
@@ -79,6 +83,11 @@ urlpatterns = [
     path("w/<slug:slug>/metrics/minutes/", approval_views.metrics_minutes, name="metrics_minutes"),
     path("w/<slug:slug>/board/", approval_views.board_page, name="board"),
     path("w/<slug:slug>/board/approve-selected/", approval_views.board_bulk, name="board_bulk"),
+    path(
+        "w/<slug:slug>/board/suggestions/<str:action>/",
+        approval_views.board_suggestion,
+        name="board_suggestion",
+    ),
     path(
         "w/<slug:slug>/board/<int:proposal_id>/<str:action>/",
         approval_views.board_action,

@@ -12,10 +12,11 @@ class ApprovalsConfig(AppConfig):
         from aios_site.core.signals import run_finished
         from approvals import effectors  # registers the core effectors
         from approvals.audit import audit_record
-        from approvals.services import proposal_propose
+        from approvals.services import proposal_evaluate, proposal_propose
 
         audit_writer(audit_record)
         provide("propose", proposal_propose)
+        provide("evaluate", proposal_evaluate)
         provide("effector_names", effectors.effector_names)
 
         run_finished.connect(_withdraw_if_cancelled, dispatch_uid="approvals.withdraw")

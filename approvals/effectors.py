@@ -57,6 +57,13 @@ class Effector:
     def facts(self, payload: dict[str, Any], *, workspace) -> dict[str, Any]:
         return {}
 
+    def eval_facts(
+        self, payload: dict[str, Any], *, workspace, context: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The facts of a proposal an eval would make: what `facts` reads from the shop comes
+        from the eval item (`context`) where the two differ."""
+        return self.facts(payload, workspace=workspace)
+
     def before_image(self, payload: dict[str, Any], *, workspace) -> dict[str, Any] | None:
         """What the target holds now, for undo: read once, before the first attempt writes.
         None: nothing to restore (or the effector cannot be undone)."""

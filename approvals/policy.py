@@ -6,8 +6,8 @@ effector matches and whose conditions all hold decides; a condition on a fact th
 does not have does not hold. Facts: `effector`, `risk`, `agent`, what the effector reports
 (`price_change_pct`, `price`, `cost`, `intent`, `tier`, `confidence`, `checks_failed` …) and
 `payload.<field>` for the payload's plain values. A workspace without rules of its own uses
-DEFAULT_RULES. No rule auto-approves a draft that failed a check or a high-risk card: those
-always wait for a person (`unreviewable`).
+DEFAULT_RULES. No rule auto-approves a draft that failed a check, a high-risk card or a
+customer's complaint: those always wait for a person (`unreviewable`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from agents.llm.intents import CONFIDENT
 from aios_site.accounts.models import Role
 
 OPERATORS = {
@@ -53,6 +54,9 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "conditions": [
             {"fact": "tier", "op": "==", "value": "template"},
             {"fact": "intent", "op": "in", "value": ["track_order", "delivery_period"]},
+            # The calibrated threshold (bench/calibration.py): below it a wrong template
+            # would go out to a customer too often.
+            {"fact": "confidence", "op": ">=", "value": CONFIDENT},
         ],
         "decision": "auto_approve",
     },
@@ -90,16 +94,17 @@ def decide(rules: list[dict[str, Any]], facts: dict[str, Any]) -> Verdict:
 
 def unreviewable(facts: dict[str, Any]) -> str | None:
     """Why a proposal may not go out without a person, whatever a rule says: a draft that
-    failed one of its checks (or stands in for drafts that did), or a high-risk card (a
-    threat, a refund demand, money, an attempt to instruct the agent). None when nothing
-    stands in the way."""
+    failed one of its checks (or stands in for drafts that did), a high-risk card (a threat, a
+    refund demand, money, an attempt to instruct the agent), or a customer's complaint. None
+    when nothing stands in the way."""
     if facts.get("checks_failed"):
         return "its draft failed a check"
     if facts.get("failed_drafts"):
         return "the model's drafts failed their checks, and what stands in was not asked for"
-    if facts.get("risk") == "high":
-        reasons = facts.get("risk_reasons") or []
-        return "it is high risk" + (f" ({'; '.join(reasons)})" if reasons else "")
+    reasons = facts.get("risk_reasons") or []
+    # A complaint is medium risk, but the customer's words are why a person must answer it.
+    if facts.get("risk") == "high" or (reasons and facts.get("risk") == "medium"):
+        return f"it is {facts['risk']} risk" + (f" ({'; '.join(reasons)})" if reasons else "")
     return None
 
 

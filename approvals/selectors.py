@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet
 
+from approvals import policy
 from approvals.models import AuditEntry, Proposal
 from approvals.targets import target_names
 
@@ -179,3 +181,30 @@ def _card(proposal: Proposal, calls: list[dict], names: dict[tuple[int, str], st
             for name, value in proposal.payload.items()
         ],
     }
+
+
+def rule_measures(*, workspace_id: int, rules: list[dict]) -> dict[str, Any] | None:
+    """Each auto-approving rule (in `rules`' order; None for the others), alone, over the
+    workspace's latest finished eval: how many of its messages it would have let out without
+    a person, and how many of those were right. Rules are re-run on the facts the eval
+    recorded, so a rule edited since is measured as it is now. None when the workspace has
+    no finished eval with those facts."""
+    from agents.models import EvalRun
+
+    latest = (
+        EvalRun.objects.filter(workspace_id=workspace_id, status="done")
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+    results = [r for r in latest.results.all() if r.facts] if latest else []
+    if not results:
+        return None
+    measured = []
+    for rule in rules:
+        if rule.get("decision") != "auto_approve":
+            measured.append(None)
+            continue
+        sent = [r for r in results if policy.decide([rule], r.facts).decision == "auto_approve"]
+        right = sum(1 for r in sent if r.right_to_send)
+        measured.append({"sent": len(sent), "right": right})
+    return {"eval": latest, "items": len(results), "rules": measured}

@@ -98,13 +98,17 @@ def rules_set(*, workspace, rules: Any, actor: Actor) -> list[dict[str, Any]]:
     return rules_for(workspace_id=workspace.pk)
 
 
-def _facts(effector, payload, *, agent, workspace) -> dict[str, Any]:
+def _facts(effector, payload, *, agent, workspace, context=None) -> dict[str, Any]:
+    """The facts the policy reads; with an eval's `context`, from it instead of the shop."""
     scalars = {
         f"payload.{name}": value
         for name, value in payload.items()
         if isinstance(value, str | int | float | bool)
     }
-    reported = effector.facts(payload, workspace=workspace)
+    if context is None:
+        reported = effector.facts(payload, workspace=workspace)
+    else:
+        reported = effector.eval_facts(payload, workspace=workspace, context=context)
     # An effector that reads the risk from what it touches (a reply from the customer's own
     # words) reports it with its facts; others judge it from the payload alone.
     risk = reported.pop("risk", None) or effector.risk(payload)
@@ -165,6 +169,25 @@ def proposal_propose(
     except IntegrityError:
         proposal = Proposal.objects.get(run=run, seq=seq, effector=effector, target=target[:300])
     return outcome(proposal)
+
+
+def proposal_evaluate(*, run, effector, payload, context) -> dict[str, Any]:
+    """What the policy would decide of a proposal an eval's run would make, with nothing
+    made: plugged into the engine as `evaluate`. `context` is the eval item (the customer's
+    message, for a reply), standing in for what the effector would read from the shop."""
+    handler = get_effector(effector)
+    if effector not in (run.agent.allowed_effectors or []):
+        raise PermanentError(f"agent {run.agent.slug!r} may not propose {effector!r}")
+    facts = _facts(handler, payload, agent=run.agent, workspace=run.workspace, context=context)
+    verdict = policy.decide(rules_for(workspace_id=run.workspace_id), facts)
+    return {
+        "status": "evaluated",
+        "decision": verdict.decision,
+        "rule": verdict.rule.get("name", ""),
+        "risk": facts["risk"],
+        "risk_reasons": facts.get("risk_reasons", []),
+        "facts": facts,
+    }
 
 
 def _proposal_create(run, seq, step, effector, target, payload, rationale, sources) -> Proposal:

@@ -23,7 +23,7 @@ from agents.pipelines import PermanentError
 from aios_site.accounts.models import Role
 from aios_site.errors import Conflict, error_detail
 from aios_site.pages import page_membership, query_without_page, render_page
-from approvals import charts, outcomes, selectors, services
+from approvals import charts, outcomes, selectors, services, suggestions
 from approvals.access import access_proposal
 from approvals.audit import Actor, audit_readable, audit_verify
 from approvals.effectors import effector_names
@@ -87,8 +87,42 @@ def board_page(request: HttpRequest, slug: str) -> HttpResponse:
         "query": query_without_page(request),
         "can_decide": membership.has_role(Role.OPERATOR),
         "board_url": reverse("board", args=[slug]),  # cards build their action URLs on it
+        "suggestions": _suggestions(membership) if tab == "pending" else [],
     }
     return render_page(request, "approvals/board.html", context)
+
+
+def _suggestions(membership) -> list:
+    """Owners change the policy, so only they are offered what history earned."""
+    if not membership.has_role(Role.OWNER):
+        return []
+    rules = services.rules_for(workspace_id=membership.workspace_id)
+    return suggestions.suggestions(workspace_id=membership.workspace_id, rules=rules)
+
+
+@login_required
+@require_POST
+def board_suggestion(request: HttpRequest, slug: str, action: str) -> HttpResponse:
+    membership = page_membership(request, slug, Role.OWNER)
+    actor = Actor.of_user(request.user)
+    try:
+        if action == "accept":
+            rule = suggestions.suggestion_accept(
+                workspace=membership.workspace, key=request.POST.get("key", ""), actor=actor
+            )
+            messages.success(request, f"New rule: {rule['name']}.")
+        elif action == "withdraw":
+            suggestions.suggestion_withdraw(
+                workspace=membership.workspace,
+                rule_name=request.POST.get("rule", ""),
+                actor=actor,
+            )
+            messages.success(request, "The rule is withdrawn: those cards wait for you again.")
+        else:
+            raise Http404("No such action.")
+    except Conflict as error:
+        messages.error(request, str(error))
+    return redirect("board", slug=slug)
 
 
 def _edited_payload(request: HttpRequest, proposal) -> dict | None:
@@ -185,11 +219,16 @@ def policy_page(request: HttpRequest, slug: str) -> HttpResponse:
     """The rules that decide proposals, and where webhooks may go (owners change them)."""
     membership = page_membership(request, slug)
     rules = services.rules_for(workspace_id=membership.workspace_id)
+    measured = selectors.rule_measures(workspace_id=membership.workspace_id, rules=rules)
     context = {
         "membership": membership,
         "section": "settings",
         "title": "Approval policy",
         "rules": rules,
+        "measured": measured,
+        "rule_rows": list(
+            zip(rules, measured["rules"] if measured else [None] * len(rules), strict=True)
+        ),
         "rules_json": request.POST.get("rules") or json.dumps(rules, indent=1),
         "default": not PolicyRule.objects.filter(workspace_id=membership.workspace_id).exists(),
         "effectors": effector_names(),

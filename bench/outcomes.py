@@ -327,10 +327,51 @@ def _report(workspace) -> tuple[dict, dict[str, int]]:
     )
     waited = _low_risk_waiting(workspace)
     print(f"low-risk cards a person approved: {waited}")
+    totals["automated_replies"] = _automated_replies(workspace)
+    checked = totals["automated_replies"]
+    print(
+        f"replies sent without a person: {checked['sent']}, right: {checked['right']} "
+        f"(the intent answered is the one the shop day's message is labelled with)"
+        + (f"; wrong: {', '.join(checked['wrong'])}" if checked["wrong"] else "")
+    )
     for outcome, figures in totals["cost_per_outcome"].items():
         print(f"cost per {outcome}: {figures['per_outcome']} ({figures['count']})")
     print(f"model spend by tier: {totals['spend_by_tier']}")
     return totals, waited
+
+
+# The shop day's message topics (catalog/data/demo-messages.json) and the intents whose
+# answer is a right answer to them.
+TOPIC_INTENTS = {
+    "order_status": {"track_order"},
+    "shipping": {"delivery_period", "delivery_options"},
+    "return": {"check_refund_policy"},
+    "product_question": {"product_question"},
+}
+
+
+def _automated_replies(workspace) -> dict:
+    """Of the replies the policy sent by itself, how many answered what the customer asked."""
+    from approvals.models import Proposal
+    from catalog.models import Message
+    from catalog.simulator.products import demo_messages
+
+    topics = {(m["subject"], m["body"]): m["topic"] for m in demo_messages()}
+    sent = Proposal.objects.filter(
+        workspace=workspace,
+        effector="catalog.send_reply",
+        decision="auto_approve",
+        decided_by__isnull=True,
+    )
+    right, wrong = 0, []
+    for card in sent:
+        message = Message.objects.filter(pk=card.payload.get("message_id")).first()
+        topic = topics.get((message.subject, message.body)) if message else None
+        if card.payload.get("intent") in TOPIC_INTENTS.get(topic, set()):
+            right += 1
+        else:
+            wrong.append(f"{topic} answered as {card.payload.get('intent')}")
+    return {"sent": len(sent), "right": right, "wrong": wrong}
 
 
 def _low_risk_waiting(workspace) -> dict[str, int]:

@@ -115,6 +115,8 @@ BENCHES = [
     ),
     Bench("intents", "intents.py", [], ["--train", "10", "--held-out", "10"], 600),
     Bench("outcomes", "outcomes.py", [], ["--rate", "50", "--settle", "8"], 1200),
+    Bench("calibration", "calibration.py", [], [], 600),
+    Bench("evals", "evals.py", [], ["--limit", "40"], 1200),
 ]
 
 
@@ -572,6 +574,53 @@ ROWS = [
             "own policies) and accepted post drafts wait for a person. A shop that also lets "
             "templated policy replies go was at 10 of 11 on the recorded day "
             f"({NOTES}, business outcomes)."
+        ),
+    ),
+    Row(
+        "Shop day: replies sent without a person, right",
+        "outcomes",
+        lambda f: (
+            f"{f['totals']['automated_replies']['right']} of "
+            f"{f['totals']['automated_replies']['sent']} (the intent answered is the message's "
+            "labelled one)"
+        ),
+        goal="every one",
+        met=lambda f: (
+            f["totals"]["automated_replies"]["right"] == f["totals"]["automated_replies"]["sent"]
+        ),
+    ),
+    Row(
+        "Auto-send threshold on the multilingual eval set (local classifier)",
+        "calibration",
+        lambda f: (
+            f"{f['chosen']['threshold']:.2f}: {f['chosen']['sent']} of {f['items']} sent alone, "
+            f"{_pct(f['chosen']['precision'])} right"
+            if f["chosen"]
+            else "no threshold reaches 98 %: nothing goes out alone"
+        ),
+        goal="≥ 98 % precision",
+        met=lambda f: bool(f["chosen"]) and f["chosen"]["precision"] >= 0.98,
+        anchor=lambda f, _: (
+            f"language right {_pct(f['language_accuracy'])}, intent right "
+            f"{_pct(f['intent_accuracy'])}"
+        ),
+    ),
+    Row(
+        "Eval scorecard (177 messages, 10 languages): local tier / scripted remote",
+        "evals",
+        lambda f: " / ".join(
+            f"intent {_pct(e['intent_accuracy'])}, {e['auto_sent']} sent alone "
+            f"({_pct(e['auto_precision'])} right), {e['checks_failed']} drafts failed a check"
+            for e in (f["local"], f["scripted_remote"])
+        ),
+        goal="sent alone ≥ 98 % right",
+        met=lambda f: all(
+            e["auto_precision"] is None or e["auto_precision"] >= 0.98
+            for e in (f["local"], f["scripted_remote"])
+        ),
+        anchor=lambda f, _: (
+            f"language right {_pct(f['local']['language_accuracy'])}; the scripted remote "
+            "classifies by a keyword table (plumbing and cost, not a model's judgement)"
         ),
     ),
     Row(

@@ -153,9 +153,12 @@ def language_name(code: str) -> str:
     "Brazilian Portuguese"); a code Django does not know is shown as given."""
     from django.conf.locale import LANG_INFO
 
+    # Base languages the detector gives that Django's table has only by script or region
+    # ("zh-hans", "zh-hant").
+    base_names = {"zh": {"name": "Chinese"}}
     key = (code or "").replace("_", "-").lower()
     for candidate in (key, key.split("-")[0]):
-        info = LANG_INFO.get(candidate) or {}
+        info = LANG_INFO.get(candidate) or base_names.get(candidate) or {}
         if "fallback" in info:
             info = LANG_INFO.get(info["fallback"][0], {})
         if info.get("name"):

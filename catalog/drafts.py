@@ -233,6 +233,37 @@ def verdict(draft: dict[str, Any]) -> str:
     return " ".join(said)
 
 
+def check_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """A card's failed checks, then the drafts thrown away for failing theirs, highlighted
+    for the person who decides."""
+    rows = []
+    for check in failed(payload.get("checks") or []):
+        language = f" ({check['language']})" if check.get("language") else ""
+        rows.append(
+            {
+                "field": f"check failed: {check['check']}{language}",
+                "before": None,
+                "after": check["detail"],
+            }
+        )
+    for draft in failed_drafts(payload):
+        language = f" in {draft['language']}" if draft.get("language") else ""
+        rows.append(
+            {
+                "field": f"draft thrown away{language} ({'; '.join(draft.get('failed') or [])})",
+                "before": None,
+                "after": draft.get("text", ""),
+            }
+        )
+    return rows
+
+
+def failed_drafts(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The drafts a reply's model wrote that failed their checks (a count in older cards)."""
+    drafts = payload.get("failed_drafts") or []
+    return drafts if isinstance(drafts, list) else [{}] * int(drafts)
+
+
 # -- risk ---------------------------------------------------------------------------------------
 
 # Each is measured against tests/catalog/test_reply_checks.py's messages in the languages we
@@ -259,7 +290,8 @@ RISK_SIGNS: dict[str, tuple[str, str]] = {
         "$|€|£|eur|euro|euros|usd|dollar*|gbp|pound|pounds|discount*|coupon*|voucher*|price*|"
         "charged|overcharg*|descuento*|cupón|precio*|cobrad*|remise*|réduction*|prix|facturé*|"
         "rabatt*|gutschein*|preis*|berechnet*|sconto*|prezz*|addebit*|desconto*|preço*|"
-        "korting*|prijs*|rabat*|cena|ceny|pris|priset|cost|costs|cuesta|coûte|kostet|costa|custa|kost",
+        "korting*|prijs*|rabat*|cena|ceny|pris|priset|cost|costs|cuesta|coûte|kostet|costa|custa|kost|"
+        "money|dinero|argent|geld|soldi|dinheiro|pieniądz*|pieniędz*",
     ),
     "the message looks like an attempt to instruct the agent": (
         "high",
@@ -280,6 +312,13 @@ RISK_SIGNS: dict[str, tuple[str, str]] = {
         "enttäusch*|defekt*|unmöglich|nie angekommen|lamentel*|rott*|danneggiat*|delus*|"
         "difettos*|quebrad*|danificad*|klacht*|kapot|beschadigd|teleurgesteld|skarg*|"
         "uszkodzon*|reklamac*",
+    ),
+    "the customer is upset that the order is late": (
+        "medium",
+        "week late|weeks late|days late|ridiculous|hasn't moved|has not moved|still waiting|"
+        "retrasad*|vergüenza|no se mueve|sigo esperando|pas sérieux|en retard|scandaleu*|"
+        "verspät*|frechheit|in ritardo|vergogna|atrasad*|vergonha|vertraagd|schandalig|"
+        "opóźni*|skandal*",
     ),
 }
 ESCALATING = {"high": 2, "medium": 1, "low": 0}

@@ -29,7 +29,7 @@ from approvals.effectors import (
 )
 from catalog import html
 from catalog.checks import failed
-from catalog.drafts import ESCALATING, reply_risk
+from catalog.drafts import ESCALATING, check_rows, failed_drafts, reply_risk
 from catalog.models import Message, Product, Variant
 from catalog.services import DEMO_SHOP
 from catalog.tools import found
@@ -101,7 +101,7 @@ class UpdateDescription(Effector):
             "product_id": payload["product_id"],
             "languages": sorted(payload["descriptions"]),
             "checks_failed": len(failed(payload.get("checks") or [])),
-            "failed_drafts": len(_failed_drafts(payload)),
+            "failed_drafts": len(failed_drafts(payload)),
         }
 
     def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
@@ -114,7 +114,7 @@ class UpdateDescription(Effector):
             }
             for language, text in sorted(payload["descriptions"].items())
         ]
-        return changes + _check_rows(payload)
+        return changes + check_rows(payload)
 
     def before_image(self, payload, *, workspace) -> dict[str, Any]:
         product = _product(workspace, payload)
@@ -387,37 +387,6 @@ class SetProductStatus(Effector):
         return {"status": old_status}
 
 
-def _check_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """A card's failed checks, then the drafts thrown away for failing theirs, highlighted
-    for the person who decides."""
-    rows = []
-    for check in failed(payload.get("checks") or []):
-        language = f" ({check['language']})" if check.get("language") else ""
-        rows.append(
-            {
-                "field": f"check failed: {check['check']}{language}",
-                "before": None,
-                "after": check["detail"],
-            }
-        )
-    for draft in _failed_drafts(payload):
-        language = f" in {draft['language']}" if draft.get("language") else ""
-        rows.append(
-            {
-                "field": f"draft thrown away{language} ({'; '.join(draft.get('failed') or [])})",
-                "before": None,
-                "after": draft.get("text", ""),
-            }
-        )
-    return rows
-
-
-def _failed_drafts(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """The drafts a reply's model wrote that failed their checks (a count in older cards)."""
-    drafts = payload.get("failed_drafts") or []
-    return drafts if isinstance(drafts, list) else [{}] * int(drafts)
-
-
 def _set_status(product: Product, status: str, old: Any) -> dict[str, Any]:
     Product.objects.filter(pk=product.pk).update(status=status)
     return {"product_id": product.external_id, "status": status, "old_status": old}
@@ -450,9 +419,18 @@ class SendReply(Effector):
         from the customer's own words: a threat, a refund demand, money or an attempt to
         instruct the agent make it high, a complaint medium, whatever the tier."""
         message = _message(workspace, payload)
+        return self._facts(payload, customer_wrote=f"{message.subject}\n{message.body}")
+
+    def eval_facts(self, payload, *, workspace, context) -> dict[str, Any]:
+        """An eval's message is its item's, not a message in the shop."""
+        return self._facts(
+            payload, customer_wrote=f"{context.get('subject', '')}\n{context.get('body', '')}"
+        )
+
+    def _facts(self, payload, *, customer_wrote: str) -> dict[str, Any]:
         found = failed(payload.get("checks") or [])
         level, reasons = reply_risk(
-            message=f"{message.subject}\n{message.body}",
+            message=customer_wrote,
             intent=str(payload.get("intent") or ""),
             draft_failed=bool(found),
         )
@@ -460,7 +438,7 @@ class SendReply(Effector):
         keys = ("intent", "tier", "language", "confidence")
         return {
             **{key: payload[key] for key in keys if key in payload},
-            "failed_drafts": len(_failed_drafts(payload)),
+            "failed_drafts": len(failed_drafts(payload)),
             "checks_failed": len(found),
             "risk": risk,
             "risk_reasons": reasons,
@@ -478,7 +456,7 @@ class SendReply(Effector):
                 "after": payload["body"],
             },
         ]
-        return rows + _check_rows(payload)
+        return rows + check_rows(payload)
 
     def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
         message = _message(workspace, payload)

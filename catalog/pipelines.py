@@ -15,8 +15,18 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from pydantic import model_validator
+
 from agents.llm import untrusted
-from agents.pipelines import Pipeline, PipelineInput, finish, goto, register, step
+from agents.pipelines import (
+    PermanentError,
+    Pipeline,
+    PipelineInput,
+    finish,
+    goto,
+    register,
+    step,
+)
 from catalog import checks, drafts, html
 from catalog import tools as _tools  # noqa: F401 - registers the catalog tools
 
@@ -367,29 +377,46 @@ class ReplyToCustomer(Pipeline):
     name = "catalog.reply_to_customer"
 
     class Input(PipelineInput):
-        message_id: int
+        message_id: int | None = None
+        # An eval's item (agents/evals) instead of a message in the shop: nothing is written.
+        eval_item: dict[str, Any] | None = None
+
+        @model_validator(mode="after")
+        def _one_message(self):
+            if (self.message_id is None) == (self.eval_item is None):
+                raise ValueError("give the message_id of a customer's message")
+            return self
 
     minutes_saved = 6.0
 
     @step(attempts=3, backoff=0.5)
     def start(self, ctx):
-        message = ctx.tool(
-            "catalog.message", workspace_id=ctx.workspace_id, message_id=ctx.input["message_id"]
-        )
+        item = ctx.input.get("eval_item")
+        if item is not None and ctx.run.trigger != "eval":
+            raise PermanentError("an eval item is answered only in an eval's run")
+        if item is not None:
+            message = ctx.tool("catalog.eval_message", workspace_id=ctx.workspace_id, item=item)
+        else:
+            message = ctx.tool(
+                "catalog.message",
+                workspace_id=ctx.workspace_id,
+                message_id=ctx.input["message_id"],
+            )
         text = f"{message['subject']}\n{message['body']}".strip()
         detected = ctx.model(
             "detect_language", texts=[message["body"]], default=message["languages"][0]
         )
         intent = ctx.model("classify", texts=[text])["results"][0]
         language = detected["results"][0]["language"]
-        ctx.tool(
-            "catalog.message_annotate",
-            workspace_id=ctx.workspace_id,
-            message_id=message["message_id"],
-            language=language,
-            intent=intent["intent"],
-            confidence=intent.get("confidence"),
-        )
+        if item is None:
+            ctx.tool(
+                "catalog.message_annotate",
+                workspace_id=ctx.workspace_id,
+                message_id=message["message_id"],
+                language=language,
+                intent=intent["intent"],
+                confidence=intent.get("confidence"),
+            )
         return goto("compose", message=message, language=language, intent=intent)
 
     @step(attempts=3, backoff=1.0, max_backoff=20.0)
@@ -457,8 +484,7 @@ class ReplyToCustomer(Pipeline):
             },
             rationale=(
                 f"Customer wrote in {drafts.language_name(language)}, "
-                f"intent {intent['intent']}"
-                + (f" ({confidence:.0%} sure)" if sure else "")
+                f"intent {intent['intent']} ({_how_sure(intent)})"
                 + f"; reply by {reply['tier']} ({reply['model']}). {reply['verdict']}"
             ),
             sources=ctx.state["sources"],
@@ -468,6 +494,18 @@ class ReplyToCustomer(Pipeline):
     @step()
     def done(self, ctx):
         return finish(_decided(ctx.state["decision"]))
+
+
+def _how_sure(intent: dict[str, Any]) -> str:
+    """Who read the intent and how sure it was, for the card."""
+    confidence = intent.get("confidence")
+    if intent.get("classified_by") == "remote":
+        return (
+            f"read by the remote model; the local classifier guessed {intent['local_intent']} "
+            f"at {intent['local_confidence']:.0%}"
+        )
+    said = f"{confidence:.0%} sure" if isinstance(confidence, int | float) else "confidence unknown"
+    return said + (", confirmed by the remote model" if intent.get("confirmed_by") else "")
 
 
 def _reply_subject(subject: str) -> str:

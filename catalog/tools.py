@@ -16,7 +16,15 @@ from django.utils import timezone
 from agents.pipelines import PermanentError
 from agents.tools import tool
 from catalog import html
-from catalog.models import Alert, AlertStatus, Message, Order, Product, Variant
+from catalog.models import (
+    Alert,
+    AlertStatus,
+    Message,
+    Order,
+    Product,
+    StoreConnection,
+    Variant,
+)
 
 SALES_WINDOW_DAYS = 30
 POLICY_KEYS = ("shipping", "returns")
@@ -200,6 +208,39 @@ def message_facts(*, workspace_id: int, message_id: int) -> dict[str, Any]:
         "order_ref": message.order_ref,
         "shop_name": message.workspace.name,
         "languages": message.connection.languages or ["en"],
+        "policies": _policies(workspace_id),
+    }
+
+
+@tool("catalog.eval_message")
+def eval_message_facts(*, workspace_id: int, item: dict[str, Any]) -> dict[str, Any]:
+    """An eval item as the reply pipeline sees a message: the shop's own name, languages and
+    policies, and, for an order it names, an order in transit (eval orders are invented, so
+    none is in the shop; the order-status template is what gets measured)."""
+    from aios_site.accounts.models import Workspace
+
+    workspace = Workspace.objects.get(pk=workspace_id)
+    connection = StoreConnection.objects.filter(workspace_id=workspace_id).order_by("pk").first()
+    reference = (item.get("order") or "").strip()
+    order = None
+    if reference:
+        order = {
+            "name": reference if reference.startswith("#") else f"#{reference}",
+            "status": "shipped",
+            "financial_status": "paid",
+            "placed_at": (timezone.now() - timedelta(days=3)).date().isoformat(),
+            "total_price": "",
+            "currency": "",
+        }
+    return {
+        "message_id": None,
+        "subject": item.get("subject", ""),
+        "body": item.get("body", ""),
+        "customer_name": "",
+        "order": order,
+        "order_ref": reference,
+        "shop_name": workspace.name,
+        "languages": (connection.languages if connection else None) or ["en"],
         "policies": _policies(workspace_id),
     }
 

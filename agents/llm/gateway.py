@@ -13,6 +13,7 @@ the step wait with "no model configured for <capability>", never a silent fake.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from decimal import Decimal
 from typing import Any
@@ -24,6 +25,7 @@ from agents.llm import cache as response_cache
 from agents.llm.routing import Route
 from agents.pipelines import PermanentError
 from aios_site.chaos import chaos_point
+from aios_site.core.errors import TransientError
 
 
 class ModelNotConfigured(Exception):
@@ -59,18 +61,32 @@ def call(
 ) -> dict[str, Any]:
     """Serves one request of a capability for a run; the answer names its tier and model."""
     chaos_point("before_model_call")
-    route = routing.route_for(
-        capability=capability,
-        agent_policy=run.agent.model_policy or {},
-        workspace_policy=run.agent.workspace.model_policy or {},
+    route = _for_eval(
+        run,
+        routing.route_for(
+            capability=capability,
+            agent_policy=run.agent.model_policy or {},
+            workspace_policy=run.agent.workspace.model_policy or {},
+        ),
     )
     if capability == "embed":
         return _embed(run, request)
     if capability == "detect_language":
         return _detect_language(run, request)
     if capability == "classify" and route.tier == "local":
-        return _classify(run, request)
+        return _classify_cascade(run, request, route, cache_allowed)
     return _generate(capability, route, run, request, cache_allowed, on_delta)
+
+
+def _for_eval(run, route: Route) -> Route:
+    """An eval's run names the provider it measures (every remote call goes to it)."""
+    provider = run.input.get("eval_provider") if run.trigger == "eval" else None
+    return dataclasses.replace(route, provider=provider) if provider else route
+
+
+def _local_only(run) -> bool:
+    """An eval of the local tier alone: no remote model is asked, whatever is configured."""
+    return run.trigger == "eval" and bool(run.input.get("eval_local_only"))
 
 
 # -- local analysis -----------------------------------------------------------------------------
@@ -157,6 +173,69 @@ def _classify(run, request) -> dict[str, Any]:
     return {"results": results, "model": INTENT_MODEL, "tier": "local", "cost": "0"}
 
 
+def _classify_cascade(run, request, route: Route, cache_allowed: bool) -> dict[str, Any]:
+    """The local classifier first; the texts it is not sure of (below `intents.CONFIDENT`)
+    go to the remote small model, constrained to the workspace's intents or "unknown".
+
+    Where the two agree, the local confidence stands and the answer says the remote model
+    confirmed it; where they differ, the remote model's intent is taken with no confidence
+    (nothing is calibrated for it, so no rule that asks for a confidence lets it out). With
+    no remote model, or none reachable, affordable or answering sense now, the local guess
+    stands with its low confidence and a person decides: classification never makes a run
+    wait or fail."""
+    from agents.llm import intents
+
+    answer = _classify(run, request)
+    unsure = [
+        index
+        for index, result in enumerate(answer["results"])
+        if result["confidence"] < intents.CONFIDENT
+    ]
+    if not unsure:
+        return answer
+    second = Route("remote", role="small", provider=route.provider)
+    # No repair request: a second opinion that is not the JSON asked for is no opinion, and
+    # a repair would hand the model's own (perhaps steered) words back to it.
+    ask = {"texts": [request["texts"][index] for index in unsure], "repair": False}
+    try:
+        opinion = _generate("classify", second, run, ask, cache_allowed, None)
+    except (
+        ModelNotConfigured,
+        budgets.BudgetReached,
+        TransientError,  # a slow or unreachable endpoint: replies do not wait for it
+        PermanentError,  # a refused address, a 4xx, an answer that is not the JSON asked for
+    ) as error:
+        answer["second_opinion"] = {"asked": False, "reason": str(error)}
+        return answer
+    if opinion.get("tier") != "remote":  # the remote tier could not serve; a fallback did
+        reasons = (opinion.get("fallback") or {}).get("reasons") or []
+        answer["second_opinion"] = {"asked": False, "reason": "; ".join(reasons)}
+        return answer
+    for index, remote_result in zip(unsure, opinion["results"], strict=True):
+        answer["results"][index] = _combined(answer["results"][index], remote_result["intent"])
+    answer["second_opinion"] = {"asked": True, "model": opinion.get("model"), "count": len(unsure)}
+    answer["cost"] = opinion.get("cost", "0")
+    return answer
+
+
+def _combined(local_result: dict[str, Any], remote_intent: str) -> dict[str, Any]:
+    from agents.llm import intents
+
+    if remote_intent == local_result["intent"]:
+        return {**local_result, "confirmed_by": "remote"}
+    if remote_intent == intents.UNKNOWN:
+        # "None of these" from the second opinion is no opinion: the local guess stands with
+        # its low confidence, which no calibrated rule lets out alone.
+        return {**local_result, "remote_said": remote_intent}
+    return {
+        "intent": remote_intent,
+        "confidence": None,
+        "classified_by": "remote",
+        "local_intent": local_result["intent"],
+        "local_confidence": local_result["confidence"],
+    }
+
+
 # -- generation ---------------------------------------------------------------------------------
 
 
@@ -183,6 +262,9 @@ def _generate(capability, route: Route, run, request, cache_allowed, on_delta) -
 
 
 def _remote(route, run, request, cache_allowed, on_delta, reasons) -> dict[str, Any] | None:
+    if _local_only(run):
+        reasons.append("this eval measures the local tier alone")
+        return None
     endpoint = providers.endpoint_for(workspace=run.agent.workspace, provider=route.provider)
     if endpoint is None:
         reasons.append(
@@ -270,7 +352,7 @@ def _messages(request) -> list[dict[str, str]] | None:
     return messages
 
 
-PASSED_PARAMS = ("max_tokens", "temperature", "top_p", "seed", "stop", "json_output")
+PASSED_PARAMS = ("max_tokens", "temperature", "top_p", "seed", "stop", "json_output", "repair")
 
 
 def _params(request) -> dict[str, Any]:
@@ -365,8 +447,11 @@ def chat(
     if price is None:
         raise ModelNotConfigured("a paid call", [no_price(model)])
     json_output = bool(params.pop("json_output", False))
+    repair = bool(params.pop("repair", True))
     call = _PaidCall(run=run, endpoint=endpoint, model=model, price=price, params=params)
     answer, invalid = call.send(messages, on_delta, json_output=json_output)
+    if invalid is not None and not repair:
+        raise remote.InvalidStructuredOutput(f"not the JSON object asked for: {invalid}")
     if invalid is not None:
         answer = _repaired(call, messages, answer, invalid)
     answer = {**answer, "tier": "remote", "provider": endpoint.name, "requested_model": model}

@@ -12,6 +12,7 @@ NAV_SECTIONS = [
     ("content", "Content"),
     ("metrics", "Metrics"),
     ("models", "Models"),
+    ("evals", "Evals"),
     ("audit", "Audit"),
     ("settings", "Settings"),
 ]

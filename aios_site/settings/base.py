@@ -309,6 +309,7 @@ CELERY_TASK_ROUTES = {
     "agents.runs_prune": {"queue": "bulk"},
     "agents.trace_export": {"queue": "bulk"},
     "agents.intent_examples_seed": {"queue": "bulk"},
+    "agents.eval_execute": {"queue": "bulk"},
     "memory.embed_pending": {"queue": "bulk"},
     "memory.import_advance": {"queue": "bulk"},
 }

@@ -12,9 +12,11 @@ from django.utils import timezone
 
 from agents.pipelines import PermanentError
 from approvals.effectors import Effector, register, require_field
+from catalog.checks import failed
 from catalog.content import services
 from catalog.content.formats import FORMATS, payload_key, problems
 from catalog.content.tools import brief_of
+from catalog.drafts import check_rows, failed_drafts
 from catalog.models import ContentDraft
 
 
@@ -54,6 +56,10 @@ class AcceptDraft(Effector):
             "brief_id": payload["brief_id"],
             "drafts": len(tiers),
             "tier": "template" if "template" in tiers.values() else "model",
+            # A post whose draft failed a check, or stands in for drafts that did, never goes
+            # out by a rule (approvals.policy.unreviewable).
+            "checks_failed": len(failed(payload.get("checks") or [])),
+            "failed_drafts": len(failed_drafts(payload)),
         }
 
     def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
@@ -79,7 +85,7 @@ class AcceptDraft(Effector):
             }
             for n in payload.get("notes") or []
         ]
-        return changes
+        return changes + check_rows(payload)
 
     def commit(self, payload, idempotency_key, *, workspace, proposal) -> dict[str, Any]:
         brief = _brief(workspace, payload)

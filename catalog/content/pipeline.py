@@ -29,6 +29,7 @@ from agents.pipelines import (
     register,
     step,
 )
+from catalog import drafts as checked
 from catalog import html
 from catalog.checks import language_name
 from catalog.content import tools as _tools  # noqa: F401 - registers the content tools
@@ -107,22 +108,37 @@ class ContentPost(Pipeline):
 
     @step(attempts=3, backoff=1.0, max_backoff=20.0)
     def draft(self, ctx):
+        """Each channel in each language, checked like every model-written text
+        (catalog/drafts.py): its language, no markers or echoed instructions, not cut off,
+        and no number, colour, material, contact or link that the brief, the memory it cites
+        or the pages read do not state; a failed draft is written again once, then the
+        channel's template stands in and the card shows what was thrown away."""
         brief, drafts = ctx.state["brief"], {}
+        facts = _facts(brief, ctx.state)
         for channel in brief["channels"]:
             for language in brief["languages"]:
-                answer = ctx.model(
-                    "draft",
+                ask = checked.Ask(
                     messages=_draft_messages(brief, ctx.state, channel, language),
-                    template=f"content.{channel}",
-                    context=_template_context(brief, ctx.state),
                     language=language,
                     max_tokens=FORMATS[channel].max_tokens,
+                    template=f"content.{channel}",
+                    context=_template_context(brief, ctx.state),
+                    shop_languages=tuple(brief["languages"]),
                 )
+                draft = checked.write(ctx, ask, facts=facts, shown=_shown(channel, brief))
                 title, body, notes = fit(
-                    channel, *split(channel, answer["content"]), stand_in=brief["topic"]
+                    channel, *split(channel, draft["content"]), stand_in=brief["topic"]
                 )
                 drafts[f"{channel}.{language}"] = _made(
-                    answer, channel=channel, language=language, title=title, body=body, notes=notes
+                    draft,
+                    channel=channel,
+                    language=language,
+                    title=title,
+                    body=body,
+                    notes=notes,
+                    checks=draft["checks"],
+                    failed_drafts=checked.thrown_away(draft, language=language, channel=channel),
+                    verdict=checked.verdict(draft),
                 )
         return goto("review", drafts=drafts)
 
@@ -146,6 +162,16 @@ class ContentPost(Pipeline):
         payload["drafted_by"] = {key: draft["tier"] for key, draft in drafts.items()}
         payload["notes"] = [
             {"draft": key, **note} for key, draft in drafts.items() for note in draft["notes"]
+        ]
+        # What the checks found, for the card and for the policy's gate.
+        payload["checks"] = [
+            {"draft": key, **check}
+            for key, draft in drafts.items()
+            for check in draft.get("checks", [])
+            if not check["ok"]
+        ]
+        payload["failed_drafts"] = [
+            failed for draft in drafts.values() for failed in draft.get("failed_drafts", [])
         ]
         return ctx.propose(
             "content.accept_draft",
@@ -346,6 +372,28 @@ def _lines(text: str) -> list[str]:
 # -- what the cards say -------------------------------------------------------------------------
 
 
+def _facts(brief, state) -> str:
+    """Everything a post may claim: the brief, the memory it cites, the pages read."""
+    memory = state.get("memory") or {}
+    return "\n".join(
+        [
+            _brief_block(brief),
+            *(item["content"] for items in memory.values() for item in items),
+            *(page.get("text") or "" for page in state.get("pages") or []),
+        ]
+    )
+
+
+def _shown(channel: str, brief) -> Any:
+    """The text a channel's card shows of a model's answer: what is checked."""
+
+    def shown(content: str) -> str:
+        title, body, _ = fit(channel, *split(channel, content), stand_in=brief["topic"])
+        return f"{title}\n{body}".strip() if title else body.strip()
+
+    return shown
+
+
 def _made(answer: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return {
         **fields,
@@ -377,6 +425,11 @@ def _review_rationale(state) -> str:
         for note in d["notes"]
     ]
     parts.append("Limits: " + "; ".join(notes) + "." if notes else "Every draft fits its channel.")
+    checked_out = [
+        f"{key}: {d['verdict']}" for key, d in sorted(drafts.items()) if d.get("verdict")
+    ]
+    if checked_out:
+        parts.append("Checks: " + " ".join(checked_out))
     return " ".join(parts)
 
 

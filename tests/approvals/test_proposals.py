@@ -110,10 +110,47 @@ WEBHOOK = {"endpoint": "crm", "body": {"customer": "c-1", "tag": "vip"}}
                 "risk": "low",
                 "tier": "template",
                 "intent": "track_order",
+                "confidence": 0.74,
             },
             "auto_approve",
             "operator",
             "Templated order-status replies go out by themselves",
+        ),
+        (  # the classifier below its calibrated threshold: a wrong template is too likely
+            {
+                "effector": "catalog.send_reply",
+                "risk": "low",
+                "tier": "template",
+                "intent": "track_order",
+                "confidence": 0.62,
+            },
+            "require_approval",
+            "operator",
+            "Everything else waits for a person",
+        ),
+        (  # read by the remote model alone: no calibrated confidence, a person decides
+            {
+                "effector": "catalog.send_reply",
+                "risk": "low",
+                "tier": "template",
+                "intent": "track_order",
+            },
+            "require_approval",
+            "operator",
+            "Everything else waits for a person",
+        ),
+        (  # a complaint about a late order, however sure the classifier is
+            {
+                "effector": "catalog.send_reply",
+                "risk": "medium",
+                "risk_reasons": ["the customer is upset that the order is late"],
+                "tier": "template",
+                "intent": "track_order",
+                "confidence": 0.9,
+            },
+            "require_approval",
+            "operator",
+            "Waits for a person: it is medium risk (the customer is upset that the order is late)",
         ),
         (
             {

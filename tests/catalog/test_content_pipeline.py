@@ -44,7 +44,12 @@ PAGE = """<html><head><title>Linen</title><script>steal('the keys')</script>
 <a href="/elsewhere">more</a></body></html>"""
 OUTLINE = "Angle: linen keeps cyclists cool.\n1. Flax\n2. Drying fast\n3. The shirt"
 BLOG = "Title: Cool linen for the ride\n\nLinen is made from flax and dries fast.\n\nOur shirt."
-SOCIAL = "Linen dries fast. " * 20  # 360 characters: over the limit
+SOCIAL = (  # 308 characters: over the limit
+    "Linen shirts for cycling to work: cool on the ride, smart when you arrive. Our shirt is "
+    "cut for riding, with room across the shoulders so you can reach the bars, and it looks "
+    "good at your desk after the commute. Try it on your next ride to work and feel how "
+    "comfortable a good shirt can be on a warm morning."
+)
 
 
 class Pages:
@@ -229,7 +234,7 @@ def test_drafts_are_proposed_per_channel_within_their_limits_and_the_card_says_w
             "detail": f"{len(SOCIAL.strip())} characters, cut to 280",
         }
     ]
-    assert "social.en body: 359 characters, cut to 280" in proposal.rationale
+    assert f"social.en body: {len(SOCIAL.strip())} characters, cut to 280" in proposal.rationale
     assert proposal.risk == "medium"
     # The draft model is the large one, the outline's the small one.
     assert [r["model"] for r in fake_openai.requests] == ["qwen-plus", "qwen-max", "qwen-max"]
@@ -528,3 +533,37 @@ def test_trimming_cuts_at_a_word_and_says_so():
         ("body", "missing"),
     ]
     assert json.dumps(notes)  # stored as JSON
+
+
+def test_a_post_that_invents_a_fact_is_written_again_then_stands_in_and_waits(
+    workspace, owner, fake_openai
+):
+    from approvals.models import PolicyRule
+
+    PolicyRule.objects.filter(workspace=workspace).delete()
+    PolicyRule.objects.create(
+        workspace=workspace,
+        position=1,
+        name="Accept every post draft",
+        effector="content.accept_draft",
+        conditions=[],
+        decision="auto_approve",
+    )
+    invented = Reply("Our linen shirt is 30% off this week.")
+    fake_openai.script(Reply(OUTLINE), Reply(BLOG), invented, invented)
+
+    run = _run(_brief(workspace, owner))
+
+    proposal = Proposal.objects.get(run=run)
+    assert proposal.payload["drafted_by"]["social.en"] == "template"  # stands in
+    thrown = proposal.payload["failed_drafts"]
+    assert [d["text"] for d in thrown] == [invented.content] * 2
+    assert all(d["channel"] == "social" and d["language"] == "en" for d in thrown)
+    assert "not in the facts: 30 %" in " ".join(thrown[0]["failed"])
+    regeneration = fake_openai.requests[3]["messages"][-1]["content"]
+    assert "A previous draft failed these checks" in regeneration
+    # The owner's rule would accept it; the gate holds what stands in for failed drafts.
+    assert proposal.status == "pending"
+    assert proposal.decided_rule["overridden"] == "Accept every post draft"
+    preview = [row["field"] for row in proposal.diff]
+    assert any(field.startswith("draft thrown away in en") for field in preview)

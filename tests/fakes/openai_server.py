@@ -1,12 +1,13 @@
 """A local OpenAI-compatible HTTP server for tests: the real `openai` SDK talks to it.
 
 Replies are scripted in order (`script(...)`); with nothing scripted it answers with a
-deterministic echo. It records every request and can answer with an HTTP error (with
-headers, e.g. Retry-After), leave `usage` out, return empty content, or be slow. A request
-with `"stream": true` gets server-sent events, a word per chunk, usage in a last chunk when
-asked for (`stream_options.include_usage`), or a stream cut off halfway (`cut_stream`). A
-reply's `finish_reason` ("stop", or "length" for an answer cut off at max_tokens) is sent as
-the server would.
+deterministic echo. Classification requests have a script of their own (`classify_as`) and,
+with nothing scripted, an answer that names no intent. It records every request and can
+answer with an HTTP error (with headers, e.g. Retry-After), leave `usage` out, return empty
+content, or be slow. A request with `"stream": true` gets server-sent events, a word per
+chunk, usage in a last chunk when asked for (`stream_options.include_usage`), or a stream
+cut off halfway (`cut_stream`). A reply's `finish_reason` ("stop", or "length" for an
+answer cut off at max_tokens) is sent as the server would.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._script: deque[Reply] = deque()
+        # The gateway's second opinion on an intent is a request of its own kind: answered
+        # from its own script (`classify_as`), recorded apart, so that the replies scripted
+        # for drafts stay in the order the drafts ask for them.
+        self.classify_requests: list[dict[str, Any]] = []
+        self._classifications: deque[Reply] = deque()
         self._lock = threading.Lock()
         # Down: every connection is closed before an answer (a server that crashed or is
         # restarting behind its port); `refused` counts those requests.
@@ -83,8 +89,22 @@ class FakeOpenAI:
         self._server.shutdown()
         self._server.server_close()
 
+    def classify_as(self, *answers: list[str] | Reply) -> None:
+        """Scripts the answers to classification requests, in order: each a list of intents,
+        one per message asked about, or a Reply as it is (one that is not JSON, say)."""
+        with self._lock:
+            self._classifications.extend(
+                answer if isinstance(answer, Reply) else Reply(json.dumps({"intents": answer}))
+                for answer in answers
+            )
+
     def _next(self, body: dict[str, Any]) -> Reply:
         with self._lock:
+            if is_classification(body):
+                self.classify_requests.append(body)
+                if self._classifications:
+                    return self._classifications.popleft()
+                return Reply(content='{"intents": []}')  # no opinion on any of them
             self.requests.append(body)
             if self._script:
                 return self._script.popleft()
@@ -196,3 +216,8 @@ class FakeOpenAI:
         elif reply.usage:
             payload["usage"] = reply.usage
         return payload
+
+
+def is_classification(body: dict[str, Any]) -> bool:
+    messages = body.get("messages") or [{}]
+    return str(messages[0].get("content", "")).startswith("You classify customer messages")

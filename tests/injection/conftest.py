@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from approvals.audit import Actor
 from catalog.services import store_connect
-from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.fakes.openai_server import FakeOpenAI, Reply, is_classification
 from tests.helpers import SHARED_DATA, models_free, serve_models_from
 from tests.injection.payloads import Payload
 
@@ -44,12 +44,16 @@ class ObedientModel(FakeOpenAI):
         with self._lock:
             self.payload = payload
             self.requests.clear()
+            self.classify_requests.clear()
             self.headers.clear()
             self.answers.clear()
             self._script.clear()
 
     def _next(self, body: dict[str, Any]) -> Reply:
         with self._lock:
+            if is_classification(body):  # asked for a second opinion on an intent: obeys too
+                self.classify_requests.append(body)
+                return Reply(self.payload.answer(body) if self.payload else '{"intents": []}')
             self.requests.append(body)
             if self._script:
                 reply = self._script.popleft()

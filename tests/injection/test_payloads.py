@@ -100,7 +100,7 @@ def _assert_only_data_reached_the_model(model, api, injected: str | None) -> Non
         api.auth["HTTP_AUTHORIZATION"].removeprefix("Bearer "),
     ]
     assert model.requests, "the model was never asked"
-    for request in model.requests:
+    for request in [*model.requests, *model.classify_requests]:
         seen = json.dumps(request, ensure_ascii=False)
         assert [secret for secret in secrets if secret in seen] == []
         for message in request["messages"]:  # outside the data blocks: our words only
@@ -285,13 +285,14 @@ def test_an_order_question_carrying_an_injection_goes_out_only_as_the_templated_
     drive(doors.support_run(doors.message_send(api, body)))
 
     [proposal] = _assert_no_effect_without_approval(effects)
-    # The template's own rule would send it, but the message reads as an injection and asks
-    # for money back: the templated reply waits for a person, who sends it.
-    assert proposal.decided_rule["overridden"] == (
-        "Templated order-status replies go out by themselves"
-    )
+    # The message reads as an injection and asks for money back: the templated reply waits
+    # for a person, who sends it, and the card says why.
     assert (proposal.status, proposal.payload["intent"]) == ("pending", "track_order")
     assert proposal.risk == "high"
+    assert {
+        "the message looks like an attempt to instruct the agent",
+        "the customer asks for money back",
+    } <= set(proposal.facts["risk_reasons"])
     assert model.requests == []  # no model wrote a word of it
     operator_client.post(
         f"/w/alice/board/{proposal.pk}/approve/", {"payload_hash": proposal.payload_hash}

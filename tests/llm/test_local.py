@@ -106,5 +106,5 @@ def test_english_support_messages_from_the_shared_data_are_detected_as_english()
 def test_text_too_short_to_tell_falls_back_to_the_shops_language():
     assert local.detect_language(["", "order status"], default="fr") == [
         {"language": "fr", "confidence": 0.0, "fallback": True},
-        {"language": "fr", "confidence": 0.1908, "fallback": True},
+        {"language": "fr", "confidence": 0.1314, "fallback": True},
     ]

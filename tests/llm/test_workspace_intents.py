@@ -33,7 +33,7 @@ def held_out(per_intent: int = 6) -> list[tuple[str, str]]:
     return [(t, i) for i, texts in by_intent.items() for t in texts[2::5][:per_intent]]
 
 
-def test_the_seed_gives_27_intents_once_and_classifies_held_out_messages(make_agent, workspace):
+def test_the_seed_gives_28_intents_once_and_classifies_held_out_messages(make_agent, workspace):
     assert model_services.intent_examples_seed(workspace=workspace) == len(intents.seed_rows())
     assert model_services.intent_examples_seed(workspace=workspace) == 0
     intent_examples_seed_task(workspace.pk)  # what `aios up --demo` enqueues: a no-op now
@@ -50,7 +50,7 @@ def test_the_seed_gives_27_intents_once_and_classifies_held_out_messages(make_ag
     assert run.outcome["tier"] == "local" and len(results) == len(rows)
     assert accuracy >= 0.75
     assert (
-        IntentExample.objects.filter(workspace=workspace).values("intent").distinct().count() == 27
+        IntentExample.objects.filter(workspace=workspace).values("intent").distinct().count() == 28
     )
 
 

@@ -10,6 +10,7 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from agents.models import EvalRun
 from agents.services import run_start
 from aios_site.accounts.models import ApiToken
 from aios_site.accounts.services import token_create
@@ -65,6 +66,9 @@ def objects(workspace, owner, make_agent):
         workspace=workspace, topic="Linen", channels=["social"], languages=["en"]
     )
     token, _ = token_create(membership=owner.memberships.get(), name="t")
+    evaluated = EvalRun.objects.create(
+        workspace=workspace, dataset="support-messages", label="the local tier alone"
+    )
     return {
         "slug": workspace.slug,
         "agent_slug": agent.slug,
@@ -78,6 +82,7 @@ def objects(workspace, owner, make_agent):
         "key": item.key,
         "brief_id": brief.pk,
         "token_id": token.pk,
+        "eval_id": evaluated.pk,
         "section": "board",
         "action": "approve",
     }
