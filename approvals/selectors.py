@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from datetime import datetime
 from typing import Any
 
@@ -200,8 +201,12 @@ def rule_measures(*, workspace_id: int, rules: list[dict]) -> dict[str, Any] | N
     if not results:
         return None
     measured = []
+    effectors = {r.facts.get("effector", "") for r in results}
     for rule in rules:
-        if rule.get("decision") != "auto_approve":
+        glob = rule.get("effector", "*")
+        if rule.get("decision") != "auto_approve" or not any(
+            fnmatch.fnmatchcase(name, glob) for name in effectors
+        ):  # the eval has no card of the rule's kind: nothing to measure it on
             measured.append(None)
             continue
         sent = [r for r in results if policy.decide([rule], r.facts).decision == "auto_approve"]

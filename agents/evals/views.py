@@ -17,7 +17,7 @@ from aios_site.pages import page_membership, render_page
 from aios_site.queues import send_later
 
 DATASET_NAMES = {
-    "support-messages": "Customer messages in 10 languages (shipped, 177)",
+    "support-messages": "Customer messages in 10 languages (shipped with AIOS)",
     "history": "This shop's decided replies, last 30 days",
 }
 

@@ -17,3 +17,9 @@ def pretty_json(value: Any) -> str:
 @register.filter
 def compact_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@register.filter
+def as_words(value: Any) -> str:
+    """A label such as an intent name as words: "track_order" → "track order"."""
+    return str(value or "").replace("_", " ")

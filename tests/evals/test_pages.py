@@ -125,6 +125,7 @@ def test_the_policy_page_shows_what_each_rule_would_have_sent_and_how_rightly(
     # drafts), and much of it wrongly.
     assert everything["sent"] > templated["sent"] and everything["right"] < everything["sent"]
     assert by_name["Everything else waits for a person"] is None
+    assert by_name["Notes in memory are low risk"] is None  # no note among the eval's cards
     page = owner_client.get("/w/alice/settings/policy/").content.decode()
     assert "Measured on the eval of" in page
     assert f"would send {templated['sent']}, {templated['right']} right (100 %)" in page

@@ -15,7 +15,7 @@ SHOWN = (
     ("sent by themselves", "auto_sent"),
     ("of those, right", "auto_precision"),
     ("drafts that failed a check", "checks_failed"),
-    ("product answers with every fact", "grounded_right"),
+    ("product answers with every fact", "grounded"),
     ("said what it must not", "said_what_it_must_not"),
     ("cost", "cost"),
     ("latency p50 ms", "latency_p50_ms"),
@@ -72,7 +72,7 @@ class Command(BaseCommand):
         width = max(len(label) for label, _ in SHOWN) + 2
         self.stdout.write("".ljust(width) + "".join(e.label[:28].ljust(30) for e in evals))
         for label, key in SHOWN:
-            values = [_shown(key, e.scores.get(key)) for e in evals]
+            values = [_shown(key, e.scores) for e in evals]
             self.stdout.write(label.ljust(width) + "".join(v.ljust(30) for v in values))
 
     def _differences(self, evals) -> None:
@@ -89,7 +89,10 @@ class Command(BaseCommand):
 SHARES = {"language_accuracy", "intent_accuracy", "auto_precision"}
 
 
-def _shown(key: str, value) -> str:
+def _shown(key: str, scores: dict) -> str:
+    if key == "grounded":
+        return f"{scores.get('grounded_right')} of {scores.get('grounded_items')}"
+    value = scores.get(key)
     if value is None:
         return "—"
     return f"{value:.1%}" if key in SHARES else str(value)
