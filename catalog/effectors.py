@@ -435,7 +435,7 @@ class SendReply(Effector):
             draft_failed=bool(found),
         )
         risk = max(self.risk(payload), level, key=ESCALATING.__getitem__)
-        keys = ("intent", "tier", "language", "confidence")
+        keys = ("intent", "intent_by", "tier", "language", "confidence")
         return {
             **{key: payload[key] for key in keys if key in payload},
             "failed_drafts": len(failed_drafts(payload)),

@@ -476,6 +476,9 @@ class ReplyToCustomer(Pipeline):
                 "language": language,
                 "intent": intent["intent"],
                 **({"confidence": round(float(confidence), 4)} if sure else {}),
+                # Who read the intent: "local", "local+remote" (the cascade's second opinion
+                # agreed) or "remote" (it differed): a fact a rule may ask for.
+                "intent_by": _intent_by(intent),
                 "tier": reply["tier"],
                 "checks": reply["checks"],
                 # Drafts thrown away for failing their checks, shown on the card: what stands
@@ -494,6 +497,12 @@ class ReplyToCustomer(Pipeline):
     @step()
     def done(self, ctx):
         return finish(_decided(ctx.state["decision"]))
+
+
+def _intent_by(intent: dict[str, Any]) -> str:
+    if intent.get("classified_by") == "remote":
+        return "remote"
+    return "local+remote" if intent.get("confirmed_by") else "local"
 
 
 def _how_sure(intent: dict[str, Any]) -> str:

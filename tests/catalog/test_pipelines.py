@@ -549,6 +549,7 @@ def test_a_product_question_the_remote_model_recognises_is_answered_from_the_pro
 
     assert proposal.payload["intent"] == "product_question"
     assert "confidence" not in proposal.payload  # read by the remote model: no calibrated figure
+    assert proposal.payload["intent_by"] == proposal.facts["intent_by"] == "remote"
     assert proposal.payload["tier"] == "remote"  # a grounded draft, not the shipping template
     assert proposal.payload["body"] == "The linen shirt is 100% linen and comes in sizes S to XL."
     assert f"products/linen-shirt@{shirt.version}" in proposal.sources
