@@ -37,6 +37,9 @@ class Suggestion:
     rejected: int = 0
     withdraw: str = ""  # the earned rule to take back, for a withdrawal
     examples: list[int] = field(default_factory=list)
+    # The least sure the classifier was on a card approved as written: the owner's own
+    # evidence for how sure a reply of the kind must be to go out alone.
+    least_sure: float | None = None
 
     @property
     def key(self) -> str:
@@ -94,12 +97,17 @@ def _records(workspace_id: int) -> dict[str, Suggestion]:
             record.approved += 1
             if len(record.examples) < 3:
                 record.examples.append(proposal.pk)
+            confidence = (proposal.proposed_payload or {}).get("confidence")
+            if isinstance(confidence, int | float):
+                record.least_sure = min(record.least_sure or 1.0, float(confidence))
     return records
 
 
 def _let_out_already(record: Suggestion, rules: list[dict[str, Any]]) -> bool:
-    """A rule that would auto-approve a sure, low-risk card of the kind exists already."""
-    facts = {**record.kind, "risk": "low", "confidence": 1.0, "checks_failed": 0}
+    """A rule exists already that auto-approves a low-risk card of the kind as sure as the
+    least sure one the owner approved as written."""
+    sure = record.least_sure if record.least_sure is not None else 1.0
+    facts = {**record.kind, "risk": "low", "confidence": sure, "checks_failed": 0}
     return policy.decide(rules, facts).decision == "auto_approve"
 
 
@@ -135,14 +143,18 @@ def _withdrawals(workspace_id, records, rules) -> list[Suggestion]:
 # -- accepting and withdrawing ------------------------------------------------------------------
 
 
-def rule_for(kind: dict[str, str]) -> dict[str, Any]:
+def rule_for(kind: dict[str, str], least_sure: float | None = None) -> dict[str, Any]:
+    """The rule for a kind. A reply's asks the classifier to be at least as sure as on the
+    least sure card the owner approved as written (never below the calibrated threshold
+    when there is no such figure), so the rule stays inside the evidence that earned it."""
     from agents.llm.intents import CONFIDENT
 
     if kind["effector"] == "catalog.send_reply":
+        sure = round(least_sure, 2) if least_sure is not None else CONFIDENT
         conditions = [
             {"fact": "intent", "op": "==", "value": kind["intent"]},
             {"fact": "tier", "op": "==", "value": kind["tier"]},
-            {"fact": "confidence", "op": ">=", "value": CONFIDENT},
+            {"fact": "confidence", "op": ">=", "value": sure},
         ]
     else:
         conditions = [{"fact": "risk", "op": "==", "value": "low"}]
@@ -166,7 +178,7 @@ def suggestion_accept(*, workspace, key: str, actor: Actor) -> dict[str, Any]:
     )
     if offer is None or offer.withdraw:
         raise Conflict("this suggestion is no longer on offer")
-    rule = rule_for(offer.kind)
+    rule = rule_for(offer.kind, offer.least_sure)
     at = next((n for n, r in enumerate(rules) if r.get("effector") == "*"), len(rules))
     rules_set(workspace=workspace, rules=[*rules[:at], rule, *rules[at:]], actor=actor)
     audit_record(

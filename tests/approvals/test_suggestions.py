@@ -67,9 +67,32 @@ def test_an_edit_or_a_rejection_of_the_kind_earns_no_offer(workspace, owner, sup
 
 def test_a_kind_the_policy_lets_out_already_is_not_offered(workspace, owner, support):
     for _ in range(EARNED_AFTER):
-        _decided(support, owner, intent="track_order")  # the default rule's own kind
+        _decided(support, owner, intent="track_order")  # the default rule's, at 0.8
 
     assert _offers(workspace) == []
+
+
+def test_an_earned_reply_rule_asks_for_the_least_confidence_the_owner_approved(
+    workspace, owner, owner_client, support
+):
+    for _ in range(EARNED_AFTER - 1):
+        _decided(support, owner, intent="track_order")
+    least = _decided(support, owner, intent="track_order")
+    least.proposed_payload = {**least.proposed_payload, "confidence": 0.58}
+    least.save(update_fields=["proposed_payload"])
+    [offer] = _offers(workspace)  # the default rule asks for 0.70: this kind is not let out
+    assert offer.least_sure == 0.58
+    assert (
+        "the least sure of them 58 % sure" in owner_client.get("/w/alice/board/").content.decode()
+    )
+
+    owner_client.post("/w/alice/board/suggestions/accept/", {"key": offer.key})
+
+    rules = rules_for(workspace_id=workspace.pk)
+    facts = {"effector": "catalog.send_reply", "intent": "track_order", "tier": "template",
+             "risk": "low"}  # fmt: skip
+    assert decide(rules, {**facts, "confidence": 0.6}).decision == "auto_approve"
+    assert decide(rules, {**facts, "confidence": 0.5}).decision == "require_approval"
 
 
 def test_the_owner_accepts_on_the_board_and_the_rule_is_written_audited_and_used(
