@@ -46,21 +46,6 @@ from scripted_model import ScriptedModel  # noqa: E402 - after the path it is fo
 # The scripted model server listens on this machine.
 os.environ.setdefault("AIOS_FETCH_PRIVATE_ADDRESSES", "true")
 
-ROWS = (
-    ("messages", "items"),
-    ("language right", "language_accuracy"),
-    ("intent right", "intent_accuracy"),
-    ("sent without a person", "auto_sent"),
-    ("  of those, right", "auto_precision"),
-    ("drafts that failed a check", "checks_failed"),
-    ("product answers with every fact", "grounded"),
-    ("said what it must not", "said_what_it_must_not"),
-    ("cost", "cost"),
-    ("latency p50 ms", "latency_p50_ms"),
-    ("latency p95 ms", "latency_p95_ms"),
-    ("errors", "errors"),
-)
-SHARES = {"language_accuracy", "intent_accuracy", "auto_precision"}
 # The scripted remote tier's whole judgement: first match wins.
 KEYWORDS = (
     ("get_refund", r"refund|money back|reembols|rembours|erstatt|rimbors|terugbetal|zwrot"),
@@ -109,17 +94,9 @@ def _eval(runner, workspace, provider: str, limit):
 
 
 def _print(*evals) -> None:
-    print("".ljust(34) + "".join(e.label.ljust(24) for e in evals))
-    for label, key in ROWS:
-        cells = []
-        for e in evals:
-            if key == "grounded":
-                value = f"{e.scores['grounded_right']} of {e.scores['grounded_items']}"
-            else:
-                value = e.scores.get(key)
-                value = "—" if value is None else f"{value:.1%}" if key in SHARES else value
-            cells.append(str(value).ljust(24))
-        print(label.ljust(34) + "".join(cells))
+    from agents.management.commands.eval import scorecard
+
+    print("\n".join(scorecard(evals)))
 
 
 def _demo(model_url: str):

@@ -357,15 +357,18 @@ def _automated_replies(workspace) -> dict:
     from catalog.simulator.products import demo_messages
 
     topics = {(m["subject"], m["body"]): m["topic"] for m in demo_messages()}
-    sent = Proposal.objects.filter(
-        workspace=workspace,
-        effector="catalog.send_reply",
-        decision="auto_approve",
-        decided_by__isnull=True,
+    sent = list(
+        Proposal.objects.filter(
+            workspace=workspace,
+            effector="catalog.send_reply",
+            decision="auto_approve",
+            decided_by__isnull=True,
+        )
     )
+    messages = Message.objects.in_bulk([card.payload.get("message_id") for card in sent])
     right, wrong = 0, []
     for card in sent:
-        message = Message.objects.filter(pk=card.payload.get("message_id")).first()
+        message = messages.get(card.payload.get("message_id"))
         topic = topics.get((message.subject, message.body)) if message else None
         if card.payload.get("intent") in TOPIC_INTENTS.get(topic, set()):
             right += 1

@@ -69,11 +69,8 @@ class Command(BaseCommand):
         return runner.eval_execute(eval_run_id=started.pk, limit=limit)
 
     def _table(self, evals) -> None:
-        width = max(len(label) for label, _ in SHOWN) + 2
-        self.stdout.write("".ljust(width) + "".join(e.label[:28].ljust(30) for e in evals))
-        for label, key in SHOWN:
-            values = [_shown(key, e.scores) for e in evals]
-            self.stdout.write(label.ljust(width) + "".join(v.ljust(30) for v in values))
+        for line in scorecard(evals):
+            self.stdout.write(line)
 
     def _differences(self, evals) -> None:
         rows = [row for row in runner.compared(*evals) if row["differs"]]
@@ -87,6 +84,16 @@ class Command(BaseCommand):
 
 
 SHARES = {"language_accuracy", "intent_accuracy", "auto_precision"}
+
+
+def scorecard(evals) -> list[str]:
+    """The evals' scores side by side, a line per figure (also bench/evals.py's output)."""
+    width = max(len(label) for label, _ in SHOWN) + 2
+    lines = ["".ljust(width) + "".join(e.label[:28].ljust(30) for e in evals)]
+    for label, key in SHOWN:
+        values = [_shown(key, e.scores) for e in evals]
+        lines.append(label.ljust(width) + "".join(v.ljust(30) for v in values))
+    return lines
 
 
 def _shown(key: str, scores: dict) -> str:
