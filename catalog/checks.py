@@ -12,8 +12,10 @@ Every draft gets the same checks, each a row `{check, language, ok, detail}` on 
   facts of 49.00 is caught with or without a currency sign; a negated attribute ("not made of
   polyester", "sin poliéster", "kein Polyester") is not a claim.
 
-Descriptions also get `banned_words` and `length`. Everything here is plain Python over the
-text split by simple, linear-time patterns: model output is untrusted text too.
+A post also gets `products`: it names no product of the shop (by title, in any case) that
+its brief is not about. Descriptions also get `banned_words` and `length`. Everything here
+is plain Python over the text split by simple, linear-time patterns: model output is
+untrusted text too.
 """
 
 from __future__ import annotations
@@ -468,6 +470,38 @@ def _base(code: str) -> str:
     return code.replace("_", "-").split("-")[0].lower()
 
 
+def product_name(title: str) -> str:
+    """A product's name as a text says it: its title's words, lowercase, without what follows
+    a comma, a dash or a bracket ("Linen napkins, set of 4" is "linen napkins")."""
+    return " ".join(_words(re.split(r",| - | \(", title, maxsplit=1)[0]))
+
+
+def products_named(text: str, titles: tuple[str, ...] | list[str]) -> list[str]:
+    """The titles whose product `text` names, in any case, singular or plural ("linen
+    shirts" names the "Linen shirt")."""
+    said = f" {' '.join(_words(text))} "
+    named = []
+    for title in titles:
+        name = product_name(title)
+        if name and re.search(rf" {re.escape(name)}(?:e?s)? ", said):
+            named.append(title)
+    return named
+
+
+def products_check(text: str, language: str, other_products: tuple[str, ...] | list[str]) -> Check:
+    """No product of the shop named that the text is not about (`other_products`: the titles
+    of the shop's products its brief is not about)."""
+    named = products_named(text, other_products)
+    return Check(
+        "products",
+        language,
+        not named,
+        "names only the products it is about"
+        if not named
+        else "names products the brief is not about: " + ", ".join(named),
+    )
+
+
 def _banned_check(text: str, language: str, banned: list[str]) -> Check:
     lowered = f" {' '.join(_words(text))} "
     used = [phrase for phrase in banned if f" {' '.join(_words(phrase))} " in lowered]
@@ -500,14 +534,19 @@ def check_draft(
     written_in: str | None = None,
     finish_reason: str | None = None,
     prices: list[Decimal] | None = None,
+    other_products: tuple[str, ...] = (),
 ) -> list[dict]:
-    """The checks every draft gets, as the card shows them."""
+    """The checks every draft gets, as the card shows them; `products` too for a draft that
+    must not name some of the shop's products (`other_products`: a post's, those its brief
+    is not about)."""
     checks = [
         language_check(language, detected, written_in=written_in),
         markers_check(text, language, list(instructions)),
         complete_check(language, finish_reason),
         facts_check(text, language, facts, prices),
     ]
+    if other_products:
+        checks.append(products_check(text, language, other_products))
     return [asdict(check) for check in checks]
 
 

@@ -31,7 +31,7 @@ from agents.pipelines import (
 )
 from catalog import drafts as checked
 from catalog import html
-from catalog.checks import language_name
+from catalog.checks import MATERIALS, language_name
 from catalog.content import tools as _tools  # noqa: F401 - registers the content tools
 from catalog.content.formats import FORMATS, fit, payload_key, split
 
@@ -78,9 +78,17 @@ class ContentPost(Pipeline):
             if item["key"] == brief["key"]
         ]
         brand = ctx.recall(f"brand voice and tone: {about}", namespaces=[brief["tone"]], k=5)
-        products = ctx.recall(about, namespaces=["products"], k=5)
+        # Recall always gives five products, near or not (its score is a rank fusion, not a
+        # similarity to threshold): only those the brief is about become its facts and the
+        # template's points, and its posts may name no other product of the shop.
+        recalled = ctx.recall(about, namespaces=["products"], k=5)
         examples = ctx.recall(about, namespaces=["posts"], k=3)
         pages = [_fetch(ctx, url) for url in brief["research_urls"]]
+        # Last of the step's calls, so a research step journaled before it existed replays
+        # its recorded calls in their places.
+        shop = ctx.tool("content.product_titles", workspace_id=ctx.workspace_id)
+        products = [item for item in recalled if is_about(about, _title_of(item, shop))]
+        other_products = [p["title"] for p in shop if not is_about(about, p["title"])]
         memory = {
             "brief": canonical,
             "brand": brand,
@@ -91,7 +99,7 @@ class ContentPost(Pipeline):
             name: [{**_source(i), "content": i["content"]} for i in items]
             for name, items in memory.items()
         }
-        return goto("outline", memory=compact, pages=pages)
+        return goto("outline", memory=compact, pages=pages, other_products=other_products)
 
     @step(attempts=3, backoff=1.0, max_backoff=20.0)
     def outline(self, ctx):
@@ -111,7 +119,8 @@ class ContentPost(Pipeline):
         """Each channel in each language, checked like every model-written text
         (catalog/drafts.py): its language, no markers or echoed instructions, not cut off,
         and no number, colour, material, contact or link that the brief, the memory it cites
-        or the pages read do not state; a failed draft is written again once, then the
+        or the pages read do not state, and no product of the shop the brief is not about
+        (catalog/checks.py products_check); a failed draft is written again once, then the
         channel's template stands in and the card shows what was thrown away."""
         brief, drafts = ctx.state["brief"], {}
         facts = _facts(brief, ctx.state)
@@ -124,6 +133,7 @@ class ContentPost(Pipeline):
                     template=f"content.{channel}",
                     context=_template_context(brief, ctx.state),
                     shop_languages=tuple(brief["languages"]),
+                    other_products=tuple(ctx.state.get("other_products") or ()),
                 )
                 draft = checked.write(ctx, ask, facts=facts, shown=_shown(channel, brief))
                 title, body, notes = fit(
@@ -264,6 +274,46 @@ def _fetch(ctx, url: str) -> dict[str, Any]:
         "text": text[:MAX_PAGE_CHARS],
         "truncated": answer.get("truncated", False) or len(text) > MAX_PAGE_CHARS,
     }
+
+
+# Words of a title that do not say which product it is: joining words, pack sizes, and the
+# words a brief uses for its purpose ("shirts for cycling to work" is not about the "Denim
+# work apron").
+GENERIC_WORDS = frozenset(
+    {"and", "the", "for", "with", "our", "from", "set", "pack", "pair", "piece", "size"}
+    | {"work", "home", "everyday", "classic", "new"}
+)
+_MATERIAL = {word: name for name, words in MATERIALS.items() for word in words.split()}
+
+
+def _words_of(text: str) -> set[str]:
+    """A text's distinctive words: lowercase, three letters or more, not generic, singular
+    ("shirts" is "shirt"), a material in any shop language by its English name ("lino" is
+    "linen": the checks' own table)."""
+    found = set()
+    for word in re.findall(r"[^\W\d_]+", text.lower()):
+        if len(word) < 3 or word in GENERIC_WORDS:
+            continue
+        word = _MATERIAL.get(word, word)
+        found.add(word[:-1] if word.endswith("s") and len(word) > 3 else word)
+    return found
+
+
+def is_about(about: str, title: str) -> bool:
+    """Whether a brief (its topic and audience) is about the product of this title: a
+    distinctive word of the title is one of the brief's ("Caring for linen in summer" is about
+    the "Linen shirt" and the "Linen napkins", not the "Stoneware mug")."""
+    return bool(_words_of(title) & _words_of(about))
+
+
+def _title_of(item: dict[str, Any], shop: list[dict[str, Any]]) -> str:
+    """A recalled product's title: the shop's, by the product id memory keeps, else the
+    fact's first words (catalog/services.py product_fact writes "Title (type by vendor).")."""
+    product_id = (item.get("metadata") or {}).get("product_id")
+    for product in shop:
+        if product_id is not None and product["product_id"] == product_id:
+            return product["title"]
+    return item["content"].strip().split("\n", 1)[0].split(" (", 1)[0]
 
 
 def page_text(body: Any) -> str:

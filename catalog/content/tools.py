@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from agents.tools import tool
-from catalog.models import BriefStatus, ContentBrief
+from catalog.models import BriefStatus, ContentBrief, Product
 from catalog.tools import found
 
 
@@ -34,6 +34,19 @@ def brief_read(*, workspace_id: int, brief_id: int) -> dict[str, Any]:
         "research_urls": brief.research_urls,
         "shop_name": brief.workspace.name,
     }
+
+
+@tool("content.product_titles")
+def product_titles(*, workspace_id: int) -> list[dict[str, Any]]:
+    """The shop's products (not deleted): which of them a brief is about, and which its posts
+    must not name."""
+    products = Product.objects.filter(workspace_id=workspace_id, deleted_at__isnull=True)
+    return [
+        {"product_id": product_id, "title": title}
+        for product_id, title in products.order_by("title", "pk").values_list(
+            "external_id", "title"
+        )
+    ]
 
 
 @tool("content.brief_status")
