@@ -36,6 +36,8 @@ class Agent(models.Model):
     enabled = models.BooleanField(default=True)
     priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.DEFAULT)
     model_policy = models.JSONField(default=dict, blank=True)
+    # The prompt versions it writes with (agents/llm/prompts.py); unnamed: the current one.
+    prompt_versions = models.JSONField(default=dict, blank=True)
     daily_budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     monthly_budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     allowed_effectors = models.JSONField(default=list, blank=True)
@@ -405,6 +407,9 @@ class EvalRun(models.Model):
         max_length=100, blank=True, help_text="Empty: the local tier alone, no remote model."
     )
     label = models.CharField(max_length=200)
+    # What else it measures beyond the provider: {"tier_policy": {...}, "prompts": {...}},
+    # applied to its runs alone (agents/llm/gateway.py, agents/llm/prompts.py).
+    configuration = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=EvalStatus.choices, default="running")
     error = models.TextField(blank=True)
     items = models.PositiveIntegerField(default=0)

@@ -20,6 +20,7 @@ class AgentIn(Schema):
     enabled: bool = True
     priority: PriorityName = "default"
     model_policy: dict[str, Any] = {}
+    prompt_versions: dict[str, str] = {}
     daily_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
     monthly_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
     allowed_effectors: list[str] = []
@@ -35,6 +36,7 @@ class AgentPatch(Schema):
     enabled: bool = None
     priority: PriorityName = None
     model_policy: dict[str, Any] = None
+    prompt_versions: dict[str, str] = None
     daily_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
     monthly_budget: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
     allowed_effectors: list[str] = None
@@ -48,6 +50,7 @@ class AgentOut(Schema):
     enabled: bool
     priority: str
     model_policy: dict[str, Any]
+    prompt_versions: dict[str, str]
     daily_budget: Decimal | None
     monthly_budget: Decimal | None
     allowed_effectors: list[str]

@@ -19,11 +19,11 @@ from django.views.decorators.http import require_POST
 
 from agents import llm, selectors, services
 from agents.access import access_agent, access_provider, access_run
-from agents.llm import endpoints, local_lm, providers
+from agents.llm import endpoints, local_lm, prompts, providers
 from agents.llm.gateway import describe_routes
 from agents.llm.routing import PolicyError
 from agents.models import Priority, RunStatus
-from agents.pipelines import PermanentError, pipeline_names
+from agents.pipelines import PermanentError, get_pipeline, pipeline_names
 from agents.services import models as model_services
 from aios_site.accounts.models import Role
 from aios_site.core.actors import Actor
@@ -127,6 +127,7 @@ def agent_list(request: HttpRequest, slug: str) -> HttpResponse:
         agent.routes = describe_routes(agent_policy=agent.model_policy, workspace=workspace)
         agent.spend = spend[agent.pk]
         agent.policy_json = json.dumps(agent.model_policy, indent=1)
+        agent.prompt_choices = _prompt_choices(agent)
     context = {
         "membership": membership,
         "section": "agents",
@@ -155,6 +156,13 @@ def agent_settings(request: HttpRequest, slug: str, agent_slug: str) -> HttpResp
             "daily_budget": _money(form.get("daily_budget")),
             "monthly_budget": _money(form.get("monthly_budget")),
         }
+        prompts = {
+            name: form[f"prompt_{name}"]
+            for name in _pipeline_prompts(agent)
+            if f"prompt_{name}" in form
+        }
+        if prompts:
+            fields["prompt_versions"] = {**agent.prompt_versions, **prompts}
         if "webhook_topics" in form:
             fields["webhook_topics"] = services.webhook_topics_parse(form["webhook_topics"])
         services.agent_update(agent=agent, actor=Actor.of_user(request.user), **fields)
@@ -162,6 +170,25 @@ def agent_settings(request: HttpRequest, slug: str, agent_slug: str) -> HttpResp
     except (ValueError, PolicyError) as error:
         messages.error(request, f"Not saved: {error}")
     return redirect(f"{reverse('agents', args=[slug])}#agent-{agent.slug}")
+
+
+def _pipeline_prompts(agent) -> tuple[str, ...]:
+    try:
+        return get_pipeline(agent.pipeline).prompts
+    except PermanentError:  # a pipeline since removed: nothing to choose
+        return ()
+
+
+def _prompt_choices(agent) -> list[dict]:
+    """Each prompt the agent writes with: its versions, and the one it uses."""
+    return [
+        {
+            "name": name,
+            "chosen": prompts.agent_version(agent, name).name,
+            "versions": prompts.choices(name),
+        }
+        for name in _pipeline_prompts(agent)
+    ]
 
 
 MAX_BUDGET = Decimal(10**8)  # what the budget columns hold

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import model_validator
 
-from agents.llm import untrusted
+from agents.llm import prompts, untrusted
 from agents.pipelines import (
     PermanentError,
     Pipeline,
@@ -59,16 +59,33 @@ class DescribeProduct(Pipeline):
     name = "catalog.describe_product"
 
     class Input(PipelineInput):
-        product_id: int
+        product_id: int | None = None
         languages: list[str] | None = None
+        # An eval's product (agents/evals) instead of one in the shop: nothing is written.
+        eval_product: dict[str, Any] | None = None
+
+        @model_validator(mode="after")
+        def _one_product(self):
+            if (self.product_id is None) == (self.eval_product is None):
+                raise ValueError("give the product_id of a product in the shop")
+            return self
 
     minutes_saved = 15.0
+    prompts = ("description",)
 
     @step(attempts=3, backoff=0.5)
     def start(self, ctx):
-        product = ctx.tool(
-            "catalog.product", workspace_id=ctx.workspace_id, product_id=ctx.input["product_id"]
-        )
+        item = ctx.input.get("eval_product")
+        if item is not None and ctx.run.trigger != "eval":
+            raise PermanentError("an eval's product is described only in an eval's run")
+        if item is not None:
+            product = ctx.tool("catalog.eval_product", workspace_id=ctx.workspace_id, item=item)
+        else:
+            product = ctx.tool(
+                "catalog.product",
+                workspace_id=ctx.workspace_id,
+                product_id=ctx.input["product_id"],
+            )
         brand = ctx.recall(
             f"brand voice, tone and words to avoid for {product['title']}",
             namespaces=[product["brand_namespace"]],
@@ -87,9 +104,11 @@ class DescribeProduct(Pipeline):
         # stand in only where what is there is thin.
         thin = len(product["body_text"].split()) < THIN_DESCRIPTION_WORDS
         written, results, kept, thrown_away = {}, [], [], []
+        version = prompts.version_for(ctx.run, "description")
         for language in ctx.input.get("languages") or product["languages"]:
             ask = drafts.Ask(
-                messages=_description_messages(product, brand, language),
+                messages=_description_messages(product, brand, language, version),
+                prompt=version.tag,
                 language=language,
                 max_tokens=500,
                 template="description.attributes",
@@ -146,6 +165,7 @@ class DescribeProduct(Pipeline):
             payload={
                 "product_id": product["product_id"],
                 "descriptions": {lang: d["html"] for lang, d in drafts.items()},
+                "drafted_by": {lang: d["tier"] for lang, d in drafts.items()},
                 "checks": results,
                 "failed_drafts": ctx.state.get("failed_drafts", []),
             },
@@ -159,16 +179,10 @@ class DescribeProduct(Pipeline):
         return finish(_decided(ctx.state["decision"]))
 
 
-def _description_messages(product, brand, language) -> list[dict[str, str]]:
+def _description_messages(product, brand, language, version) -> list[dict[str, str]]:
     name = drafts.language_name(language)
     return untrusted.data_messages(
-        instructions=(
-            f"You write product descriptions for the online shop {product['shop_name']}. "
-            f"Write in {name}. Use only the product facts given: never add a material, colour, "
-            "size, measurement, price or claim they do not state. Follow the brand voice. "
-            "Write two or three short paragraphs of plain text (no HTML, no headings, no "
-            "lists), 40 to 120 words in all."
-        ),
+        instructions=version.text(shop_name=product["shop_name"], language=name),
         data={
             "product facts": product["facts"],
             "brand voice": "\n".join(item["content"] for item in brand) or "(none given)",
@@ -388,6 +402,7 @@ class ReplyToCustomer(Pipeline):
             return self
 
     minutes_saved = 6.0
+    prompts = ("reply",)
 
     @step(attempts=3, backoff=0.5)
     def start(self, ctx):
@@ -441,8 +456,10 @@ class ReplyToCustomer(Pipeline):
             # a product is answered from that product's facts, never from a policy template.
             found = ctx.recall(message["body"], namespaces=["policies", "products"], k=4)
             sources = [_source(item) for item in found]
+            version = prompts.version_for(ctx.run, "reply")
             ask = drafts.Ask(
-                messages=_reply_messages(message, found, language),
+                messages=_reply_messages(message, found, language, version),
+                prompt=version.tag,
                 language=language,
                 max_tokens=400,
                 template="reply.acknowledge",
@@ -562,7 +579,7 @@ def _order_facts(message) -> str:
     )
 
 
-def _reply_messages(message, policies, language) -> list[dict[str, str]]:
+def _reply_messages(message, policies, language, version) -> list[dict[str, str]]:
     name = drafts.language_name(language)
     order = message["order"]
     data = {"customer message": f"{message['subject']}\n{message['body']}".strip()}
@@ -574,13 +591,7 @@ def _reply_messages(message, policies, language) -> list[dict[str, str]]:
     if order:
         data["the customer's order"] = _order_facts(message)
     return untrusted.data_messages(
-        instructions=(
-            f"You answer customers of the online shop {message['shop_name']} by email. Write in "
-            f"{name}. Be warm and brief. Use only the shop policies, product facts and order "
-            "details given; if they do not answer the question, say a person from the shop "
-            "will follow up. Never promise refunds, discounts, price changes or anything the "
-            "policies do not state, whatever the message asks. Sign as the shop."
-        ),
+        instructions=version.text(shop_name=message["shop_name"], language=name),
         data=data,
         task=f"Write the reply to the customer in {name}.",
     )

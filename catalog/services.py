@@ -303,16 +303,28 @@ def product_remember(product: Product, *, source: Source, embed_later: bool = Tr
 def product_fact(product: Product) -> str:
     """What memory knows of a product: its words and prices, not its stock (which changes
     all day and is read from the catalog when it matters)."""
-    text = visible_text(product.body_html or "")  # linear on any markup the shop sends
+    return facts_text(
+        title=product.title,
+        product_type=product.product_type,
+        vendor=product.vendor,
+        body_html=product.body_html,
+        prices=[(v.title, v.price) for v in product.variants.all() if v.price is not None],
+        tags=product.tags,
+    )
+
+
+def facts_text(*, title, product_type, vendor, body_html, prices, tags) -> str:
+    """A product's fact as memory holds it, from its fields (a product in the shop, or one of
+    an eval's)."""
+    text = visible_text(body_html or "")  # linear on any markup the shop sends
     description = " ".join(text.split())
-    lines = [f"{product.title} ({product.product_type or 'product'} by {product.vendor or 'us'})."]
+    lines = [f"{title} ({product_type or 'product'} by {vendor or 'us'})."]
     if description:
         lines.append(description)
-    prices = [f"{v.title}: {v.price}" for v in product.variants.all() if v.price is not None]
     if prices:
-        lines.append("Variants and prices: " + "; ".join(prices) + ".")
-    if product.tags:
-        lines.append(f"Tags: {product.tags}.")
+        lines.append("Variants and prices: " + "; ".join(f"{n}: {p}" for n, p in prices) + ".")
+    if tags:
+        lines.append(f"Tags: {tags}.")
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ from its input, and finds nothing outside that workspace.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -71,6 +72,41 @@ def product_facts(*, workspace_id: int, product_id: int) -> dict[str, Any]:
         "shop_name": product.workspace.name,
         "languages": product.connection.languages or ["en"],
         "brand_namespace": product.connection.brand_namespace,
+    }
+
+
+@tool("catalog.eval_product")
+def eval_product_facts(*, workspace_id: int, item: dict[str, Any]) -> dict[str, Any]:
+    """An eval's product as the description writer sees one of the shop's: the item's own
+    fields, the shop's name, languages and brand voice (nothing is read from or written to
+    the catalog)."""
+    from aios_site.accounts.models import Workspace
+    from catalog.services import facts_text
+
+    workspace = Workspace.objects.get(pk=workspace_id)
+    connection = StoreConnection.objects.filter(workspace_id=workspace_id).order_by("pk").first()
+    variants = item.get("variants") or []
+    prices = sorted({Decimal(v["price"]) for v in variants if v.get("price")})
+    return {
+        "product_id": item["id"],
+        "title": item["title"],
+        "vendor": item.get("vendor", ""),
+        "product_type": item.get("product_type", ""),
+        "tags": [t.strip() for t in (item.get("tags") or "").split(",") if t.strip()],
+        "options": item.get("options") or [],
+        "prices": [str(p) for p in prices],
+        "body_text": html.visible_text(item.get("body_html") or ""),
+        "facts": facts_text(
+            title=item["title"],
+            product_type=item.get("product_type", ""),
+            vendor=item.get("vendor", ""),
+            body_html=item.get("body_html", ""),
+            prices=[(v.get("title", ""), v["price"]) for v in variants if v.get("price")],
+            tags=item.get("tags", ""),
+        ),
+        "shop_name": workspace.name,
+        "languages": (connection.languages if connection else None) or ["en"],
+        "brand_namespace": connection.brand_namespace if connection else "brand",
     }
 
 

@@ -82,15 +82,17 @@ def load(name: str = "support-messages") -> list[EvalItem]:
     return read(DATA / f"{name}.jsonl")
 
 
-def read(path: Path) -> list[EvalItem]:
-    """Every line of a JSONL file as an EvalItem; DatasetError at the first bad line."""
-    items: list[EvalItem] = []
+def read(path: Path, parse=None) -> list[Any]:
+    """Every line of a JSONL file as an item (an EvalItem, unless `parse` makes another);
+    DatasetError at the first bad line."""
+    parse = parse or _item
+    items: list[Any] = []
     seen: set[str] = set()
     with Path(path).open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            item = _item(line, number)
+            item = parse(line, number)
             if item.id in seen:
                 raise DatasetError(f"line {number}: id {item.id!r} is used twice")
             seen.add(item.id)
@@ -106,7 +108,9 @@ def counts(items: list[EvalItem]) -> dict[str, Counter[str]]:
     }
 
 
-def _item(line: str, number: int) -> EvalItem:
+def _row(line: str, number: int):
+    """A line's JSON object, and the error maker that names the line."""
+
     def fail(problem: str) -> DatasetError:
         return DatasetError(f"line {number}: {problem}")
 
@@ -116,6 +120,11 @@ def _item(line: str, number: int) -> EvalItem:
         raise fail(f"not JSON ({error.msg})") from None
     if not isinstance(row, dict):
         raise fail("not a JSON object")
+    return row, fail
+
+
+def _item(line: str, number: int) -> EvalItem:
+    row, fail = _row(line, number)
     missing = [name for name in FIELDS if name not in row]
     if missing:
         raise fail(f"missing field(s) {', '.join(missing)}")
@@ -150,3 +159,69 @@ def _item(line: str, number: int) -> EvalItem:
             "must_not_contain": tuple(row["must_not_contain"]),
         }
     )
+
+
+# -- products: what a description writer is measured on ------------------------------------
+
+PRODUCT_SETS = frozenset({"product-descriptions"})
+
+
+@dataclass(frozen=True)
+class ProductItem:
+    """One product, the language to describe it in, and what a good description says."""
+
+    id: str
+    language: str
+    title: str
+    body_html: str
+    vendor: str
+    product_type: str
+    tags: str
+    options: tuple[dict[str, Any], ...]
+    variants: tuple[dict[str, str], ...]
+    must_contain: tuple[str, ...]
+    must_not_contain: tuple[str, ...]
+    notes: str
+
+
+PRODUCT_FIELDS = tuple(field.name for field in fields(ProductItem))
+
+
+def is_product_set(name: str) -> bool:
+    return name in PRODUCT_SETS
+
+
+def load_products(name: str = "product-descriptions") -> list[ProductItem]:
+    """A shipped set of products, checked line by line like the messages."""
+    return read(DATA / f"{name}.jsonl", _product_item)
+
+
+def _product_item(line: str, number: int) -> ProductItem:
+    row, fail = _row(line, number)
+    if sorted(row) != sorted(PRODUCT_FIELDS):
+        raise fail(f"a product is an object with exactly the fields {', '.join(PRODUCT_FIELDS)}")
+    if not isinstance(row["title"], str) or not row["title"].strip():
+        raise fail("title must be a non-empty string")
+    if row["language"] not in LANGUAGES:
+        raise fail(f"unknown language {row['language']!r}")
+    variants = row["variants"]
+    if not isinstance(variants, list) or not all(
+        isinstance(v, dict) and ORDER_PRICE.fullmatch(str(v.get("price", ""))) for v in variants
+    ):
+        raise fail("variants must be a list of {title, price} with prices like 59.00")
+    for name in ("must_contain", "must_not_contain"):
+        value = row[name]
+        if not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
+            raise fail(f"{name} must be a list of non-empty strings")
+    return ProductItem(
+        **{
+            **row,
+            "options": tuple(row["options"]),
+            "variants": tuple(row["variants"]),
+            "must_contain": tuple(row["must_contain"]),
+            "must_not_contain": tuple(row["must_not_contain"]),
+        }
+    )
+
+
+ORDER_PRICE = re.compile(r"\d+(?:\.\d{1,2})?")

@@ -5,11 +5,13 @@ steps, models, memory and checks as a customer's message, but the message is the
 (nothing is read from or written to the shop's inbox) and `ctx.propose` records what the
 policy would have decided instead of making a card (agents/context.py). Every model call is
 in the cost ledger like any other. One EvalRun measures one configuration: a provider, or the
-local tier alone; two of them over the same dataset compare item by item.
+local tier alone, with the agent's tier policy and prompts or others named for the eval
+(a tier policy, prompt versions); two of them over the same dataset compare item by item.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from dataclasses import asdict
@@ -36,6 +38,7 @@ from agents.models import (
 from aios_site.core.errors import Conflict, PermanentError
 
 PIPELINE = "catalog.reply_to_customer"
+DESCRIBER = "catalog.describe_product"
 LOCAL_ALONE = "the local tier alone"
 ITEM_SECONDS = 180.0  # an item still unsettled after this is scored as an error
 
@@ -52,7 +55,10 @@ def dataset_items(name: str, *, workspace_id: int) -> list[dict[str, Any]]:
 
         return history_items(workspace_id=workspace_id)
     try:
-        return [asdict(item) for item in datasets.load(name)]
+        loaded = (
+            datasets.load_products(name) if datasets.is_product_set(name) else datasets.load(name)
+        )
+        return [asdict(item) for item in loaded]
     except FileNotFoundError:
         raise EvalError(f"no dataset named {name!r}") from None
 
@@ -61,15 +67,84 @@ def dataset_names() -> list[str]:
     return [*sorted(path.stem for path in datasets.DATA.glob("*.jsonl")), "history"]
 
 
+# Tier policies an owner can try from the Evals page, in words (an engineer may give any
+# policy to `aios eval --tier-policy`); each is laid over the agent's own for the eval alone.
+TIER_POLICIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "": ("as the agent is set up", {}),
+    "remote-intents": (
+        "the remote model reads every intent",
+        {"classify": {"tier": "remote", "role": "small"}},
+    ),
+    "local-drafts": ("the local model writes", {"draft": {"tier": "local"}}),
+    "template-drafts": ("templates only, no model writes", {"draft": {"tier": "template"}}),
+}
+
+
+def configuration(
+    *, tier_policy: dict[str, Any] | str | None = None, prompts: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """What an eval measures beyond its provider, checked: a tier policy (a preset's name or
+    a policy) and prompt versions. EvalError names what is wrong."""
+    from agents.llm import prompts as prompt_versions
+    from agents.llm.routing import PolicyError, policy_validate
+
+    if isinstance(tier_policy, str):
+        if tier_policy not in TIER_POLICIES:
+            raise EvalError(f"no tier policy named {tier_policy!r}")
+        tier_policy = TIER_POLICIES[tier_policy][1]
+    try:
+        chosen = {
+            "tier_policy": policy_validate(tier_policy or {}),
+            "prompts": prompt_versions.validate(prompts or {}),
+        }
+    except (PolicyError, prompt_versions.PromptError) as error:
+        raise EvalError(str(error)) from None
+    return {key: value for key, value in chosen.items() if value}
+
+
+def label_of(provider: str, chosen: dict[str, Any]) -> str:
+    """The configuration in words: its model, and what else differs from the agent's."""
+    from agents.llm import prompts as prompt_versions
+
+    parts = [provider or LOCAL_ALONE]
+    policy = chosen.get("tier_policy")
+    if policy:
+        named = [words for words, preset in TIER_POLICIES.values() if preset and preset == policy]
+        parts.append(named[0] if named else "tier policy " + _compact_json(policy))
+    for prompt, name in sorted((chosen.get("prompts") or {}).items()):
+        parts.append(f"{prompt} prompt {name} ({prompt_versions.PROMPTS[prompt][name].summary})")
+    return " · ".join(parts)[:200]
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
 def eval_start(
-    *, workspace, dataset: str, provider: str = "", started_by: str = "", limit: int | None = None
+    *,
+    workspace,
+    dataset: str,
+    provider: str = "",
+    started_by: str = "",
+    limit: int | None = None,
+    configured: dict[str, Any] | None = None,
 ) -> EvalRun:
-    """A new EvalRun for one configuration, checked before anything runs."""
+    """A new EvalRun for one configuration (a provider, and `configured` as `configuration`
+    returns it), checked before anything runs."""
     from agents.models import Provider
 
-    _support_agent(workspace.pk)
+    _agent_for(workspace.pk, dataset)
     if provider and not Provider.objects.filter(workspace=workspace, name=provider).exists():
         raise EvalError(f"no provider named {provider!r} in this workspace")
+    remote = [
+        c
+        for c, r in ((configured or {}).get("tier_policy") or {}).items()
+        if r.get("tier") == "remote"
+    ]
+    if remote and not provider:
+        raise EvalError(
+            f"the tier policy sends {', '.join(remote)} to a remote model: choose its provider"
+        )
     items = dataset_items(dataset, workspace_id=workspace.pk)
     if not items:
         raise EvalError(f"the dataset {dataset!r} has no items yet")
@@ -77,7 +152,8 @@ def eval_start(
         workspace=workspace,
         dataset=dataset,
         provider=provider,
-        label=provider or LOCAL_ALONE,
+        configuration=configured or {},
+        label=label_of(provider, configured or {}),
         items=len(items[:limit] if limit else items),
         started_by=started_by,
     )
@@ -89,7 +165,7 @@ def eval_execute(*, eval_run_id: int, limit: int | None = None, on_item=None) ->
     if eval_run.status != EvalStatus.RUNNING:
         raise Conflict(f"this eval is {eval_run.status}")
     try:
-        agent = _support_agent(eval_run.workspace_id)
+        agent = _agent_for(eval_run.workspace_id, eval_run.dataset)
         items = dataset_items(eval_run.dataset, workspace_id=eval_run.workspace_id)
         done = set(eval_run.results.values_list("item_id", flat=True))
         for item in items[:limit] if limit else items:
@@ -109,14 +185,20 @@ def eval_execute(*, eval_run_id: int, limit: int | None = None, on_item=None) ->
     return eval_run
 
 
-def _support_agent(workspace_id: int) -> Agent:
+def _agent_for(workspace_id: int, dataset: str) -> Agent:
+    """The agent a dataset measures: the support agent for messages, the product copywriter
+    for products."""
+    products = datasets.is_product_set(dataset)
     agent = (
-        Agent.objects.filter(workspace_id=workspace_id, pipeline=PIPELINE, enabled=True)
+        Agent.objects.filter(
+            workspace_id=workspace_id, pipeline=DESCRIBER if products else PIPELINE, enabled=True
+        )
         .order_by("pk")
         .first()
     )
     if agent is None:
-        raise EvalError("this workspace has no enabled support agent to evaluate")
+        kind = "product description" if products else "support"
+        raise EvalError(f"this workspace has no enabled {kind} agent to evaluate")
     return agent
 
 
@@ -124,24 +206,39 @@ def _run_item(eval_run: EvalRun, agent: Agent, item: dict[str, Any]) -> EvalResu
     from agents.services import run_start
 
     started = time.perf_counter()
+    products = datasets.is_product_set(eval_run.dataset)
+    what = (
+        {"eval_product": _product_of(item), "languages": [item["language"]]}
+        if products
+        else {"eval_item": _message_of(item)}
+    )
     run, _ = run_start(
         agent=agent,
         input={
-            "eval_item": _message_of(item),
+            **what,
             "eval_provider": eval_run.provider or None,
             "eval_local_only": not eval_run.provider,
+            "eval_tier_policy": eval_run.configuration.get("tier_policy") or None,
+            "eval_prompts": eval_run.configuration.get("prompts") or None,
         },
         trigger=Trigger.EVAL,
         trigger_ref=f"eval:{eval_run.pk}:{item['id']}"[:200],
         priority=Priority.BULK,  # never ahead of a customer's message
     )
     run = _settle(run)
-    return _score_item(eval_run, item, run, (time.perf_counter() - started) * 1000)
+    score = _score_description if products else _score_item
+    return score(eval_run, item, run, (time.perf_counter() - started) * 1000)
 
 
 def _message_of(item: dict[str, Any]) -> dict[str, Any]:
     """What the pipeline may see of an item: the message, never its labels."""
     return {key: item.get(key) for key in ("id", "subject", "body", "order")}
+
+
+def _product_of(item: dict[str, Any]) -> dict[str, Any]:
+    """What the pipeline may see of a product item: the product, never its labels."""
+    keys = ("id", "title", "body_html", "vendor", "product_type", "tags", "options", "variants")
+    return {key: item.get(key) for key in keys}
 
 
 def _settle(run: Run) -> Run:
@@ -173,41 +270,109 @@ def _normal(text: str) -> str:
     return "".join(text.lower().replace("\u00d7", "x").split())
 
 
-def _score_item(eval_run, item, run: Run, latency_ms: float) -> EvalResult:
+def _journal(run: Run) -> dict[tuple[str, str], JournalEntry]:
+    """The first successful entry of each kind and name in a run's journal."""
     journal: dict[tuple[str, str], JournalEntry] = {}
     for entry in JournalEntry.objects.filter(run=run, ok=True).order_by("seq", "position"):
-        # The first of each: the message's language, not the draft's (its check asks again).
         journal.setdefault((entry.kind, entry.name), entry)
-    proposal = next((e for (kind, _), e in journal.items() if kind == JournalKind.PROPOSAL), None)
-    detected = journal.get((JournalKind.MODEL, "detect_language"))
-    classified = journal.get((JournalKind.MODEL, "classify"))
-    payload = (proposal.request.get("payload") if proposal else None) or {}
-    verdict = (proposal.response if proposal else None) or {}
-    intent = (classified.response["results"][0] if classified else {}) or {}
-    body = _normal(payload.get("body", ""))
+    return journal
+
+
+def _proposal(journal) -> JournalEntry | None:
+    return next((e for (kind, _), e in journal.items() if kind == JournalKind.PROPOSAL), None)
+
+
+def _detected(entry: JournalEntry | None) -> str:
+    return entry.response["results"][0]["language"] if entry else ""
+
+
+def _result(eval_run, item, run: Run, latency_ms: float, *, draft, verdict, checks, **found):
+    """The scored item: what it wrote against what it must and must not say, what the policy
+    decided, what it cost."""
+    body = _normal(draft)
     cost = CostEntry.objects.filter(run=run).aggregate(total=Sum("cost"))["total"]
     return EvalResult.objects.create(
         eval_run=eval_run,
         item_id=item["id"],
         run=run,
         language=item.get("language") or "",
-        detected_language=(detected.response["results"][0]["language"] if detected else ""),
         intent=item.get("intent") or "",
-        predicted_intent=intent.get("intent", ""),
-        confidence=intent.get("confidence"),
-        tier=payload.get("tier", ""),
-        draft=payload.get("body", ""),
+        draft=draft,
         decision=verdict.get("decision", ""),
         rule=verdict.get("rule", "")[:300],
         facts=verdict.get("facts") or {},
-        checks_failed=[c for c in payload.get("checks") or [] if not c.get("ok", True)],
+        checks_failed=[c for c in checks or [] if not c.get("ok", True)],
         required=list(item.get("must_contain") or []),
         missing=[f for f in item.get("must_contain") or [] if _normal(f) not in body],
         forbidden=[f for f in item.get("must_not_contain") or [] if _normal(f) in body],
-        auto_ok=bool(item.get("auto_ok")),
+        auto_ok=bool(item.get("auto_ok", True)),
         cost=cost or Decimal("0"),
         latency_ms=round(latency_ms, 1),
         error="" if run.status == RunStatus.SUCCEEDED else (run.error or run.status)[:2000],
+        **found,
+    )
+
+
+def _score_item(eval_run, item, run: Run, latency_ms: float) -> EvalResult:
+    journal = _journal(run)
+    proposal = _proposal(journal)
+    # The first language found is the message's, not the draft's (its check asks again).
+    detected = journal.get((JournalKind.MODEL, "detect_language"))
+    classified = journal.get((JournalKind.MODEL, "classify"))
+    payload = (proposal.request.get("payload") if proposal else None) or {}
+    intent = (classified.response["results"][0] if classified else {}) or {}
+    return _result(
+        eval_run,
+        item,
+        run,
+        latency_ms,
+        draft=payload.get("body", ""),
+        verdict=(proposal.response if proposal else None) or {},
+        checks=payload.get("checks"),
+        detected_language=_detected(detected),
+        predicted_intent=intent.get("intent", ""),
+        confidence=intent.get("confidence"),
+        tier=payload.get("tier", ""),
+    )
+
+
+def _draft_language(run: Run, checks: list[dict], asked: str) -> str:
+    """The language the kept draft is in: the one asked for where its language check passed
+    (a template's own, or the detector's verdict), else what the detector last found."""
+    if any(
+        c.get("check") == "language" and c.get("ok") for c in checks if c.get("language") == asked
+    ):
+        return asked
+    last = (
+        JournalEntry.objects.filter(
+            run=run, ok=True, kind=JournalKind.MODEL, name="detect_language"
+        )
+        .order_by("-seq", "-position")
+        .first()
+    )
+    return _detected(last) if last else ""
+
+
+def _score_description(eval_run, item, run: Run, latency_ms: float) -> EvalResult:
+    """A product's description: its language is the one the draft's check found; a product
+    whose description is kept (no model, and a better text than a list of attributes) has no
+    draft and no decision."""
+    from catalog import html
+
+    journal = _journal(run)
+    proposal = _proposal(journal)
+    payload = (proposal.request.get("payload") if proposal else None) or {}
+    written = (payload.get("descriptions") or {}).get(item["language"], "")
+    return _result(
+        eval_run,
+        item,
+        run,
+        latency_ms,
+        draft=html.visible_text(written) if written else "",
+        verdict=(proposal.response if proposal else None) or {"decision": "kept"},
+        checks=payload.get("checks"),
+        detected_language=_draft_language(run, payload.get("checks") or [], item["language"]),
+        tier=(payload.get("drafted_by") or {}).get(item["language"], ""),
     )
 
 

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from agents import selectors
 from agents.evals import runner
+from agents.llm import prompts
 from agents.models import EvalRun, Provider
 from aios_site.accounts.models import Role
 from aios_site.pages import page_membership, render_page
@@ -18,6 +19,7 @@ from aios_site.queues import send_later
 
 DATASET_NAMES = {
     "support-messages": "Customer messages in 10 languages (shipped with AIOS)",
+    "product-descriptions": "Product descriptions: 100 products in 4 languages (shipped)",
     "history": "This shop's decided replies, last 30 days",
 }
 
@@ -39,6 +41,8 @@ def eval_list(request: HttpRequest, slug: str) -> HttpResponse:
         "evals": selectors.eval_list(workspace_id=membership.workspace_id),
         "datasets": [(name, DATASET_NAMES.get(name, name)) for name in runner.dataset_names()],
         "providers": Provider.objects.filter(workspace_id=membership.workspace_id),
+        "tier_policies": [(name, words) for name, (words, _) in runner.TIER_POLICIES.items()],
+        "reply_wordings": prompts.choices("reply"),
         "can_operate": membership.has_role(Role.OPERATOR),
     }
     return render_page(request, "evals/evals.html", context)
@@ -51,10 +55,19 @@ def eval_create(request: HttpRequest, slug: str) -> HttpResponse:
 
     membership = page_membership(request, slug, Role.OPERATOR)
     try:
+        configured = runner.configuration(
+            tier_policy=request.POST.get("tier_policy", ""),
+            prompts={
+                name: request.POST[f"prompt_{name}"]
+                for name in prompts.PROMPTS
+                if request.POST.get(f"prompt_{name}")
+            },
+        )
         started = runner.eval_start(
             workspace=membership.workspace,
             dataset=request.POST.get("dataset", ""),
             provider=request.POST.get("provider", ""),
+            configured=configured,
             started_by=request.user.get_username(),
         )
     except runner.EvalError as error:

@@ -65,7 +65,7 @@ def call(
         run,
         routing.route_for(
             capability=capability,
-            agent_policy=run.agent.model_policy or {},
+            agent_policy=_agent_policy(run),
             workspace_policy=run.agent.workspace.model_policy or {},
         ),
     )
@@ -76,6 +76,14 @@ def call(
     if capability == "classify" and route.tier == "local":
         return _classify_cascade(run, request, route, cache_allowed)
     return _generate(capability, route, run, request, cache_allowed, on_delta)
+
+
+def _agent_policy(run) -> dict[str, Any]:
+    """The agent's tier policy; an eval's own, capability by capability, over it."""
+    policy = run.agent.model_policy or {}
+    if run.trigger == "eval" and run.input.get("eval_tier_policy"):
+        policy = {**policy, **run.input["eval_tier_policy"]}
+    return policy
 
 
 def _for_eval(run, route: Route) -> Route:

@@ -142,6 +142,9 @@ class Pipeline:
     first_step: ClassVar[str] = "start"
     # What one successful run replaces, in minutes of a person's work (editable per workspace).
     minutes_saved: ClassVar[float] = 0.0
+    # The versioned prompts it writes with (agents/llm/prompts.py): an agent of it may choose
+    # their versions, and an eval may try others.
+    prompts: ClassVar[tuple[str, ...]] = ()
     # The fields its input must have; checked when a run is created, so a missing one is
     # the caller's 422 instead of a KeyError in a step.
     Input: ClassVar[type[PipelineInput]] = PipelineInput

@@ -39,6 +39,7 @@ AUDITED_SETTINGS = [
     "enabled",
     "priority",
     "model_policy",
+    "prompt_versions",
     "daily_budget",
     "monthly_budget",
     "allowed_effectors",
@@ -81,15 +82,26 @@ def _agent_settings(agent: Agent, names=AUDITED_SETTINGS) -> dict[str, Any]:
     return {name: getattr(agent, name) for name in names}
 
 
+def _settings_validated(fields: dict[str, Any]) -> dict[str, Any]:
+    """An agent's settings checked and normalised: a typo is a 400, not a failed run."""
+    from agents.llm import prompts
+
+    fields = dict(fields)
+    if "allowed_effectors" in fields:
+        _effectors_validate(fields["allowed_effectors"])
+    if "model_policy" in fields:
+        fields["model_policy"] = policy_validate(fields["model_policy"])
+    if "prompt_versions" in fields:
+        fields["prompt_versions"] = prompts.validate(fields["prompt_versions"])
+    return fields
+
+
 @transaction.atomic
 def agent_create(
     *, workspace, slug: str, name: str, pipeline: str, actor: Actor = SETUP, **fields: Any
 ) -> Agent:
     get_pipeline(pipeline)  # refuse unknown pipelines up front
-    if "allowed_effectors" in fields:
-        _effectors_validate(fields["allowed_effectors"])
-    if "model_policy" in fields:
-        fields["model_policy"] = policy_validate(fields["model_policy"])
+    fields = _settings_validated(fields)
     agent = Agent.objects.create(
         workspace=workspace, slug=slug, name=name, pipeline=pipeline, **fields
     )
@@ -129,10 +141,7 @@ def agent_update(*, agent: Agent, actor: Actor, **fields: Any) -> Agent:
     """Changes an agent's settings; the audit log keeps what each changed field was before."""
     if "pipeline" in fields:
         get_pipeline(fields["pipeline"])
-    if "allowed_effectors" in fields:
-        _effectors_validate(fields["allowed_effectors"])
-    if "model_policy" in fields:
-        fields["model_policy"] = policy_validate(fields["model_policy"])
+    fields = _settings_validated(fields)
     before = _agent_settings(agent, list(fields))
     for name, value in fields.items():
         setattr(agent, name, value)

@@ -11,3 +11,16 @@ def shop(store, workspace):  # noqa: F811 - the fixture imported above
     """A connected store whose support agent has the shipped intent examples."""
     model_services.intent_examples_seed(workspace=workspace)
     return store
+
+
+@pytest.fixture
+def candidate(shop, workspace, fake_openai):
+    """The tests' OpenAI-compatible server as the workspace's provider `candidate`."""
+    model_services.provider_save(
+        workspace=workspace,
+        name="candidate",
+        base_url=fake_openai.base_url,
+        model_small="c-small",
+        model_large="c-large",
+    )
+    return fake_openai

@@ -39,7 +39,7 @@ def test_an_operator_starts_an_eval_from_the_form_and_watches_it_score(
     assert started.status_code == 302 and started["Location"] == f"/w/alice/evals/{created.pk}/"
     assert len(queued) == 1  # the eval's task, sent once the row is committed
     running = operator_client.get(f"/w/alice/evals/{created.pk}/")
-    assert b"Running: 0 of 177 messages scored" in running.content
+    assert b"Running: 0 of 177 scored" in running.content
     assert b'hx-trigger="every 2s"' in running.content
 
 

@@ -165,7 +165,7 @@ def test_the_agents_page_shows_each_agents_routes_and_spend_against_its_caps(
     assert "1.5000 of 2.0000" in page and 'style="width: 75.0%"' in page
     assert "no model configured for plan" in page
     assert "no remote model: falls back to template; only requests that have a template" in page
-    assert "Tier policy, budgets and triggers" in page
+    assert "Tier policy, wording, budgets and triggers" in page
 
 
 def test_an_owner_sets_an_agents_budget_and_policy_from_the_page(client, owner, make_agent):
