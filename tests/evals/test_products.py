@@ -111,3 +111,17 @@ def test_a_product_of_an_eval_cannot_be_slipped_into_an_ordinary_run(shop, works
 
     run.refresh_from_db()
     assert run.status == "failed" and "only in an eval's run" in run.error
+
+
+def test_the_eval_page_shows_each_description_and_what_would_happen_to_it(
+    shop, workspace, viewer_client
+):
+    done = _eval(workspace, limit=2)
+
+    page = viewer_client.get(f"/w/alice/evals/{done.pk}/").content.decode()
+
+    assert "Product descriptions: 100 products in 4 languages" in page
+    assert "en-demo-linen-shirt" in page and "es-demo-linen-shirt" in page
+    assert page.count("Would wait for you") == 2
+    assert "With every fact they must state" in page
+    assert "% sure" not in page, "a product has no intent to be sure of"
