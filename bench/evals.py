@@ -110,7 +110,9 @@ def _demo(model_url: str):
 
     from agents.llm.intents import examples_seed
     from agents.services.models import provider_save
+    from aios_site.core.actors import SETUP
     from aios_site.prepare import demo_setup
+    from catalog.content.services import content_agent_ensure
     from catalog.models import WebhookEvent
     from catalog.services import demo_store_ensure, webhook_process
     from catalog.simulator.products import demo_products
@@ -138,6 +140,7 @@ def _demo(model_url: str):
         allow_private=True,  # the bench's own scripted model server, on this machine
     )
     examples_seed(workspace_id=workspace.pk)
+    content_agent_ensure(workspace=workspace, actor=SETUP)  # a shop's first brief adds it
     shop = demo_store_ensure(workspace=workspace, simulator_url="http://127.0.0.1:1")
     client = Client(HTTP_HOST="localhost")
     for number, product in enumerate(demo_products(shop["shop"]), start=1):

@@ -187,8 +187,14 @@ class ProductItem:
 PRODUCT_FIELDS = tuple(field.name for field in fields(ProductItem))
 
 
-def is_product_set(name: str) -> bool:
-    return name in PRODUCT_SETS
+BRIEF_SETS = frozenset({"content-briefs"})
+
+
+def kind_of(name: str) -> str:
+    """What a dataset's items are: customer messages, products or content briefs."""
+    if name in PRODUCT_SETS:
+        return "products"
+    return "briefs" if name in BRIEF_SETS else "messages"
 
 
 def load_products(name: str = "product-descriptions") -> list[ProductItem]:
@@ -225,3 +231,51 @@ def _product_item(line: str, number: int) -> ProductItem:
 
 
 ORDER_PRICE = re.compile(r"\d+(?:\.\d{1,2})?")
+
+
+# -- content briefs: what the content writer is measured on ------------------------------------
+
+CHANNELS = frozenset({"blog", "newsletter", "social"})
+
+
+@dataclass(frozen=True)
+class BriefItem:
+    """One brief, and what good posts for it say and must not say (the shop's products the
+    brief is not about)."""
+
+    id: str
+    language: str
+    topic: str
+    audience: str
+    channels: tuple[str, ...]
+    languages: tuple[str, ...]
+    must_contain: tuple[str, ...]
+    must_not_contain: tuple[str, ...]
+    notes: str
+
+
+BRIEF_FIELDS = tuple(field.name for field in fields(BriefItem))
+
+
+def load_briefs(name: str = "content-briefs") -> list[BriefItem]:
+    """A shipped set of briefs, checked line by line like the messages."""
+    return read(DATA / f"{name}.jsonl", _brief_item)
+
+
+def _brief_item(line: str, number: int) -> BriefItem:
+    row, fail = _row(line, number)
+    if sorted(row) != sorted(BRIEF_FIELDS):
+        raise fail(f"a brief is an object with exactly the fields {', '.join(BRIEF_FIELDS)}")
+    if not isinstance(row["topic"], str) or not row["topic"].strip():
+        raise fail("topic must be a non-empty string")
+    if not row["channels"] or not set(row["channels"]) <= CHANNELS:
+        raise fail(f"channels must be some of {', '.join(sorted(CHANNELS))}")
+    if not row["languages"] or not set(row["languages"]) <= LANGUAGES:
+        raise fail("languages must be some of the shop's languages")
+    if row["language"] != row["languages"][0]:
+        raise fail("language must be the brief's first language")
+    for name in ("must_contain", "must_not_contain"):
+        value = row[name]
+        if not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
+            raise fail(f"{name} must be a list of non-empty strings")
+    return BriefItem(**{**row, **{k: tuple(row[k]) for k in BRIEF_FIELDS[4:8]}})

@@ -1,4 +1,4 @@
-"""Evals: a labelled dataset run through the real reply pipeline, proposing nothing.
+"""Evals: a labelled dataset run through the real pipeline of its agent, proposing nothing.
 
 Each item becomes a run of the workspace's support agent with the `eval` trigger: the same
 steps, models, memory and checks as a customer's message, but the message is the item's
@@ -37,8 +37,12 @@ from agents.models import (
 )
 from aios_site.core.errors import Conflict, PermanentError
 
-PIPELINE = "catalog.reply_to_customer"
-DESCRIBER = "catalog.describe_product"
+# The agent each kind of dataset measures: its pipeline, and what an owner calls it.
+AGENTS = {
+    "messages": ("catalog.reply_to_customer", "support agent"),
+    "products": ("catalog.describe_product", "product description writer"),
+    "briefs": ("content.post", "content writer (a new brief adds it)"),
+}
 LOCAL_ALONE = "the local tier alone"
 ITEM_SECONDS = 180.0  # an item still unsettled after this is scored as an error
 
@@ -55,10 +59,12 @@ def dataset_items(name: str, *, workspace_id: int) -> list[dict[str, Any]]:
 
         return history_items(workspace_id=workspace_id)
     try:
-        loaded = (
-            datasets.load_products(name) if datasets.is_product_set(name) else datasets.load(name)
-        )
-        return [asdict(item) for item in loaded]
+        loaders = {
+            "messages": datasets.load,
+            "products": datasets.load_products,
+            "briefs": datasets.load_briefs,
+        }
+        return [asdict(item) for item in loaders[datasets.kind_of(name)](name)]
     except FileNotFoundError:
         raise EvalError(f"no dataset named {name!r}") from None
 
@@ -188,17 +194,14 @@ def eval_execute(*, eval_run_id: int, limit: int | None = None, on_item=None) ->
 def _agent_for(workspace_id: int, dataset: str) -> Agent:
     """The agent a dataset measures: the support agent for messages, the product copywriter
     for products."""
-    products = datasets.is_product_set(dataset)
+    pipeline, called = AGENTS[datasets.kind_of(dataset)]
     agent = (
-        Agent.objects.filter(
-            workspace_id=workspace_id, pipeline=DESCRIBER if products else PIPELINE, enabled=True
-        )
+        Agent.objects.filter(workspace_id=workspace_id, pipeline=pipeline, enabled=True)
         .order_by("pk")
         .first()
     )
     if agent is None:
-        kind = "product description" if products else "support"
-        raise EvalError(f"this workspace has no enabled {kind} agent to evaluate")
+        raise EvalError(f"this workspace has no enabled agent to evaluate: the {called}")
     return agent
 
 
@@ -206,12 +209,12 @@ def _run_item(eval_run: EvalRun, agent: Agent, item: dict[str, Any]) -> EvalResu
     from agents.services import run_start
 
     started = time.perf_counter()
-    products = datasets.is_product_set(eval_run.dataset)
-    what = (
-        {"eval_product": _product_of(item), "languages": [item["language"]]}
-        if products
-        else {"eval_item": _message_of(item)}
-    )
+    kind = datasets.kind_of(eval_run.dataset)
+    what = {
+        "messages": lambda: {"eval_item": _message_of(item)},
+        "products": lambda: {"eval_product": _product_of(item), "languages": [item["language"]]},
+        "briefs": lambda: {"eval_brief": _brief_of(item)},
+    }[kind]()
     run, _ = run_start(
         agent=agent,
         input={
@@ -226,7 +229,7 @@ def _run_item(eval_run: EvalRun, agent: Agent, item: dict[str, Any]) -> EvalResu
         priority=Priority.BULK,  # never ahead of a customer's message
     )
     run = _settle(run)
-    score = _score_description if products else _score_item
+    score = {"messages": _score_item, "products": _score_description, "briefs": _score_brief}[kind]
     return score(eval_run, item, run, (time.perf_counter() - started) * 1000)
 
 
@@ -239,6 +242,11 @@ def _product_of(item: dict[str, Any]) -> dict[str, Any]:
     """What the pipeline may see of a product item: the product, never its labels."""
     keys = ("id", "title", "body_html", "vendor", "product_type", "tags", "options", "variants")
     return {key: item.get(key) for key in keys}
+
+
+def _brief_of(item: dict[str, Any]) -> dict[str, Any]:
+    """What the pipeline may see of a brief item: the brief, never its labels."""
+    return {key: item.get(key) for key in ("id", "topic", "audience", "channels", "languages")}
 
 
 def _settle(run: Run) -> Run:
@@ -373,6 +381,39 @@ def _score_description(eval_run, item, run: Run, latency_ms: float) -> EvalResul
         checks=payload.get("checks"),
         detected_language=_draft_language(run, payload.get("checks") or [], item["language"]),
         tier=(payload.get("drafted_by") or {}).get(item["language"], ""),
+    )
+
+
+def _score_brief(eval_run, item, run: Run, latency_ms: float) -> EvalResult:
+    """A brief's posts, every channel in every language, as one text: what they state and
+    must not (the shop's products the brief is not about), their failed checks, the verdict."""
+    from catalog.content.formats import FORMATS, payload_key
+
+    journal = _journal(run)
+    proposal = _proposal(journal)
+    payload = (proposal.request.get("payload") if proposal else None) or {}
+    posts = [
+        payload.get(payload_key(channel, language, name)) or ""
+        for channel in item["channels"]
+        for language in item["languages"]
+        for name in (FORMATS[channel].title, "body")
+        if name
+    ]
+    failed = payload.get("checks") or []  # the posts' failed checks only
+    wrong_language = any(
+        c.get("check") == "language" and c.get("language") == item["language"] for c in failed
+    )
+    tiers = set((payload.get("drafted_by") or {}).values())
+    return _result(
+        eval_run,
+        item,
+        run,
+        latency_ms,
+        draft="\n\n".join(post for post in posts if post),
+        verdict=(proposal.response if proposal else None) or {},
+        checks=[{**c, "ok": False} for c in failed],
+        detected_language="" if wrong_language or not proposal else item["language"],
+        tier="template" if "template" in tiers else (tiers.pop() if tiers else ""),
     )
 
 

@@ -20,6 +20,7 @@ from aios_site.queues import send_later
 DATASET_NAMES = {
     "support-messages": "Customer messages in 10 languages (shipped with AIOS)",
     "product-descriptions": "Product descriptions: 100 products in 4 languages (shipped)",
+    "content-briefs": "Posts: 20 content briefs in 6 languages (shipped)",
     "history": "This shop's decided replies, last 30 days",
 }
 

@@ -17,6 +17,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import model_validator
+
 from agents.context import NonDeterminism
 from agents.llm import untrusted
 from agents.pipelines import (
@@ -52,8 +54,16 @@ class ContentPost(Pipeline):
     name = "content.post"
 
     class Input(PipelineInput):
-        brief_id: int
+        brief_id: int | None = None
         ideate: int | None = None
+        # An eval's brief (agents/evals) instead of one of the shop's: nothing is written.
+        eval_brief: dict[str, Any] | None = None
+
+        @model_validator(mode="after")
+        def _one_brief(self):
+            if (self.brief_id is None) == (self.eval_brief is None):
+                raise ValueError("give the brief_id of a content brief")
+            return self
 
     # The drafts and the schedule count through their effectors' minutes; this is what a run
     # without a proposal replaces: thinking of five angles for a brief.
@@ -61,6 +71,12 @@ class ContentPost(Pipeline):
 
     @step(attempts=3, backoff=0.5)
     def start(self, ctx):
+        item = ctx.input.get("eval_brief")
+        if item is not None and ctx.run.trigger != "eval":
+            raise PermanentError("an eval's brief is written only in an eval's run")
+        if item is not None:
+            brief = ctx.tool("content.eval_brief", workspace_id=ctx.workspace_id, item=item)
+            return goto("research", brief=brief)
         brief = ctx.tool(
             "content.brief", workspace_id=ctx.workspace_id, brief_id=ctx.input["brief_id"]
         )
@@ -155,12 +171,13 @@ class ContentPost(Pipeline):
     @step(proposes=True)
     def review(self, ctx):
         brief, drafts = ctx.state["brief"], ctx.state["drafts"]
-        ctx.tool(
-            "content.brief_status",
-            workspace_id=ctx.workspace_id,
-            brief_id=brief["brief_id"],
-            status="in_review",
-        )
+        if brief["brief_id"] is not None:  # an eval's brief is in no list to update
+            ctx.tool(
+                "content.brief_status",
+                workspace_id=ctx.workspace_id,
+                brief_id=brief["brief_id"],
+                status="in_review",
+            )
         payload: dict[str, Any] = {"brief_id": brief["brief_id"]}
         for draft in drafts.values():
             spec = FORMATS[draft["channel"]]
@@ -221,7 +238,7 @@ class ContentPost(Pipeline):
         brief, decision = ctx.state["brief"], ctx.state["decision"]
         schedule = ctx.state.get("schedule")
         stopped = decision if decision["status"] != "committed" else schedule
-        if stopped and stopped["status"] != "committed":
+        if stopped and stopped["status"] != "committed" and brief["brief_id"] is not None:
             ctx.tool(
                 "content.brief_status",
                 workspace_id=ctx.workspace_id,

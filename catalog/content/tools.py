@@ -36,6 +36,26 @@ def brief_read(*, workspace_id: int, brief_id: int) -> dict[str, Any]:
     }
 
 
+@tool("content.eval_brief")
+def eval_brief_read(*, workspace_id: int, item: dict[str, Any]) -> dict[str, Any]:
+    """An eval's brief as the writer sees one of the shop's: its own topic, audience,
+    channels and languages, the shop's name and brand voice; no pages are read for it."""
+    from aios_site.accounts.models import Workspace
+
+    return {
+        "brief_id": None,
+        "key": "",
+        "topic": item["topic"],
+        "audience": item.get("audience", ""),
+        "channels": list(item["channels"]),
+        "languages": list(item["languages"]),
+        "tone": "brand",
+        "due_at": None,
+        "research_urls": [],
+        "shop_name": Workspace.objects.get(pk=workspace_id).name,
+    }
+
+
 @tool("content.product_titles")
 def product_titles(*, workspace_id: int) -> list[dict[str, Any]]:
     """The shop's products (not deleted): which of them a brief is about, and which its posts

@@ -24,3 +24,19 @@ def candidate(shop, workspace, fake_openai):
         model_large="c-large",
     )
     return fake_openai
+
+
+def run_eval(
+    workspace, dataset: str, *, provider: str = "", limit: int | None = None, **configured
+):
+    """An eval of `dataset` started and run here, to the end."""
+    from agents.evals import runner
+
+    started = runner.eval_start(
+        workspace=workspace,
+        dataset=dataset,
+        provider=provider,
+        configured=runner.configuration(**configured),
+        limit=limit,
+    )
+    return runner.eval_execute(eval_run_id=started.pk, limit=limit)

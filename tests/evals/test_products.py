@@ -8,10 +8,11 @@ import json
 
 import pytest
 
-from agents.evals import datasets, runner
+from agents.evals import datasets
 from agents.models import Agent, EvalRun, Run
 from approvals.models import Proposal
 from catalog.models import Product
+from tests.evals.conftest import run_eval
 from tests.fakes.openai_server import Reply
 
 pytestmark = pytest.mark.django_db
@@ -20,10 +21,7 @@ SHIRT = 4  # en, es, fr, de of the demo store's linen shirt come first
 
 
 def _eval(workspace, *, provider="", limit=SHIRT) -> EvalRun:
-    started = runner.eval_start(
-        workspace=workspace, dataset="product-descriptions", provider=provider, limit=limit
-    )
-    return runner.eval_execute(eval_run_id=started.pk, limit=limit)
+    return run_eval(workspace, "product-descriptions", provider=provider, limit=limit)
 
 
 def test_the_shipped_products_are_checked_and_labelled_by_their_rules():

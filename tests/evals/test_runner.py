@@ -140,5 +140,5 @@ def test_an_eval_item_cannot_be_slipped_into_an_ordinary_run(shop, workspace):
 
 
 def test_a_workspace_without_a_support_agent_cannot_start_an_eval(workspace):
-    with pytest.raises(runner.EvalError, match="no enabled support agent"):
+    with pytest.raises(runner.EvalError, match="no enabled agent to evaluate: the support agent"):
         runner.eval_start(workspace=workspace, dataset="support-messages")

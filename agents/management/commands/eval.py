@@ -28,7 +28,8 @@ SHOWN = (
 class Command(BaseCommand):
     help = (
         "Run a labelled dataset through its agent (messages: the support agent; products: the "
-        "description writer), proposing, sending and changing nothing, and "
+        "description writer; briefs: the content writer), proposing, sending and changing "
+        "nothing, and "
         "score it (`aios eval support-messages --workspace SLUG [--provider P] [--compare P2]`). "
         "Without --provider: the local tier alone. A second configuration differs from the "
         "first by its provider (--compare), its tier policy (--compare-tier-policy) or its "
