@@ -15,7 +15,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import Field
 
 from agents.llm import prompts, untrusted
 from agents.pipelines import (
@@ -25,6 +25,7 @@ from agents.pipelines import (
     finish,
     goto,
     register,
+    required_outside_evals,
     step,
 )
 from catalog import checks, drafts, html
@@ -59,16 +60,11 @@ class DescribeProduct(Pipeline):
     name = "catalog.describe_product"
 
     class Input(PipelineInput):
-        product_id: int | None = None
         languages: list[str] | None = None
         # An eval's product (agents/evals) instead of one in the shop: nothing is written.
         eval_product: dict[str, Any] | None = None
-
-        @model_validator(mode="after")
-        def _one_product(self):
-            if (self.product_id is None) == (self.eval_product is None):
-                raise ValueError("give the product_id of a product in the shop")
-            return self
+        product_id: int | None = Field(None, validate_default=True)
+        check_product_id = required_outside_evals("product_id", "eval_product")
 
     minutes_saved = 15.0
     prompts = ("description",)
@@ -391,15 +387,10 @@ class ReplyToCustomer(Pipeline):
     name = "catalog.reply_to_customer"
 
     class Input(PipelineInput):
-        message_id: int | None = None
         # An eval's item (agents/evals) instead of a message in the shop: nothing is written.
         eval_item: dict[str, Any] | None = None
-
-        @model_validator(mode="after")
-        def _one_message(self):
-            if (self.message_id is None) == (self.eval_item is None):
-                raise ValueError("give the message_id of a customer's message")
-            return self
+        message_id: int | None = Field(None, validate_default=True)
+        check_message_id = required_outside_evals("message_id", "eval_item")
 
     minutes_saved = 6.0
     prompts = ("reply",)

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import ValidationError as SchemaError
+from pydantic_core import PydanticCustomError
 
 # One error hierarchy for every app (aios_site/core/errors.py); named here too, for steps.
 from aios_site.core.errors import TRANSIENT_ERRORS as TRANSIENT_ERRORS
@@ -102,6 +103,22 @@ class PipelineInput(BaseModel):
     replay sees exactly what the first run saw."""
 
     model_config = ConfigDict(extra="allow")
+
+
+def required_outside_evals(name: str, eval_name: str):
+    """A validator for an input field that is required unless an eval gives `eval_name` in
+    its place (declare `eval_name` first, and `name` with `Field(None, validate_default=True)`):
+    a missing one is a 422 naming `name`, like any required field."""
+
+    def check(cls, value, info):
+        given = info.data.get(eval_name) is not None
+        if value is None and not given:
+            raise PydanticCustomError("missing", "Field required")
+        if value is not None and given:
+            raise PydanticCustomError("value_error", f"give {name} or {eval_name}, not both")
+        return value
+
+    return field_validator(name, mode="after")(check)
 
 
 # -- steps and pipelines ----------------------------------------------------------------------

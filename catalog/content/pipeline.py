@@ -17,7 +17,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import model_validator
+from pydantic import Field
 
 from agents.context import NonDeterminism
 from agents.llm import untrusted
@@ -29,6 +29,7 @@ from agents.pipelines import (
     finish,
     goto,
     register,
+    required_outside_evals,
     step,
 )
 from catalog import drafts as checked
@@ -54,16 +55,11 @@ class ContentPost(Pipeline):
     name = "content.post"
 
     class Input(PipelineInput):
-        brief_id: int | None = None
         ideate: int | None = None
         # An eval's brief (agents/evals) instead of one of the shop's: nothing is written.
         eval_brief: dict[str, Any] | None = None
-
-        @model_validator(mode="after")
-        def _one_brief(self):
-            if (self.brief_id is None) == (self.eval_brief is None):
-                raise ValueError("give the brief_id of a content brief")
-            return self
+        brief_id: int | None = Field(None, validate_default=True)
+        check_brief_id = required_outside_evals("brief_id", "eval_brief")
 
     # The drafts and the schedule count through their effectors' minutes; this is what a run
     # without a proposal replaces: thinking of five angles for a brief.
