@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -37,12 +38,6 @@ from agents.models import (
 )
 from aios_site.core.errors import Conflict, PermanentError
 
-# The agent each kind of dataset measures: its pipeline, and what an owner calls it.
-AGENTS = {
-    "messages": ("catalog.reply_to_customer", "support agent"),
-    "products": ("catalog.describe_product", "product description writer"),
-    "briefs": ("content.post", "content writer (a new brief adds it)"),
-}
 LOCAL_ALONE = "the local tier alone"
 ITEM_SECONDS = 180.0  # an item still unsettled after this is scored as an error
 
@@ -59,12 +54,7 @@ def dataset_items(name: str, *, workspace_id: int) -> list[dict[str, Any]]:
 
         return history_items(workspace_id=workspace_id)
     try:
-        loaders = {
-            "messages": datasets.load,
-            "products": datasets.load_products,
-            "briefs": datasets.load_briefs,
-        }
-        return [asdict(item) for item in loaders[datasets.kind_of(name)](name)]
+        return [asdict(item) for item in KINDS[datasets.kind_of(name)].load(name)]
     except FileNotFoundError:
         raise EvalError(f"no dataset named {name!r}") from None
 
@@ -194,7 +184,8 @@ def eval_execute(*, eval_run_id: int, limit: int | None = None, on_item=None) ->
 def _agent_for(workspace_id: int, dataset: str) -> Agent:
     """The agent a dataset measures: the support agent for messages, the product copywriter
     for products."""
-    pipeline, called = AGENTS[datasets.kind_of(dataset)]
+    kind = KINDS[datasets.kind_of(dataset)]
+    pipeline, called = kind.pipeline, kind.agent
     agent = (
         Agent.objects.filter(workspace_id=workspace_id, pipeline=pipeline, enabled=True)
         .order_by("pk")
@@ -209,16 +200,11 @@ def _run_item(eval_run: EvalRun, agent: Agent, item: dict[str, Any]) -> EvalResu
     from agents.services import run_start
 
     started = time.perf_counter()
-    kind = datasets.kind_of(eval_run.dataset)
-    what = {
-        "messages": lambda: {"eval_item": _message_of(item)},
-        "products": lambda: {"eval_product": _product_of(item), "languages": [item["language"]]},
-        "briefs": lambda: {"eval_brief": _brief_of(item)},
-    }[kind]()
+    kind = KINDS[datasets.kind_of(eval_run.dataset)]
     run, _ = run_start(
         agent=agent,
         input={
-            **what,
+            **kind.input(item),
             "eval_provider": eval_run.provider or None,
             "eval_local_only": not eval_run.provider,
             "eval_tier_policy": eval_run.configuration.get("tier_policy") or None,
@@ -229,8 +215,7 @@ def _run_item(eval_run: EvalRun, agent: Agent, item: dict[str, Any]) -> EvalResu
         priority=Priority.BULK,  # never ahead of a customer's message
     )
     run = _settle(run)
-    score = {"messages": _score_item, "products": _score_description, "briefs": _score_brief}[kind]
-    return score(eval_run, item, run, (time.perf_counter() - started) * 1000)
+    return kind.score(eval_run, item, run, (time.perf_counter() - started) * 1000)
 
 
 def _message_of(item: dict[str, Any]) -> dict[str, Any]:
@@ -286,8 +271,13 @@ def _journal(run: Run) -> dict[tuple[str, str], JournalEntry]:
     return journal
 
 
-def _proposal(journal) -> JournalEntry | None:
-    return next((e for (kind, _), e in journal.items() if kind == JournalKind.PROPOSAL), None)
+def _proposed(journal) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the run would have proposed (its payload) and the policy's verdict on it; both
+    empty where it proposed nothing."""
+    proposal = next((e for (kind, _), e in journal.items() if kind == JournalKind.PROPOSAL), None)
+    if proposal is None:
+        return {}, {}
+    return proposal.request.get("payload") or {}, proposal.response or {}
 
 
 def _detected(entry: JournalEntry | None) -> str:
@@ -323,11 +313,10 @@ def _result(eval_run, item, run: Run, latency_ms: float, *, draft, verdict, chec
 
 def _score_item(eval_run, item, run: Run, latency_ms: float) -> EvalResult:
     journal = _journal(run)
-    proposal = _proposal(journal)
+    payload, verdict = _proposed(journal)
     # The first language found is the message's, not the draft's (its check asks again).
     detected = journal.get((JournalKind.MODEL, "detect_language"))
     classified = journal.get((JournalKind.MODEL, "classify"))
-    payload = (proposal.request.get("payload") if proposal else None) or {}
     intent = (classified.response["results"][0] if classified else {}) or {}
     return _result(
         eval_run,
@@ -335,7 +324,7 @@ def _score_item(eval_run, item, run: Run, latency_ms: float) -> EvalResult:
         run,
         latency_ms,
         draft=payload.get("body", ""),
-        verdict=(proposal.response if proposal else None) or {},
+        verdict=verdict,
         checks=payload.get("checks"),
         detected_language=_detected(detected),
         predicted_intent=intent.get("intent", ""),
@@ -367,9 +356,7 @@ def _score_description(eval_run, item, run: Run, latency_ms: float) -> EvalResul
     draft and no decision."""
     from catalog import html
 
-    journal = _journal(run)
-    proposal = _proposal(journal)
-    payload = (proposal.request.get("payload") if proposal else None) or {}
+    payload, verdict = _proposed(_journal(run))
     written = (payload.get("descriptions") or {}).get(item["language"], "")
     return _result(
         eval_run,
@@ -377,7 +364,7 @@ def _score_description(eval_run, item, run: Run, latency_ms: float) -> EvalResul
         run,
         latency_ms,
         draft=html.visible_text(written) if written else "",
-        verdict=(proposal.response if proposal else None) or {"decision": "kept"},
+        verdict=verdict or {"decision": "kept"},
         checks=payload.get("checks"),
         detected_language=_draft_language(run, payload.get("checks") or [], item["language"]),
         tier=(payload.get("drafted_by") or {}).get(item["language"], ""),
@@ -389,9 +376,7 @@ def _score_brief(eval_run, item, run: Run, latency_ms: float) -> EvalResult:
     must not (the shop's products the brief is not about), their failed checks, the verdict."""
     from catalog.content.formats import FORMATS, payload_key
 
-    journal = _journal(run)
-    proposal = _proposal(journal)
-    payload = (proposal.request.get("payload") if proposal else None) or {}
+    payload, verdict = _proposed(_journal(run))
     posts = [
         payload.get(payload_key(channel, language, name)) or ""
         for channel in item["channels"]
@@ -410,11 +395,48 @@ def _score_brief(eval_run, item, run: Run, latency_ms: float) -> EvalResult:
         run,
         latency_ms,
         draft="\n\n".join(post for post in posts if post),
-        verdict=(proposal.response if proposal else None) or {},
+        verdict=verdict,
         checks=[{**c, "ok": False} for c in failed],
-        detected_language="" if wrong_language or not proposal else item["language"],
+        detected_language="" if wrong_language or not verdict else item["language"],
         tier="template" if "template" in tiers else (tiers.pop() if tiers else ""),
     )
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a kind of dataset is measured with: the agent's pipeline and what an owner calls
+    it, how its items load, what the pipeline is given of an item, how a run is scored."""
+
+    pipeline: str
+    agent: str
+    load: Callable[[str], list[Any]]
+    input: Callable[[dict[str, Any]], dict[str, Any]]
+    score: Callable[..., EvalResult]
+
+
+KINDS = {
+    "messages": Kind(
+        "catalog.reply_to_customer",
+        "support agent",
+        datasets.load,
+        lambda item: {"eval_item": _message_of(item)},
+        _score_item,
+    ),
+    "products": Kind(
+        "catalog.describe_product",
+        "product description writer",
+        datasets.load_products,
+        lambda item: {"eval_product": _product_of(item), "languages": [item["language"]]},
+        _score_description,
+    ),
+    "briefs": Kind(
+        "content.post",
+        "content writer (a new brief adds it)",
+        datasets.load_briefs,
+        lambda item: {"eval_brief": _brief_of(item)},
+        _score_brief,
+    ),
+}
 
 
 def _share(part: int, whole: int) -> float | None:
