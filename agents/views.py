@@ -124,7 +124,15 @@ def agent_list(request: HttpRequest, slug: str) -> HttpResponse:
     agents = list(selectors.agent_list(workspace_id=workspace.pk))
     spend = selectors.spend_bars(workspace=workspace, agents=agents)
     for agent in agents:
+        pipeline = _pipeline(agent)
+        agent.purpose = pipeline.purpose if pipeline else ""
         agent.routes = describe_routes(agent_policy=agent.model_policy, workspace=workspace)
+        uses = pipeline.capabilities if pipeline and pipeline.capabilities is not None else None
+        agent.missing = [
+            {**r, "words": CAPABILITY_WORDS.get(r["capability"], r["capability"])}
+            for r in agent.routes
+            if not r["ready"] and (uses is None or r["capability"] in uses)
+        ]
         agent.spend = spend[agent.pk]
         agent.policy_json = json.dumps(agent.model_policy, indent=1)
         agent.prompt_choices = _prompt_choices(agent)
@@ -132,7 +140,8 @@ def agent_list(request: HttpRequest, slug: str) -> HttpResponse:
         "membership": membership,
         "section": "agents",
         "title": "Agents",
-        "agents": agents,
+        "agents": [agent for agent in agents if agent.purpose],
+        "developer_agents": [agent for agent in agents if not agent.purpose],
         "workspace_spend": spend[None],
         "pipelines": pipeline_names(),
         "priorities": Priority.values,
@@ -140,6 +149,35 @@ def agent_list(request: HttpRequest, slug: str) -> HttpResponse:
         "is_owner": membership.has_role(Role.OWNER),
     }
     return render_page(request, "agents/agents.html", context)
+
+
+# What each capability is for, as the Agents page tells an owner what a missing model stops.
+CAPABILITY_WORDS = {
+    "draft": "writing drafts",
+    "outline": "outlining posts",
+    "ideate": "finding ideas",
+    "classify": "reading what customers ask about",
+    "plan": "planning its steps",
+}
+
+
+def _pipeline(agent):
+    try:
+        return get_pipeline(agent.pipeline)
+    except PermanentError:  # a pipeline this code base no longer has
+        return None
+
+
+@login_required
+@require_POST
+def agent_switch(request: HttpRequest, slug: str, agent_slug: str) -> HttpResponse:
+    """Turns an agent on or off (owners): off, it starts no run; runs under way finish."""
+    membership = page_membership(request, slug, Role.OWNER)
+    agent = access_agent(membership=membership, slug=agent_slug)
+    enabled = request.POST.get("enabled") == "on"
+    services.agent_update(agent=agent, actor=Actor.of_user(request.user), enabled=enabled)
+    messages.success(request, f"{agent.name} is {'on' if enabled else 'off'}.")
+    return redirect(f"{reverse('agents', args=[slug])}#agent-{agent.slug}")
 
 
 @login_required

@@ -16,9 +16,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from agents.llm.local import preload_in_background  # noqa: E402
 from aios_site.routing import websocket_urlpatterns  # noqa: E402
 from catalog.ingress import WebhookFastLane  # noqa: E402
 
+preload_in_background()  # the memory console's searches embed their query here
 application = ProtocolTypeRouter(
     {
         "http": WebhookFastLane(django_asgi_app),

@@ -84,6 +84,13 @@ def _database_connections_checked(task=None, **kwargs) -> None:
     close_old_connections()
 
 
+@worker_process_init.connect
+def _preload_models(**kwargs) -> None:
+    from agents.llm.local import preload_in_background
+
+    preload_in_background()
+
+
 if chaos.ENABLED:  # only the chaos tests' workers: see aios_site/chaos.py
 
     @worker_process_init.connect

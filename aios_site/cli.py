@@ -7,7 +7,11 @@ aios worker [-Q QUEUES] [-c N]
 aios beat
 aios simulate-store --target URL --secret S [--scenario shop-day|steady|none] [--rate N]
                                       a local Shopify-like store (no database needed)
-aios <any manage.py command>          e.g. `aios token create`, `aios demo`, `aios migrate`
+aios <any manage.py command>          e.g. `aios token create`, `aios demo`, `aios migrate`,
+                                      `aios createsuperuser` (a staff login for /admin/)
+
+Every command takes --data-dir D (default: $AIOS_DATA_DIR, else the per-user data directory):
+the embedded PostgreSQL and Valkey it starts or reaches are the ones kept there.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__.strip())
         return 0
+    argv = _take_data_dir(argv)
+    if not argv:
+        print(__doc__.strip())
+        return 0
     command, rest = argv[0], argv[1:]
     if command == "up":
         from aios_site.launcher import up
@@ -42,6 +50,30 @@ def main(argv: list[str] | None = None) -> int:
     if command in ROLE_PARSERS:
         return run_role(command, rest)
     return manage(argv)
+
+
+def _take_data_dir(argv: list[str]) -> list[str]:
+    """`--data-dir D` (or `--data-dir=D`) anywhere on the line, taken out and made the data
+    directory of whatever the command starts or reaches (AIOS_DATA_DIR)."""
+    rest, index = [], 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--data-dir" and index + 1 < len(argv):
+            os.environ["AIOS_DATA_DIR"] = _resolved(argv[index + 1])
+            index += 2
+            continue
+        if word.startswith("--data-dir="):
+            os.environ["AIOS_DATA_DIR"] = _resolved(word.split("=", 1)[1])
+        else:
+            rest.append(word)
+        index += 1
+    return rest
+
+
+def _resolved(path: str) -> str:
+    from pathlib import Path
+
+    return str(Path(path).expanduser().resolve())
 
 
 def manage(argv: list[str]) -> int:

@@ -6,14 +6,17 @@ session must belong to a member of the workspace, else the socket is closed unac
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 from django.template.loader import render_to_string
+from django.utils import timezone, translation
 
 from aios_site.accounts.access import access_workspace
+from aios_site.accounts.middleware import zone_named
 from aios_site.accounts.models import Role
 from aios_site.core.groups import member_group, run_group, workspace_group
 
@@ -83,11 +86,18 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         """A proposal of the workspace was made or changed: its card on the board."""
         from approvals.events import render_card
 
-        html = await database_sync_to_async(render_card)(
-            event["proposal_id"], created=event["created"], can_decide=self.can_decide
+        html = await database_sync_to_async(self._in_members_locale)(
+            render_card, event["proposal_id"], created=event["created"], can_decide=self.can_decide
         )
         if html:
             await self.send(text_data=html)
+
+    def _in_members_locale(self, render, *args, **kwargs) -> str:
+        """What `render` makes, in the member's language and on their clock, as their pages."""
+        language, zone = getattr(self, "locale", ("", ""))
+        speaking = translation.override(language) if language else contextlib.nullcontext()
+        with speaking, timezone.override(zone_named(zone)):
+            return render(*args, **kwargs)
 
     @database_sync_to_async
     def _group(self, slug: str) -> str | None:
@@ -96,6 +106,7 @@ class WorkspaceConsumer(AsyncWebsocketConsumer):
         except Http404:
             return None
         self.can_decide = membership.has_role(Role.OPERATOR)
+        self.locale = (membership.language, membership.time_zone)
         self.workspace_id = membership.workspace_id
         return workspace_group(membership.workspace_id)
 

@@ -128,6 +128,13 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--simulator-rate", type=float, default=0.5, help="demo shop events a second"
     )
+    parser.add_argument(
+        "--simulator-scenario",
+        choices=("shop-day", "steady"),
+        default="shop-day",
+        help="shop-day: one day of a shop, then it says it is done; steady: a shop that "
+        "keeps selling and writing for as long as the demo runs",
+    )
     return parser.parse_args(argv)
 
 
@@ -269,7 +276,7 @@ class Launcher:
             "--port",
             str(self.simulator_port),
             "--scenario",
-            "shop-day",
+            self.options.simulator_scenario,
             "--rate",
             str(self.options.simulator_rate),
         ]

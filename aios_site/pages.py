@@ -7,6 +7,7 @@ from django.shortcuts import render
 
 from aios_site.accounts.access import access_workspace
 from aios_site.accounts.auth import SESSION_WORKSPACE
+from aios_site.accounts.middleware import member_locale_activate
 from aios_site.accounts.models import Membership, Role
 
 
@@ -14,6 +15,7 @@ def page_membership(request: HttpRequest, slug: str, role: str = Role.VIEWER) ->
     """The requester's membership in the page's workspace, which becomes the one open in the UI."""
     membership = access_workspace(user=request.user, slug=slug, role=role)
     request.session[SESSION_WORKSPACE] = slug
+    member_locale_activate(request, membership)
     return membership
 
 

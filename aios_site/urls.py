@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, reverse_lazy
 
 from agents import views as agent_views
 from agents.evals import views as eval_views
@@ -21,6 +21,21 @@ urlpatterns = [
     path("workspaces/switch/", views.workspace_switch, name="workspace_switch"),
     path("w/<slug:slug>/settings/", views.settings_page, name="settings"),
     path(
+        "w/<slug:slug>/settings/account/<str:action>/",
+        views.settings_action,
+        name="settings_action",
+    ),
+    path(
+        "invite/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="accounts/invite.html",
+            post_reset_login=True,
+            post_reset_login_backend="django.contrib.auth.backends.ModelBackend",
+            success_url=reverse_lazy("home"),
+        ),
+        name="invite_accept",
+    ),
+    path(
         "w/<slug:slug>/settings/tokens/", views.settings_token_create, name="settings_token_create"
     ),
     path(
@@ -37,6 +52,11 @@ urlpatterns = [
     path("w/<slug:slug>/agents/", agent_views.agent_list, name="agents"),
     path("w/<slug:slug>/agents/new/", agent_views.agent_create, name="agent_create"),
     path("w/<slug:slug>/agents/<slug:agent_slug>/run/", agent_views.agent_run, name="agent_run"),
+    path(
+        "w/<slug:slug>/agents/<slug:agent_slug>/switch/",
+        agent_views.agent_switch,
+        name="agent_switch",
+    ),
     path(
         "w/<slug:slug>/agents/<slug:agent_slug>/settings/",
         agent_views.agent_settings,
@@ -87,6 +107,11 @@ urlpatterns = [
         "w/<slug:slug>/board/suggestions/<str:action>/",
         approval_views.board_suggestion,
         name="board_suggestion",
+    ),
+    path(
+        "w/<slug:slug>/board/<int:proposal_id>/",
+        approval_views.board_detail,
+        name="board_detail",
     ),
     path(
         "w/<slug:slug>/board/<int:proposal_id>/<str:action>/",

@@ -26,6 +26,7 @@ from aios_site.chaos import attempt_key
 from aios_site.core import lease
 from aios_site.core.actors import Actor
 from aios_site.core.errors import PermanentError, TransientError
+from approvals.edits import Edit
 
 _REGISTRY: dict[str, Effector] = {}
 
@@ -43,7 +44,15 @@ class Found:
 
 class Effector:
     name: ClassVar[str]
+    label: ClassVar[str] = ""  # what an owner calls this kind of change: "Reply to a customer"
     replaces_minutes: ClassVar[float] = 2.0  # the person's time one commit saves
+
+    def headline(self, payload: dict[str, Any], *, name: str, facts: dict[str, Any]) -> str:
+        """The card's title in the owner's words, as a verb: "Reply to Nina about order
+        #1016". `name` is what its target is called (approvals/targets.py), `facts` what the
+        policy was given; no query of its own, so a page of cards costs none."""
+        label = self.label or self.name
+        return f"{label}: {name}" if name else label
 
     def validate(self, payload: dict[str, Any], *, workspace) -> None:
         """Raises PermanentError when the payload cannot be applied."""
@@ -56,6 +65,14 @@ class Effector:
 
     def facts(self, payload: dict[str, Any], *, workspace) -> dict[str, Any]:
         return {}
+
+    def edits(
+        self, payload: dict[str, Any], *, workspace, facts: dict[str, Any] | None = None
+    ) -> list[Edit]:
+        """The parts of this payload a person may change on the card (approvals/edits.py);
+        none by default: such a card is approved or rejected as it is. Read from the payload
+        and the proposal's `facts` alone: a page of cards makes no query per card."""
+        return []
 
     def eval_facts(
         self, payload: dict[str, Any], *, workspace, context: dict[str, Any]
@@ -114,7 +131,14 @@ class Note(Effector):
     """Writes a note into the workspace's memory (namespace `notes` unless it says another)."""
 
     name = "core.note"
+    label = "Note for the team"
     replaces_minutes = 1.0
+
+    def headline(self, payload, *, name, facts) -> str:
+        if name:
+            return f"Save a note about {name}"
+        key = payload.get("key")
+        return f"Save the note “{key}”" if key else "Save a note"
 
     def validate(self, payload, *, workspace) -> None:
         require_field(payload, "content", str)
@@ -123,6 +147,9 @@ class Note(Effector):
 
     def risk(self, payload) -> str:
         return "low"
+
+    def edits(self, payload, *, workspace, facts=None) -> list[Edit]:
+        return [Edit(("content",), "text", "Note", payload.get("content"))]
 
     def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
         from memory.selectors import memory_current
@@ -186,6 +213,10 @@ class Webhook(Effector):
     `X-AIOS-Signature: sha256=<hex HMAC of the body>`, `Idempotency-Key: aios-proposal-N`."""
 
     name = "core.webhook"
+    label = "Message to a connected service"
+
+    def headline(self, payload, *, name, facts) -> str:
+        return f"Send an update to {payload.get('endpoint') or 'a connected service'}"
 
     def validate(self, payload, *, workspace) -> None:
         require_field(payload, "endpoint", str)
@@ -195,6 +226,9 @@ class Webhook(Effector):
 
     def risk(self, payload) -> str:
         return "medium"
+
+    def edits(self, payload, *, workspace, facts=None) -> list[Edit]:
+        return [Edit(("body",), "json", "What is sent", payload.get("body"))]
 
     def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
         endpoint = _endpoint(workspace, payload["endpoint"])

@@ -37,7 +37,7 @@ def render_card(proposal_id: int, *, created: bool, can_decide: bool) -> str:
     replaces itself wherever it is shown and leaves the tab it no longer belongs to."""
     from django.template.loader import render_to_string
 
-    from approvals.selectors import board_cards
+    from approvals.selectors import board_cards, board_tabs
 
     cards = board_cards(proposal_ids=[proposal_id])
     if not cards:
@@ -47,6 +47,7 @@ def render_card(proposal_id: int, *, created: bool, can_decide: bool) -> str:
     card = cards[0]
     context = {
         "card": card,
+        "tabs": board_tabs(workspace_id=card["proposal"].workspace_id),  # their counts move
         "created": created,
         "can_decide": can_decide,
         "oob": True,

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from aios_site.core.errors import PermanentError
 from approvals import policy
 from approvals.models import AuditEntry, Proposal
 from approvals.targets import target_names
@@ -90,6 +91,14 @@ TAB_STATUSES = {
 RISK_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
+TAB_LABELS = {
+    "pending": "Waiting",
+    "approved": "On their way",
+    "committed": "Done",
+    "rejected": "Not sent",
+}
+
+
 def board_counts(*, workspace_id: int) -> dict[str, int]:
     """How many proposals each tab holds, in one query."""
     from django.db.models import Count, Q
@@ -101,6 +110,12 @@ def board_counts(*, workspace_id: int) -> dict[str, int]:
         }
     )
     return counts
+
+
+def board_tabs(*, workspace_id: int) -> list[dict[str, Any]]:
+    """The board's tabs in order, each with its label and how many cards it holds."""
+    counts = board_counts(workspace_id=workspace_id)
+    return [{"tab": tab, "label": TAB_LABELS[tab], "count": counts[tab]} for tab in BOARD_TABS]
 
 
 def board_list(
@@ -165,23 +180,102 @@ def _card(proposal: Proposal, calls: list[dict], names: dict[tuple[int, str], st
         changes.append(
             {
                 "field": change.get("field", ""),
+                "context": bool(change.get("context")),
                 "text": text,
                 "pieces": word_diff(before or "", after) if text and before else None,
                 "before": before,
                 "after": after,
             }
         )
+    name = names.get((proposal.workspace_id, proposal.target), "")
+    effector = _effector(proposal.effector)
     return {
         "proposal": proposal,
-        "target_name": names.get((proposal.workspace_id, proposal.target), ""),
+        "target_name": name,
+        "headline": effector.headline(proposal.payload, name=name, facts=proposal.facts or {})
+        if effector
+        else proposal.effector,
+        "status_words": STATUS_WORDS.get(proposal.status, proposal.status),
+        "decision_words": decision_words(proposal),
         "changes": changes,
-        "models": [{"tier": c["response__tier"], "model": c["response__model"]} for c in calls],
-        "cost": sum((c["cost"] for c in calls), start=0),
-        "editable": [
-            {"name": name, "text": isinstance(value, str), "value": value}
-            for name, value in proposal.payload.items()
+        "models": [
+            {
+                "tier": c["response__tier"],
+                "model": c["response__model"],
+                "words": model_words(c["response__tier"], c["response__model"]),
+            }
+            for c in calls
         ],
+        "cost": sum((c["cost"] for c in calls), start=0),
+        "editable": _editable(proposal),
+        "can_undo": bool(effector and effector.can_undo),
     }
+
+
+# A card's state as the owner reads it.
+STATUS_WORDS = {
+    "pending": "Waiting",
+    "approved": "Approved, on its way",
+    "committed": "Done",
+    "rolled_back": "Undone",
+    "rejected": "Rejected",
+    "expired": "Expired",
+    "failed": "Failed",
+    "withdrawn": "Withdrawn",
+}
+ROLE_WORDS = {"owner": "the owner", "operator": "an operator or the owner", "viewer": "anyone"}
+
+
+def decision_words(proposal: Proposal) -> str:
+    """Who decides, or who decided and how: "Waits for an operator or the owner (rule “…”)",
+    "Approved by olivia@…", "Went out by itself under the rule “…”"."""
+    rule = (proposal.decided_rule or {}).get("name", "")
+    under = f" (rule “{rule}”)" if rule else ""
+    person = proposal.decided_by.get_username() if proposal.decided_by_id else ""
+    if proposal.status == "pending":
+        return f"Waits for {ROLE_WORDS.get(proposal.required_role, proposal.required_role)}{under}"
+    if proposal.status == "expired":
+        return "Expired: nobody decided in time"
+    if proposal.status == "withdrawn":
+        return "Withdrawn: its run was stopped before anyone decided"
+    verb = "Rejected" if proposal.status == "rejected" else "Approved"
+    if person:
+        return f"{verb} by {person}"
+    if verb == "Rejected":
+        return f"Refused by the rule “{rule}”" if rule else "Refused"
+    return f"Went out by itself under the rule “{rule}”" if rule else "Approved"
+
+
+def model_words(tier: str | None, model: str | None) -> str:
+    """What wrote a draft, as an owner says it."""
+    if tier == "template":
+        return "a template filled in from your data (no model)"
+    if tier == "local":
+        return f"the model on this machine ({model})"
+    return model or "a model"
+
+
+def _effector(name: str):
+    from approvals.effectors import get_effector
+
+    try:
+        return get_effector(name)
+    except PermanentError:
+        return None
+
+
+def _editable(proposal: Proposal) -> list:
+    """What a person may change on the card; nothing when the target is gone (the card can
+    still be rejected, and approving it fails with the reason)."""
+    effector = _effector(proposal.effector)
+    if effector is None or proposal.status != "pending":
+        return []
+    try:
+        return effector.edits(
+            proposal.payload, workspace=proposal.workspace, facts=proposal.facts or {}
+        )
+    except PermanentError:
+        return []
 
 
 def rule_measures(*, workspace_id: int, rules: list[dict]) -> dict[str, Any] | None:

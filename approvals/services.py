@@ -7,6 +7,7 @@ tabs or a redelivered task can never take the same step twice; every one is audi
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,7 @@ from aios_site.core.renewer import renewer
 from aios_site.queues import send
 from approvals import policy
 from approvals.audit import audit_record
+from approvals.edits import refuse_locked
 from approvals.effectors import Found, get_effector
 from approvals.events import proposal_changed
 from approvals.models import (
@@ -75,7 +77,8 @@ def rules_for(*, workspace_id: int) -> list[dict[str, Any]]:
             "name", "effector", "conditions", "decision", "required_role"
         )
     )
-    return stored or policy.DEFAULT_RULES
+    # A copy of the defaults: a caller that reorders its rules must not reorder them.
+    return stored or copy.deepcopy(policy.DEFAULT_RULES)
 
 
 @transaction.atomic
@@ -288,9 +291,10 @@ def _review_seconds(proposal: Proposal, user, decided_at) -> int | None:
 
 
 def proposals_open(*, membership, proposals) -> None:
-    """Notes that these cards were shown to the member, for the pending ones they may decide:
-    where the review time of their decision starts. One INSERT; a card shown before keeps its
-    first time."""
+    """Notes that the member turned to these cards (the board reports a card once it is on a
+    visible screen while the person is using it, not when it was merely pushed there), for
+    the pending ones they may decide: where the review time of their decision starts. One
+    INSERT; a card attended to before keeps its first time."""
     opened_at = timezone.now()
     ProposalOpened.objects.bulk_create(
         [
@@ -352,7 +356,11 @@ def proposal_approve(
 
 
 def _apply_edit(proposal: Proposal, payload: dict[str, Any], membership) -> None:
+    """An edit changes only what the effector lets a person change (approvals/edits.py), and
+    is then checked and decided like a new proposal."""
     handler = get_effector(proposal.effector)
+    editable = handler.edits(proposal.payload, workspace=proposal.workspace)
+    refuse_locked(editable, proposal.payload, payload)
     handler.validate(payload, workspace=proposal.workspace)
     facts = _facts(handler, payload, agent=proposal.agent, workspace=proposal.workspace)
     verdict = policy.decide(rules_for(workspace_id=proposal.workspace_id), facts)

@@ -31,3 +31,21 @@ def target_names(workspace_id: int, targets: Iterable[str]) -> dict[str, str]:
         for reference, name in _NAMERS[kind](workspace_id, references).items():
             names[f"{kind}:{reference}"] = name
     return names
+
+
+# kind → (workspace id, reference) → what a person needs beside the card to judge it: a list
+# of {"label", "text"?, "url"?, "items"?} sections (a customer's earlier messages, a product's
+# page in the catalog), for the board's detail pane.
+Context = Callable[[int, str], list[dict]]
+_CONTEXTS: dict[str, Context] = {}
+
+
+def register_context(kind: str, context: Context) -> None:
+    _CONTEXTS[kind] = context
+
+
+def target_context(workspace_id: int, target: str) -> list[dict]:
+    kind, _, reference = target.partition(":")
+    if not reference or kind not in _CONTEXTS:
+        return []
+    return _CONTEXTS[kind](workspace_id, reference)

@@ -23,11 +23,13 @@ from agents.pipelines import PermanentError
 from aios_site.accounts.models import Role
 from aios_site.errors import Conflict, error_detail
 from aios_site.pages import page_membership, query_without_page, render_page
-from approvals import charts, outcomes, selectors, services, suggestions
+from approvals import charts, firstrun, outcomes, rulebuilder, selectors, services, suggestions
 from approvals.access import access_proposal
 from approvals.audit import Actor, audit_readable, audit_verify
-from approvals.effectors import effector_names
-from approvals.models import PolicyRule, WebhookEndpoint
+from approvals.edits import edited_payload
+from approvals.effectors import effector_names, get_effector
+from approvals.models import PolicyRule, Proposal, WebhookEndpoint
+from approvals.targets import target_context
 
 PAGE_SIZE = 50
 BOARD_PAGE_SIZE = 50
@@ -72,14 +74,12 @@ def board_page(request: HttpRequest, slug: str) -> HttpResponse:
     )
     page = Paginator(proposals, BOARD_PAGE_SIZE).get_page(request.GET.get("page"))
     cards = selectors.board_cards(proposals=page.object_list)
-    services.proposals_open(membership=membership, proposals=[c["proposal"] for c in cards])
     context = {
         "membership": membership,
         "section": "board",
         "title": "Board",
         "tab": tab,
-        "tabs": selectors.BOARD_TABS,
-        "counts": selectors.board_counts(workspace_id=membership.workspace_id),
+        "tabs": selectors.board_tabs(workspace_id=membership.workspace_id),
         "page": page,
         "cards": cards,
         "agents": Agent.objects.filter(workspace_id=membership.workspace_id).order_by("slug"),
@@ -88,8 +88,38 @@ def board_page(request: HttpRequest, slug: str) -> HttpResponse:
         "can_decide": membership.has_role(Role.OPERATOR),
         "board_url": reverse("board", args=[slug]),  # cards build their action URLs on it
         "suggestions": _suggestions(membership) if tab == "pending" else [],
+        "first_run": _first_run(membership, tab, page),
     }
     return render_page(request, "approvals/board.html", context)
+
+
+@login_required
+def board_detail(request: HttpRequest, slug: str, proposal_id: int) -> HttpResponse:
+    """One card with all a person needs to judge it: the customer's message and their earlier
+    ones, the order, the product as the shop has it, the sources, the run. In the pane beside
+    the list (htmx), or a page of its own (a phone)."""
+    membership = page_membership(request, slug)
+    proposal = access_proposal(membership=membership, proposal_id=proposal_id)
+    [card] = selectors.board_cards(proposal_ids=[proposal.pk])
+    context = {
+        "membership": membership,
+        "section": "board",
+        "title": card["headline"],
+        "card": card,
+        "context": target_context(membership.workspace_id, proposal.target),
+        "can_decide": membership.has_role(Role.OPERATOR),
+        "board_url": reverse("board", args=[slug]),
+    }
+    return render_page(request, "approvals/detail.html", context, partial="detail")
+
+
+def _first_run(membership, tab: str, page) -> list:
+    """The getting-started steps, on the waiting tab of a workspace that never had a card."""
+    if tab != "pending" or page.paginator.count:
+        return []
+    if Proposal.objects.filter(workspace_id=membership.workspace_id).exists():
+        return []
+    return firstrun.first_run(membership.workspace_id)
 
 
 def _suggestions(membership) -> list:
@@ -126,19 +156,14 @@ def board_suggestion(request: HttpRequest, slug: str, action: str) -> HttpRespon
 
 
 def _edited_payload(request: HttpRequest, proposal) -> dict | None:
-    """The payload as edited on the card, or None when nothing was edited."""
+    """The payload with the card's edit fields in place, or None when nothing was edited.
+    Only the fields the effector offers are read (approvals/edits.py)."""
     if request.POST.get("edit") != "1":
         return None
-    payload = dict(proposal.payload)
-    for name in proposal.payload:
-        if f"field:{name}" in request.POST:
-            payload[name] = request.POST[f"field:{name}"].replace("\r\n", "\n")
-        elif f"json:{name}" in request.POST:
-            try:
-                payload[name] = json.loads(request.POST[f"json:{name}"])
-            except json.JSONDecodeError as error:
-                raise PermanentError(f"{name}: not JSON ({error.msg})") from error
-    return payload
+    editable = get_effector(proposal.effector).edits(proposal.payload, workspace=proposal.workspace)
+    return edited_payload(
+        proposal.payload, editable, request.POST, tz=timezone.get_current_timezone()
+    )
 
 
 def _approve(request, membership, proposal):
@@ -170,7 +195,7 @@ def board_action(request: HttpRequest, slug: str, proposal_id: int, action: str)
         raise Http404("No such action.")
     membership = page_membership(request, slug, Role.OPERATOR)
     proposal = access_proposal(membership=membership, proposal_id=proposal_id)
-    if action == "opened":  # a card that arrived live was put on the member's board
+    if action == "opened":  # the member attended to the card (static/js/board.js)
         services.proposals_open(membership=membership, proposals=[proposal])
         return HttpResponse(status=204)
     error = ""
@@ -183,7 +208,6 @@ def board_action(request: HttpRequest, slug: str, proposal_id: int, action: str)
             messages.error(request, f"Not done: {error}")
         return redirect(reverse("board", args=[slug]) + f"#proposal-{proposal_id}")
     [card] = selectors.board_cards(proposal_ids=[proposal_id])
-    services.proposals_open(membership=membership, proposals=[card["proposal"]])
     context = {
         "card": card,
         "can_decide": True,
@@ -227,11 +251,22 @@ def policy_page(request: HttpRequest, slug: str) -> HttpResponse:
         "rules": rules,
         "measured": measured,
         "rule_rows": list(
-            zip(rules, measured["rules"] if measured else [None] * len(rules), strict=True)
+            zip(
+                rules,
+                measured["rules"] if measured else [None] * len(rules),
+                [rulebuilder.rule_words(rule) for rule in rules],
+                strict=True,
+            )
         ),
         "rules_json": request.POST.get("rules") or json.dumps(rules, indent=1),
         "default": not PolicyRule.objects.filter(workspace_id=membership.workspace_id).exists(),
         "effectors": effector_names(),
+        "kinds": rulebuilder.kinds(),
+        "facts": rulebuilder.FACTS,
+        "ops": rulebuilder.OPS.items(),
+        "outcomes": [(key, words) for key, (words, _) in rulebuilder.OUTCOMES.items()],
+        "condition_rows": range(1, rulebuilder.CONDITION_ROWS + 1),
+        "builder": request.POST if request.POST.get("builder") else {},
         "endpoints": WebhookEndpoint.objects.filter(workspace_id=membership.workspace_id),
         "is_owner": membership.has_role(Role.OWNER),
     }
@@ -248,6 +283,48 @@ def _rules_from_form(request, membership) -> None:
     )
 
 
+def _rule_add(request, membership) -> None:
+    """The builder's rule, placed before the rule it names (default: before the catch-all
+    last rule, so that it can decide at all)."""
+    rules = services.rules_for(workspace_id=membership.workspace_id)
+    rule = rulebuilder.rule_from_form(request.POST)
+    position = request.POST.get("before", "")
+    at = (
+        int(position)
+        if position.isdigit() and int(position) < len(rules)
+        else max(len(rules) - 1, 0)
+    )
+    _rules_save(request, membership, [*rules[:at], rule, *rules[at:]])
+
+
+def _rule_remove(request, membership) -> None:
+    rules = services.rules_for(workspace_id=membership.workspace_id)
+    _rules_save(
+        request, membership, [r for i, r in enumerate(rules) if i != _index(request, rules)]
+    )
+
+
+def _rule_up(request, membership) -> None:
+    rules = services.rules_for(workspace_id=membership.workspace_id)
+    index = _index(request, rules)
+    if index > 0:
+        rules[index - 1], rules[index] = rules[index], rules[index - 1]
+    _rules_save(request, membership, rules)
+
+
+def _index(request, rules) -> int:
+    index = request.POST.get("index", "")
+    if not index.isdigit() or int(index) >= len(rules):
+        raise ValidationError("no such rule: reload the page")
+    return int(index)
+
+
+def _rules_save(request, membership, rules) -> None:
+    services.rules_set(
+        workspace=membership.workspace, rules=rules, actor=Actor.of_user(request.user)
+    )
+
+
 def _endpoint_from_form(request, membership) -> None:
     services.webhook_endpoint_save(
         workspace=membership.workspace,
@@ -258,7 +335,13 @@ def _endpoint_from_form(request, membership) -> None:
     )
 
 
-POLICY_ACTIONS = {"rules": _rules_from_form, "endpoint": _endpoint_from_form}
+POLICY_ACTIONS = {
+    "rules": _rules_from_form,
+    "add": _rule_add,
+    "remove": _rule_remove,
+    "up": _rule_up,
+    "endpoint": _endpoint_from_form,
+}
 
 
 @login_required

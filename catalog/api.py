@@ -42,6 +42,7 @@ def store_create(request, body: StoreIn):
         api_base_url=body.api_base_url or "",
         outbound_url=body.outbound_url or "",
         languages=body.languages,
+        currency=body.currency,
         actor=Actor.of_user(membership.user),
     )
     return Status(201, store)

@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any
 
 from agents.llm import templating
+from aios_site.humanize import writer_words
 from catalog import checks
 from catalog.checks import failed, language_name
 
@@ -225,23 +226,26 @@ def verdict(draft: dict[str, Any]) -> str:
     said = []
     for attempt in draft["history"]:
         said.append(
-            f"A draft by {attempt['tier']} ({attempt['model']}) failed its checks "
+            f"A draft by {writer_words(attempt['tier'], attempt['model'])} failed its checks "
             f"({'; '.join(attempt['failed'])})."
         )
     if draft["outcome"] == "regenerated":
         said.append("It was written again with the failures named, and passed.")
     elif draft["outcome"] == "template":
-        said.append("The template stands in for it.")
-    failures = failed(draft["checks"])
-    if failures:
-        said.append(
-            "Checks FAILED: "
-            + "; ".join(f"{c['language']} {c['check']}: {c['detail']}" for c in failures)
-            + ". A person has to decide."
-        )
-    else:
-        said.append("All checks passed.")
+        said.append("A template filled in from your shop's data stands in for it.")
+    said.append(checks_verdict(failed(draft["checks"])))
     return " ".join(said)
+
+
+def checks_verdict(failures: list[dict[str, Any]]) -> str:
+    """ "All checks passed.", or what failed, in words, and that a person decides."""
+    if not failures:
+        return "All checks passed."
+    found = "; ".join(
+        f"in {language_name(c['language'])}, {c['detail']}" if c.get("language") else c["detail"]
+        for c in failures
+    )
+    return f"Check before approving: {found}. A person has to decide."
 
 
 def check_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -249,16 +253,16 @@ def check_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
     for the person who decides."""
     rows = []
     for check in failed(payload.get("checks") or []):
-        language = f" ({check['language']})" if check.get("language") else ""
+        language = f" in {language_name(check['language'])}" if check.get("language") else ""
         rows.append(
             {
-                "field": f"check failed: {check['check']}{language}",
+                "field": f"Check failed{language}: {check['check']}",
                 "before": None,
                 "after": check["detail"],
             }
         )
     for draft in failed_drafts(payload):
-        language = f" in {draft['language']}" if draft.get("language") else ""
+        language = f" in {language_name(draft['language'])}" if draft.get("language") else ""
         rows.append(
             {
                 "field": f"draft thrown away{language} ({'; '.join(draft.get('failed') or [])})",

@@ -16,6 +16,8 @@ from django.core.mail import EmailMessage
 
 from aios_site.chaos import attempt_key
 from aios_site.core.errors import PermanentError
+from aios_site.humanize import language_list, language_name, money
+from approvals.edits import Edit
 from approvals.effectors import (
     Effector,
     Found,
@@ -78,7 +80,13 @@ class UpdateDescription(Effector):
     sanitized before it leaves (catalog/html.py)."""
 
     name = "catalog.update_description"
+    label = "Product description"
     replaces_minutes = 15.0
+
+    def headline(self, payload, *, name, facts) -> str:
+        languages = sorted((payload.get("descriptions") or {}).keys())
+        written = f" in {language_list(languages)}" if languages else ""
+        return f"New description for {name or 'a product'}{written}"
 
     def validate(self, payload, *, workspace) -> None:
         _product(workspace, payload)
@@ -104,11 +112,22 @@ class UpdateDescription(Effector):
             "failed_drafts": len(failed_drafts(payload)),
         }
 
+    def edits(self, payload, *, workspace, facts=None) -> list[Edit]:
+        return [
+            Edit(
+                ("descriptions", language),
+                "html",
+                f"Description in {language_name(language)}",
+                text,
+            )
+            for language, text in sorted((payload.get("descriptions") or {}).items())
+        ]
+
     def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
         product = _product(workspace, payload)
         changes = [
             {
-                "field": f"description ({language})",
+                "field": f"Description in {language_name(language)}",
                 "before": html.visible_text(_current(product, language)) or None,
                 "after": html.visible_text(html.sanitize(text)),
             }
@@ -245,7 +264,16 @@ class ChangePrice(Effector):
     `price_change_pct` (the size of the change, up or down)."""
 
     name = "catalog.change_price"
+    label = "Price change"
     replaces_minutes = 5.0
+
+    def headline(self, payload, *, name, facts) -> str:
+        currency = facts.get("currency", "")
+        new = money(payload.get("price"), currency)
+        if facts.get("old_price") is None:
+            return f"Set the price of {name or 'a product'} to {new}"
+        old = money(facts["old_price"], currency)
+        return f"Change the price of {name or 'a product'} from {old} to {new}"
 
     def validate(self, payload, *, workspace) -> None:
         _variant(workspace, payload)
@@ -256,7 +284,11 @@ class ChangePrice(Effector):
 
     def facts(self, payload, *, workspace) -> dict[str, Any]:
         variant, price = _variant(workspace, payload), _price(payload)
-        facts: dict[str, Any] = {"price": float(price), "variant_id": variant.external_id}
+        facts: dict[str, Any] = {
+            "price": float(price),
+            "variant_id": variant.external_id,
+            "currency": variant.product.connection.currency,
+        }
         if variant.cost is not None:
             facts["cost"] = float(variant.cost)
         if variant.price:
@@ -266,16 +298,21 @@ class ChangePrice(Effector):
             )
         return facts
 
+    def edits(self, payload, *, workspace, facts=None) -> list[Edit]:
+        currency = (facts or {}).get("currency", "")
+        return [Edit(("price",), "money", "Price", str(_price(payload)), currency=currency)]
+
     def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
         variant, price = _variant(workspace, payload), _price(payload)
         change = ""
         if variant.price:
             change = f" ({(price - variant.price) / variant.price * 100:+.1f}%)"
+        currency = variant.product.connection.currency
         return [
             {
-                "field": f"price of {variant.product.title} / {variant.title}{change}",
-                "before": str(variant.price) if variant.price is not None else None,
-                "after": str(price),
+                "field": f"Price of {variant.product.title} / {variant.title}{change}",
+                "before": money(variant.price, currency) if variant.price is not None else None,
+                "after": money(price, currency),
             }
         ]
 
@@ -337,7 +374,16 @@ class SetProductStatus(Effector):
     """Shows (`active`) or hides (`draft`, `archived`) a product in the shop."""
 
     name = "catalog.set_product_status"
+    label = "Show or hide a product"
     replaces_minutes = 3.0
+
+    def headline(self, payload, *, name, facts) -> str:
+        product = name or "a product"
+        return {
+            "active": f"Show {product} in the shop",
+            "draft": f"Hide {product} from the shop",
+            "archived": f"Archive {product}",
+        }.get(payload.get("status"), f"Change whether {product} shows in the shop")
 
     def validate(self, payload, *, workspace) -> None:
         _product(workspace, payload)
@@ -399,7 +445,11 @@ class SendReply(Effector):
     `tier` (template, local, remote) and `language`."""
 
     name = "catalog.send_reply"
+    label = "Reply to a customer"
     replaces_minutes = 6.0
+
+    def headline(self, payload, *, name, facts) -> str:
+        return f"Reply to {name or 'a customer'}"
 
     def validate(self, payload, *, workspace) -> None:
         _message(workspace, payload)
@@ -444,14 +494,28 @@ class SendReply(Effector):
             "risk_reasons": reasons,
         }
 
+    def edits(self, payload, *, workspace, facts=None) -> list[Edit]:
+        return [
+            # Blank: "Re: " and the customer's own subject (see _subject).
+            Edit(
+                ("subject",), "line", "Subject (blank: Re: their subject)", payload.get("subject")
+            ),
+            Edit(("body",), "text", "Reply", payload.get("body")),
+        ]
+
     def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
         """The customer's message beside the reply, so the reply can be judged on the card;
         then what failed its checks, and the drafts thrown away for it."""
         message = _message(workspace, payload)
         rows = [
-            {"field": f"{message.customer_email} wrote", "before": None, "after": message.body},
             {
-                "field": f"reply to {message.customer_email}",
+                "field": f"{message.customer_name or message.customer_email} wrote",
+                "before": None,
+                "after": message.body,
+                "context": True,  # what the reply answers, not a change
+            },
+            {
+                "field": f"Reply to {message.customer_email}",
                 "before": None,
                 "after": payload["body"],
             },

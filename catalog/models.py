@@ -20,6 +20,8 @@ class StoreConnection(models.Model):
     access_token_encrypted = models.TextField()
     webhook_secrets_encrypted = models.JSONField(default=list, help_text="One or two (rotation).")
     languages = models.JSONField(default=list)
+    # The shop's currency (ISO 4217), in which its prices are shown and edited.
+    currency = models.CharField(max_length=3, default="USD")
     brand_namespace = models.SlugField(max_length=50, default="brand")
     created_at = models.DateTimeField(auto_now_add=True)
     uninstalled_at = models.DateTimeField(null=True, blank=True)

@@ -28,6 +28,7 @@ from agents.pipelines import (
     required_outside_evals,
     step,
 )
+from aios_site.humanize import writer_words
 from catalog import checks, drafts, html
 from catalog import tools as _tools  # noqa: F401 - registers the catalog tools
 
@@ -58,6 +59,11 @@ class DescribeProduct(Pipeline):
     against the facts → a `catalog.update_description` proposal, sources per paragraph."""
 
     name = "catalog.describe_product"
+    capabilities = ("draft", "detect_language", "embed")
+    purpose = (
+        "Writes each product's description in your shop's languages from its facts, checks "
+        "every claim against them, and brings it to you to approve."
+    )
 
     class Input(PipelineInput):
         languages: list[str] | None = None
@@ -234,10 +240,11 @@ def _supporting(paragraph: str, cited: list[dict[str, str]]) -> list[dict[str, s
 
 
 def _description_rationale(product, written, results) -> str:
-    made_by = ", ".join(
-        f"{lang}: {d['tier']} ({d['model']})" + (", fallback" if d["fallback"] else "")
-        for lang, d in sorted(written.items())
-    )
+    writers: dict[str, list[str]] = {}  # who wrote it -> the languages it wrote
+    for lang, d in sorted(written.items()):
+        writer = writer_words(d["tier"], d["model"], fallback=d["fallback"])
+        writers.setdefault(writer, []).append(drafts.language_name(lang))
+    made_by = "; ".join(f"{' and '.join(langs)} by {writer}" for writer, langs in writers.items())
     # How each language's draft came to be, where it took more than one try.
     story = " ".join(
         f"{drafts.language_name(lang)}: {d['verdict'].rsplit(' All checks passed.', 1)[0]}"
@@ -246,14 +253,8 @@ def _description_rationale(product, written, results) -> str:
     )
     made_by += f". {story}" if story else ""
     words = len(product["body_text"].split())
-    failures = checks.failed(results)
-    verdict = (
-        "All checks passed."
-        if not failures
-        else "Checks FAILED: "
-        + "; ".join(f"{c['language']} {c['check']}: {c['detail']}" for c in failures)
-    )
-    return f"The description has {words} words. Drafted by {made_by}. {verdict}"
+    verdict = drafts.checks_verdict(checks.failed(results))
+    return f"The shop's description has {words} words now. Written: {made_by}. {verdict}"
 
 
 def _decided(decision: dict[str, Any]) -> dict[str, Any]:
@@ -270,6 +271,8 @@ class InventoryAlert(Pipeline):
     of stock, otherwise a restock note for the owner."""
 
     name = "catalog.inventory_alert"
+    capabilities = ()
+    purpose = "Watches your stock and tells you before a product sells out; hides one that has."
 
     class Input(PipelineInput):
         variant_id: int
@@ -385,6 +388,11 @@ class ReplyToCustomer(Pipeline):
     are known, else a draft grounded in the shop's policies → a `catalog.send_reply` proposal."""
 
     name = "catalog.reply_to_customer"
+    capabilities = ("detect_language", "classify", "draft", "embed")
+    purpose = (
+        "Answers customers in their own language: order-status replies from your templates "
+        "go out by themselves, the rest are drafted from your policies for you to approve."
+    )
 
     class Input(PipelineInput):
         # An eval's item (agents/evals) instead of a message in the shop: nothing is written.
@@ -494,9 +502,10 @@ class ReplyToCustomer(Pipeline):
                 "failed_drafts": reply["failed_drafts"],
             },
             rationale=(
-                f"Customer wrote in {drafts.language_name(language)}, "
-                f"intent {intent['intent']} ({_how_sure(intent)})"
-                + f"; reply by {reply['tier']} ({reply['model']}). {reply['verdict']}"
+                f"The customer wrote in {drafts.language_name(language)}, about "
+                f"{str(intent['intent']).replace('_', ' ')} ({_how_sure(intent)}); "
+                f"the reply is by {writer_words(reply['tier'], reply['model'])}. "
+                f"{reply['verdict']}"
             ),
             sources=ctx.state["sources"],
             resume="done",

@@ -18,6 +18,7 @@ class StoreIn(Schema):
     webhook_secrets: list[str] = Field(min_length=1, max_length=2)
     outbound_url: str | None = Field(default=None, max_length=500)
     languages: list[str] = ["en"]
+    currency: str = Field(default="USD", pattern=r"^[A-Za-z]{3}$")
 
 
 class StoreOut(Schema):
@@ -27,6 +28,7 @@ class StoreOut(Schema):
     api_version: str
     outbound_url: str
     languages: list[str]
+    currency: str
     webhook_secrets: int
 
     @staticmethod

@@ -314,8 +314,102 @@ def variant_names(workspace_id: int, references: list[str]) -> dict[str, str]:
 
 def message_names(workspace_id: int, references: list[str]) -> dict[str, str]:
     messages = Message.objects.filter(workspace_id=workspace_id, pk__in=_numbers(references))
-    rows = messages.values_list("pk", "customer_name", "customer_email", "subject")
+    rows = messages.values_list("pk", "customer_name", "customer_email", "subject", "order_ref")
     return {
-        str(pk): f"{name or email}: {subject}" if subject else (name or email)
-        for pk, name, email, subject in rows
+        str(pk): _about(name or email, subject, order) for pk, name, email, subject, order in rows
     }
+
+
+def _about(customer: str, subject: str, order: str) -> str:
+    """ "Nina about order #1016", "Nina about “Beeswax candle question”", or "Nina"."""
+    if order:
+        return f"{customer} about order {order if order.startswith('#') else '#' + order}"
+    return f"{customer} about “{subject}”" if subject else customer
+
+
+# -- what the board's detail pane shows beside a card ------------------------------------------
+
+HISTORY = 5  # a customer's earlier messages shown beside a reply
+
+
+def message_context(workspace_id: int, reference: str) -> list[dict]:
+    """The customer's message in full, their order, and their earlier messages."""
+    message = _by_reference(Message.objects.filter(workspace_id=workspace_id), "pk", reference)
+    if message is None:
+        return []
+    who = message.customer_name or message.customer_email
+    sections = [
+        {
+            "label": f"{who} wrote" + (f": “{message.subject}”" if message.subject else ""),
+            "text": message.body,
+            "when": message.received_at,
+        }
+    ]
+    order = _order_of(message)
+    if order is not None:
+        sections.append({"label": f"Order {order.name}", "text": _order_words(order)})
+    earlier = Message.objects.filter(
+        workspace_id=workspace_id,
+        customer_email=message.customer_email,
+        received_at__lt=message.received_at,
+    ).order_by("-received_at")[:HISTORY]
+    items = [{"text": m.subject or m.body[:120], "when": m.received_at} for m in earlier]
+    sections.append({"label": f"Earlier messages from {who}", "items": items, "empty": "None."})
+    return sections
+
+
+def _order_of(message: Message) -> Order | None:
+    if not message.order_ref:
+        return None
+    name = message.order_ref if message.order_ref.startswith("#") else f"#{message.order_ref}"
+    return Order.objects.filter(workspace_id=message.workspace_id, name=name).first()
+
+
+def _order_words(order: Order) -> str:
+    from aios_site.humanize import money
+
+    status = order.fulfillment_status or "not shipped yet"
+    if order.cancelled_at:
+        status = "cancelled"
+    return f"{money(order.total_price, order.currency)}, {status.replace('_', ' ')}"
+
+
+def product_context(workspace_id: int, reference: str) -> list[dict]:
+    """The product as the shop has it now: its status, its variants' prices, its page."""
+    from django.urls import reverse
+
+    from aios_site.accounts.models import Workspace
+    from aios_site.humanize import money
+
+    products = Product.objects.filter(workspace_id=workspace_id).select_related("connection")
+    product = _by_reference(products, "external_id", reference)
+    if product is None:
+        return []
+    slug = Workspace.objects.filter(pk=workspace_id).values_list("slug", flat=True).first()
+    currency = product.connection.currency
+    return [
+        {
+            "label": product.title,
+            "text": f"{(product.status or 'active').capitalize()} in the shop",
+            "url": f"{reverse('catalog', args=[slug])}#product-{product.pk}",
+        },
+        {
+            "label": "Prices now",
+            "items": [
+                {"text": f"{v.title}: {money(v.price, currency)}"} for v in product.variants.all()
+            ],
+            "empty": "No variants.",
+        },
+    ]
+
+
+def variant_context(workspace_id: int, reference: str) -> list[dict]:
+    variant = _by_reference(
+        Variant.objects.filter(product__workspace_id=workspace_id), "external_id", reference
+    )
+    return product_context(workspace_id, str(variant.product.external_id)) if variant else []
+
+
+def _by_reference(rows, field: str, reference: str):
+    """The row whose `field` is the number in `reference` ("message:12"'s "12"), or None."""
+    return rows.filter(**{field: int(reference)}).first() if reference.isdigit() else None

@@ -63,6 +63,7 @@ def store_connect(
     api_base_url: str = "",
     outbound_url: str = "",
     languages: list[str] | None = None,
+    currency: str = "USD",
     allow_private: bool | None = None,
 ) -> StoreConnection:
     """Connects a store. The URLs the server will call must be public addresses unless the
@@ -74,6 +75,7 @@ def store_connect(
         api_base_url=api_base_url or f"https://{shop_domain}",
         outbound_url=outbound_url,
         languages=languages or ["en"],
+        currency=currency.strip().upper(),
     )
     connection.access_token = access_token
     connection.webhook_secrets = webhook_secrets
@@ -310,12 +312,14 @@ def product_fact(product: Product) -> str:
         body_html=product.body_html,
         prices=[(v.title, v.price) for v in product.variants.all() if v.price is not None],
         tags=product.tags,
+        options=[o for o in (product.raw or {}).get("options") or [] if o.get("name") != "Title"],
     )
 
 
-def facts_text(*, title, product_type, vendor, body_html, prices, tags) -> str:
+def facts_text(*, title, product_type, vendor, body_html, prices, tags, options=None) -> str:
     """A product's fact as memory holds it, from its fields (a product in the shop, or one of
-    an eval's)."""
+    an eval's). Its options are counted ("Colour: 2 (Sand, Slate)"), as the description
+    template counts them ("Available in 2 colours"): a count the shop's data gives is a fact."""
     text = visible_text(body_html or "")  # linear on any markup the shop sends
     description = " ".join(text.split())
     lines = [f"{title} ({product_type or 'product'} by {vendor or 'us'})."]
@@ -325,6 +329,14 @@ def facts_text(*, title, product_type, vendor, body_html, prices, tags) -> str:
         lines.append("Variants and prices: " + "; ".join(f"{n}: {p}" for n, p in prices) + ".")
     if tags:
         lines.append(f"Tags: {tags}.")
+    counted = [
+        f"{option.get('name')}: {len(values)} ({', '.join(values)})"
+        for option in options or []
+        if (values := [str(v) for v in option.get("values") or [] if str(v).strip()])
+        and values != ["Default Title"]
+    ]
+    if counted:
+        lines.append("Options: " + "; ".join(counted) + ".")
     return "\n".join(lines)
 
 
@@ -624,6 +636,7 @@ def demo_store_ensure(*, workspace, simulator_url: str) -> dict[str, str]:
             api_base_url=simulator_url,
             outbound_url=f"{simulator_url}/outbound/replies",
             languages=["en", "es"],
+            currency="EUR",
             allow_private=True,  # the demo's own simulator, on this machine
         )
     elif connection.api_base_url != simulator_url:

@@ -21,6 +21,7 @@ from agents.pipelines import PermanentError
 from agents.services import Conflict
 from aios_site.accounts.models import Membership, Role
 from aios_site.errors import error_detail
+from aios_site.humanize import currency_choices
 from aios_site.pages import page_membership, query_without_page, render_page
 from approvals.audit import Actor
 from catalog import selectors, services
@@ -191,6 +192,15 @@ class StoreConnectForm(forms.Form):
     languages = forms.CharField(
         initial="en", max_length=200, help_text="The shop's languages, primary first: en, es"
     )
+    currency = forms.ChoiceField(
+        initial="USD",
+        required=False,
+        choices=currency_choices,
+        help_text="The currency of the shop's prices.",
+    )
+
+    def clean_currency(self) -> str:
+        return self.cleaned_data["currency"] or "USD"
 
     def clean_shop_domain(self) -> str:
         domain = self.cleaned_data["shop_domain"].strip().lower()
@@ -252,6 +262,7 @@ def store_connect(request: HttpRequest, slug: str) -> HttpResponse:
                 api_base_url=data["api_base_url"],
                 outbound_url=data["outbound_url"],
                 languages=data["languages"],
+                currency=data["currency"],
                 actor=Actor.of_user(request.user),
             )
         except ValidationError as error:  # what the model itself refuses

@@ -276,12 +276,15 @@ def memory_history(*, workspace_id: int, namespace: str, key: str) -> list[dict[
     edits: dict[int, list[MemoryEdit]] = {}
     for edit in MemoryEdit.objects.filter(item__in=[v.pk for v in versions]):
         edits.setdefault(edit.item_id, []).append(edit)
-    history, accepted = [], ""
+    history, accepted, accepted_fields = [], "", None
     for version in reversed(versions):  # oldest first: each diffs against the last accepted
         history.append(
             {
                 "item": version,
                 "diff": word_diff(accepted, version.content) if accepted else [],
+                "fields": field_changes(accepted_fields, version.metadata or {})
+                if accepted_fields is not None
+                else [],
                 "edits": [
                     {"edit": edit, "diff": word_diff(edit.before, edit.after)}
                     for edit in edits.get(version.pk, [])
@@ -289,8 +292,39 @@ def memory_history(*, workspace_id: int, namespace: str, key: str) -> list[dict[
             }
         )
         if version.status == Status.CURRENT:
-            accepted = version.content
+            accepted, accepted_fields = version.content, version.metadata or {}
     return history[::-1]
+
+
+def field_label(name: str) -> str:
+    """ "Return days" for `return_days`."""
+    return name.replace("_", " ").strip().capitalize()
+
+
+def field_changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """The structured fields a version changed: [{label, before, after}], in key order."""
+    return [
+        {"label": field_label(name), "before": before.get(name), "after": after.get(name)}
+        for name in sorted(before.keys() | after.keys())
+        if before.get(name) != after.get(name)
+    ]
+
+
+def item_fields(item) -> list[dict[str, Any]]:
+    """A fact's structured fields as the console edits them, beside its text: each with its
+    name, label, value and input kind (templates read these fields, not the text)."""
+    fields = []
+    for name, value in sorted((item.metadata or {}).items()):
+        if isinstance(value, bool):
+            kind = "bool"
+        elif isinstance(value, int | float):
+            kind = "number"
+        elif isinstance(value, str):
+            kind = "text"
+        else:  # a list or an object: shown, edited through the API
+            continue
+        fields.append({"name": name, "label": field_label(name), "value": value, "kind": kind})
+    return fields
 
 
 def word_diff(before: str, after: str) -> list[tuple[str, str]]:

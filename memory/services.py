@@ -8,6 +8,7 @@ full text only.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -571,3 +573,56 @@ def memory_demo_ensure(*, workspace) -> int:
         if any(outcome != "unchanged" for outcome in written):
             transaction.on_commit(embed_soon)
     return sum(outcome != "unchanged" for outcome in written)
+
+
+# -- structured fields ---------------------------------------------------------------------------
+
+
+def fields_edited(item: MemoryItem, form) -> dict[str, Any]:
+    """The item's metadata with the console's `field:<name>` inputs in place, each read as the
+    type it holds now (a number stays a number: templates compute with it). A field the form
+    does not carry is kept; a name the item does not have is not added."""
+    from memory.selectors import item_fields
+
+    metadata = dict(item.metadata or {})
+    for field in item_fields(item):
+        name = f"field:{field['name']}"
+        if field["kind"] == "bool":
+            metadata[field["name"]] = form.get(name) == "on"
+        elif name in form:
+            metadata[field["name"]] = _field_value(field, form[name].strip())
+    return metadata
+
+
+def _field_value(field: dict[str, Any], text: str) -> Any:
+    if field["kind"] != "number":
+        return text
+    try:
+        number = float(text.replace(",", "."))
+    except ValueError as error:
+        raise ValidationError(f"{field['label']}: {text!r} is not a number") from error
+    return int(number) if isinstance(field["value"], int) and number.is_integer() else number
+
+
+def stale_text(item: MemoryItem, content: str, metadata: dict[str, Any]) -> list[str]:
+    """Where a number field changed but the text still states the old number: templated
+    replies use the field, drafted ones read the text, so the two must agree."""
+    said = []
+    for name, old in (item.metadata or {}).items():
+        new = metadata.get(name)
+        number = isinstance(old, int | float) and not isinstance(old, bool)
+        if number and new != old and _states(content, old) and not _states(content, new):
+            said.append(
+                f"The text still says {_plain(old)} where “{name.replace('_', ' ')}” is "
+                f"now {_plain(new)}: edit the text too, or drafted replies will say "
+                f"{_plain(old)}."
+            )
+    return said
+
+
+def _states(text: str, number: Any) -> bool:
+    return re.search(rf"(?<![\d.]){re.escape(_plain(number))}(?![\d])", text) is not None
+
+
+def _plain(number: Any) -> str:
+    return f"{number:g}" if isinstance(number, float) else str(number)

@@ -98,6 +98,7 @@ def memory_item_page(request: HttpRequest, slug: str, item_id: int) -> HttpRespo
         "item": item,
         "current": selectors.memory_current(**scope),
         "history": selectors.memory_history(**scope),
+        "fields": selectors.item_fields(item),
         "used_by": selectors.memory_used_by(**scope),
         "can_curate": membership.has_role(Role.OPERATOR),
         "now": timezone.now(),
@@ -106,11 +107,16 @@ def memory_item_page(request: HttpRequest, slug: str, item_id: int) -> HttpRespo
 
 
 def _edit(request, item) -> object:
-    content = request.POST.get("content", "")
+    """The text and the structured fields beside it, saved together as one version."""
+    content = request.POST.get("content", "").replace("\r\n", "\n")
     MemoryIn(namespace=item.namespace, key=item.key, kind=item.kind, content=content)
-    return services.memory_update(
-        item=item, source=Source.human(request.user), content=content.replace("\r\n", "\n")
+    metadata = services.fields_edited(item, request.POST)
+    written = services.memory_update(
+        item=item, source=Source.human(request.user), content=content, metadata=metadata
     )
+    for warning in services.stale_text(item, content, metadata):
+        messages.warning(request, warning)
+    return written
 
 
 def _console_action(action: str):
@@ -136,7 +142,7 @@ def memory_item_action(request: HttpRequest, slug: str, item_id: int, action: st
         written = ITEM_ACTIONS[action](request, item)
         target = getattr(written, "pk", target)
         messages.success(request, _done_message(action, written))
-    except (Conflict, SchemaError) as error:
+    except (Conflict, SchemaError, ValidationError) as error:
         messages.error(request, f"Not changed: {error_detail(error)}")
     return redirect("memory_item", slug=slug, item_id=target)
 

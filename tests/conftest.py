@@ -15,6 +15,10 @@ from aios_site.accounts.models import Role
 from tests.factories import MembershipFactory, WorkspaceFactory
 from tests.helpers import models_free, serve_models_from
 
+# The suite starts many short-lived workers and web processes: each loading the embedding
+# model at start would cost seconds of CPU it never uses (agents/llm/local.py).
+os.environ.setdefault("AIOS_PRELOAD_MODELS", "0")
+
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):

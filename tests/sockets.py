@@ -39,3 +39,13 @@ def run(coroutine):
             await sync_to_async(connections.close_all)()
 
     return asyncio.run(and_close_connections())
+
+
+async def frame_with(ws, text: str, *, frames: int = 10) -> str:
+    """The first frame that has `text`: other pushes of the workspace (a run's row, a
+    counter) may come before it."""
+    for _ in range(frames):
+        frame = await ws.receive_from(timeout=5)
+        if text in frame:
+            return frame
+    raise AssertionError(f"no frame with {text!r} in {frames}")

@@ -53,6 +53,17 @@ def _model():
         return _loaded
 
 
+def preload_in_background() -> threading.Thread | None:
+    """Loads the embedding model in a thread, so the first memory search of a fresh worker or
+    web process does not wait seconds for it (AIOS_PRELOAD_MODELS=0 turns it off: the tests'
+    many short-lived processes)."""
+    if os.environ.get("AIOS_PRELOAD_MODELS", "1") == "0":
+        return None
+    loading = threading.Thread(target=_model, name="aios-preload-models", daemon=True)
+    loading.start()
+    return loading
+
+
 def embed(texts: Sequence[str]) -> list[list[float]]:
     """Unit-length 384-d vectors, one per text, in order.
 

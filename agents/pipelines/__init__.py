@@ -156,6 +156,12 @@ DEFAULT_POLICY = RetryPolicy()
 
 class Pipeline:
     name: ClassVar[str]
+    # What it does for the shop, in the owner's words; blank: a developer's pipeline, shown
+    # with the advanced ones.
+    purpose: ClassVar[str] = ""
+    # The model capabilities its steps call (agents/llm/routing.py), so the Agents page warns
+    # only about the models it needs; None: it may call any.
+    capabilities: ClassVar[tuple[str, ...] | None] = None
     first_step: ClassVar[str] = "start"
     # What one successful run replaces, in minutes of a person's work (editable per workspace).
     minutes_saved: ClassVar[float] = 0.0

@@ -44,6 +44,11 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    # How this member reads the workspace's pages: dates, numbers and money in their language,
+    # times on their clock (aios_site/accounts/middleware.py). Blank: the browser's language,
+    # the site's time zone.
+    language = models.CharField(max_length=10, blank=True, choices=settings.LANGUAGES)
+    time_zone = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

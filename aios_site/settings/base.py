@@ -85,9 +85,11 @@ MIDDLEWARE = [
     "aios_site.errors.refuse_nul_in_query",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "aios_site.accounts.middleware.MemberLocale",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -144,6 +146,7 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en-us"
 LANGUAGES = [
     ("en", "English"),
+    ("en-gb", "English (UK)"),
     ("es", "Español"),
     ("fr", "Français"),
     ("de", "Deutsch"),

@@ -8,9 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from agents.pipelines import PermanentError
+from aios_site.humanize import language_name
+from approvals.edits import Edit
 from approvals.effectors import Effector, register, require_field
 from catalog.checks import failed
 from catalog.content import services
@@ -36,6 +38,11 @@ class AcceptDraft(Effector):
     board before approving; an edit over a channel's limit is refused."""
 
     name = "content.accept_draft"
+    label = "Content drafts"
+
+    def headline(self, payload, *, name, facts) -> str:
+        return f"Accept the drafts for “{name}”" if name else "Accept content drafts"
+
     replaces_minutes = 40.0
 
     def validate(self, payload, *, workspace) -> None:
@@ -61,6 +68,16 @@ class AcceptDraft(Effector):
             "checks_failed": len(failed(payload.get("checks") or [])),
             "failed_drafts": len(failed_drafts(payload)),
         }
+
+    def edits(self, payload, *, workspace, facts=None) -> list[Edit]:
+        edits = []
+        for key, value in payload.items():  # `blog.en.title`: one per draft field
+            channel, _, rest = key.partition(".")
+            language, _, field = rest.partition(".")
+            if channel in FORMATS and field in FORMATS[channel].fields():
+                label = f"{FORMATS[channel].label} in {language_name(language)}: {field}"
+                edits.append(Edit((key,), "text" if field == "body" else "line", label, value))
+        return edits
 
     def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
         brief, changes = _brief(workspace, payload), []
@@ -122,6 +139,17 @@ class SchedulePost(Effector):
     board). Undo cancels the posts that have not gone out yet."""
 
     name = "content.schedule_post"
+    label = "Scheduled posts"
+
+    def headline(self, payload, *, name, facts) -> str:
+        try:
+            when = formats.date_format(
+                timezone.localtime(_publish_at(payload)), "SHORT_DATETIME_FORMAT"
+            )
+        except PermanentError:
+            when = "a date to choose"
+        return f"Publish “{name or 'the brief'}” on {when}"
+
     replaces_minutes = 5.0
 
     def validate(self, payload, *, workspace) -> None:
@@ -131,6 +159,9 @@ class SchedulePost(Effector):
 
     def risk(self, payload) -> str:
         return "medium"
+
+    def edits(self, payload, *, workspace, facts=None) -> list[Edit]:
+        return [Edit(("publish_at",), "datetime", "Publish at", payload.get("publish_at"))]
 
     def preview(self, payload, *, workspace) -> list[dict[str, Any]]:
         from approvals.models import WebhookEndpoint

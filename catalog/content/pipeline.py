@@ -53,6 +53,11 @@ def _language_name(code: str) -> str:
 @register
 class ContentPost(Pipeline):
     name = "content.post"
+    capabilities = ("outline", "ideate", "draft", "detect_language", "embed")
+    purpose = (
+        "Turns your brief into blog posts, newsletters and social posts in your languages, "
+        "for you to edit, approve and schedule."
+    )
 
     class Input(PipelineInput):
         ideate: int | None = None

@@ -96,7 +96,7 @@ def test_the_settings_page_lists_members_and_the_owner_sees_every_token(owner_cl
 
 def _csrf_from_page(client: Client, path: str) -> str:
     page = client.get(path).content.decode()
-    headers = re.search(r"<body hx-headers='([^']+)'>", page).group(1)
+    headers = re.search(r"<body hx-headers='([^']+)'", page).group(1)
     return json.loads(headers)["X-CSRFToken"]
 
 

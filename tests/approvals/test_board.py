@@ -12,7 +12,7 @@ from agents.services import run_start
 from approvals.models import Proposal
 from tests.agents.conftest import drive
 from tests.memory.test_memory import fact
-from tests.sockets import ORIGIN, connect, run, session_cookie
+from tests.sockets import ORIGIN, connect, frame_with, run, session_cookie
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +62,7 @@ def test_a_pending_card_shows_the_diff_rationale_sources_and_rule(
     assert "<del>Monday.</del><ins>Tuesday.</ins>" in page
     assert "The supplier moved its day." in page
     assert 'href="/w/alice/memory/key/notes/todo/">notes/todo v1</a>' in page
-    assert "rule: Everything waits (needs operator)" in page
+    assert "Waits for an operator or the owner (rule “Everything waits”)" in page
     assert "Approve</button>" in page
 
 
@@ -106,7 +106,7 @@ def test_approving_from_the_card_returns_the_card_approved(
     ).content.decode()
 
     assert card.lstrip().startswith(f'<article id="proposal-{proposal.pk}"')
-    assert ">approved<" in card and "Approve</button>" not in card
+    assert ">Approved, on its way<" in card and "Approve</button>" not in card
     assert Proposal.objects.get().status == "approved"
 
 
@@ -118,9 +118,7 @@ def test_an_edit_on_the_card_is_approved_as_edited(operator_client, proposer, wa
         {
             "payload_hash": proposal.payload_hash,
             "edit": "1",
-            "field:content": "Call the supplier before noon.",
-            "field:namespace": "notes",
-            "field:key": "todo",
+            "edit:content": "Call the supplier before noon.",
         },
     )
 
@@ -189,17 +187,14 @@ def test_a_new_proposal_reaches_the_board_over_the_websocket(operator, proposer,
         assert connected
         await ws.receive_from(timeout=5)  # the live status
         proposal = await sync_to_async(_propose)(proposer, f"Pushed {HOSTILE}")
-        messages = []
-        while not any(f'id="proposal-{proposal.pk}"' in m for m in messages):
-            # The run's row is pushed to the workspace too, before or after the card.
-            messages.append(await ws.receive_from(timeout=5))
+        card = await frame_with(ws, f'id="proposal-{proposal.pk}"')
         await ws.disconnect()
-        return proposal, messages
+        return card
 
-    proposal, messages = run(scenario())
+    card = run(scenario())
 
-    card = next(m for m in messages if f'id="proposal-{proposal.pk}"' in m)
     assert card.startswith('<div hx-swap-oob="afterbegin:#cards-new">')
+    assert '<span class="badge" id="count-pending" hx-swap-oob="true">1</span>' in card
     assert "Approve</button>" in card
     assert "<script>alert(1)" not in card and "&lt;script&gt;" in card
 
@@ -221,13 +216,12 @@ def test_the_owner_edits_the_rules_on_the_policy_page_and_a_mistake_keeps_the_te
         follow=True,
     )
 
-    assert "This workspace uses the shipped defaults." in shown
+    assert "This workspace uses the rules AIOS comes with." in shown
     assert "Never sell below cost" in shown
     assert "Not saved: not JSON" in bad.content.decode()
     assert "[{&quot;name&quot;: &quot;x&quot;" in bad.content.decode()  # what was typed stays
-    assert "Only the owner" in saved.content.decode() and "require_approval (owner)" in (
-        saved.content.decode()
-    )
+    assert "Only the owner" in saved.content.decode()
+    assert "Any other change, waits for the owner." in saved.content.decode()
     client.force_login(operator)
     assert client.post(f"{page}rules/", {"rules": "[]"}).status_code == 403
     assert "Save rules" not in client.get(page).content.decode()
@@ -248,3 +242,76 @@ def test_a_webhook_endpoint_needs_an_http_url_and_a_long_secret(client, owner):
 
     assert "Not saved: the secret needs at least 16 characters" in short.content.decode()
     assert "https://crm.example/hook" in saved.content.decode()
+
+
+def test_the_owner_builds_a_rule_in_words_and_it_decides_the_next_card(owner_client, proposer):
+    page = "/w/alice/settings/policy/"
+    shown = owner_client.get(page).content.decode()
+    assert "Price change, when the price change in % is more than 5, waits for the owner." in shown
+
+    owner_client.post(
+        f"{page}add/",
+        {
+            "builder": "1",
+            "name": "Low-risk notes wait",
+            "effector": "core.note",
+            "fact-1": "risk",
+            "op-1": "==",
+            "value-1": "low",
+            "outcome": "operator",
+            "before": "0",
+        },
+    )
+    bad = owner_client.post(
+        f"{page}add/",
+        {
+            "builder": "1",
+            "name": "x",
+            "effector": "*",
+            "fact-1": "confidence",
+            "op-1": ">=",
+            "value-1": "very",
+            "outcome": "auto",
+        },
+        follow=True,
+    ).content.decode()
+
+    rules = owner_client.get(page).content.decode()
+    assert "Note for the team, when the risk is low, waits for an operator or the owner." in rules
+    assert rules.index("Low-risk notes wait") < rules.index("Never sell below cost")
+    assert "Not saved: condition 1: &#x27;very&#x27; is not a number" in bad
+    assert _propose(proposer, "Call the supplier.").status == "pending"  # the new rule decided
+
+
+def test_the_owner_moves_and_removes_rules(owner_client):
+    from approvals.services import rules_for
+
+    page = "/w/alice/settings/policy/"
+    before = [rule["name"] for rule in rules_for(workspace_id=_alice())]
+
+    owner_client.post(f"{page}up/", {"index": "1"})
+    owner_client.post(f"{page}remove/", {"index": "0"})
+
+    after = [rule["name"] for rule in rules_for(workspace_id=_alice())]
+    assert after == [before[0], *before[2:]]
+
+
+def _alice() -> int:
+    from aios_site.accounts.models import Workspace
+
+    return Workspace.objects.get(slug="alice").pk
+
+
+def test_a_new_workspace_s_board_shows_the_way_to_its_first_cards(owner_client, workspace):
+    from catalog.models import StoreConnection
+
+    fresh = owner_client.get(BOARD).content.decode()
+    assert "Getting started" in fresh
+    assert '<a href="/w/alice/catalog/store/"><strong>Connect your store</strong></a>' in fresh
+
+    StoreConnection.objects.create(
+        workspace=workspace, shop_domain="alice.myshopify.com", access_token_encrypted="x"
+    )
+    connected = owner_client.get(BOARD).content.decode()
+    assert '<span aria-label="done">✓</span> Connect your store' in connected
+    assert '<a href="/w/alice/catalog/"><strong>Your catalog arrives</strong></a>' in connected

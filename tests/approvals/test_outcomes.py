@@ -268,9 +268,11 @@ def test_the_board_notes_who_opened_a_card_and_the_decision_keeps_its_review_tim
     viewer_client = Client()
     viewer_client.force_login(viewer)
 
-    viewer_client.get(BOARD)
     operator_client.get(BOARD)
-    operator_client.get(BOARD)  # the first opening stays
+    assert not ProposalOpened.objects.exists()  # on a screen is not yet looked at
+    viewer_client.post(f"{BOARD}{proposal.pk}/opened/")  # refused: a viewer cannot decide
+    operator_client.post(f"{BOARD}{proposal.pk}/opened/")  # the board saw them turn to it
+    operator_client.post(f"{BOARD}{proposal.pk}/opened/")  # the first time stays
     opened = list(ProposalOpened.objects.values_list("user", flat=True))
     _opened_ago(proposal, operator, 90)
     operator_client.post(
@@ -286,7 +288,7 @@ def test_the_board_notes_who_opened_a_card_and_the_decision_keeps_its_review_tim
     )
     assert 90 <= rejected.review_seconds <= 92
     assert (
-        "not needed · not this week"
+        "not needed · “not this week”"
         in operator_client.get(BOARD, {"tab": "rejected"}).content.decode()
     )
 
@@ -311,8 +313,8 @@ def test_cards_approved_together_share_the_time_spent_on_the_board(
     operator_client, operator, proposer, waiting_for_all
 ):
     first, second = _propose(proposer, "A.", key="a"), _propose(proposer, "B.", key="b")
-    operator_client.get(BOARD)
     for proposal in (first, second):
+        operator_client.post(f"{BOARD}{proposal.pk}/opened/")
         _opened_ago(proposal, operator, 180)
 
     operator_client.post(
@@ -324,7 +326,7 @@ def test_cards_approved_together_share_the_time_spent_on_the_board(
     assert all(90 <= share <= 91 for share in shares), shares  # not 3 minutes each
 
 
-def test_a_card_pushed_live_onto_the_board_counts_as_opened_there(
+def test_a_card_the_operator_turns_to_counts_as_opened(
     client, operator, viewer, proposer, waiting_for_all
 ):
     proposal = _propose(proposer, "Call the supplier.")

@@ -37,13 +37,13 @@ def test_an_operator_edits_and_approves_a_card_and_watches_it_commit(page, watch
 
     card.focus()
     page.keyboard.press("e")  # opens the edit form
-    card.locator("textarea[name='field:content']").fill("Call the supplier on Tuesday.")
+    card.locator("textarea[name='edit:content']").fill("Call the supplier on Tuesday.")
     card.get_by_role("button", name="Approve as edited").click()
 
     expect(card.locator(".badge.committed")).to_be_visible(timeout=30_000)
     wait_for_run(run.pk, "succeeded")
     assert MemoryItem.objects.get(key="supplier").content == "Call the supplier on Tuesday."
-    page.get_by_role("link", name="Committed").click()
+    page.get_by_role("link", name="Done").click()
     expect(page.locator(f"#proposal-{proposal.pk}")).to_contain_text("edited before approval")
 
 
@@ -72,3 +72,31 @@ def test_cards_made_while_the_server_was_restarting_appear_when_the_board_reconn
         expect(page.locator(f"#proposal-{made.pk}")).to_contain_text(
             "Made while nobody was listening.", timeout=60_000
         )
+
+
+def test_live_pushes_for_other_pages_leave_no_console_error_and_the_counter_moves(
+    page, watched_board
+):
+    agent = watched_board
+    errors: list[str] = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    waiting = page.locator("#count-pending")
+    before = int(waiting.inner_text())
+
+    run, _ = run_start(
+        agent=agent,
+        input={
+            "effector": "core.note",
+            "payload": {"content": "Order more boxes."},
+            "target": "notes/boxes",
+        },
+    )
+    wait_for_run(run.pk, "waiting")
+    card = page.locator(f"#proposal-{Proposal.objects.get(run=run).pk}")
+    expect(card).to_contain_text("Order more boxes.")  # the card and the run's row both came
+    expect(waiting).to_have_text(str(before + 1))  # the tab's counter moved with it
+
+    card.get_by_role("button", name="Reject").click()
+    expect(waiting).to_have_text(str(before))
+    expect(page.locator(".caught-up")).to_be_visible()  # nothing left to decide
+    assert not [e for e in errors if "oobErrorNoTarget" in e], errors

@@ -55,7 +55,7 @@ def test_the_demo_shop_from_webhook_to_an_approved_description(
     proposal = Proposal.objects.get()
     card = page.locator(f"#proposal-{proposal.pk}")
     expect(card).to_contain_text("catalog.update_description", timeout=30_000)  # pushed live
-    expect(card).to_contain_text("description (en)")
+    expect(card).to_contain_text("Description in English")
     expect(card).to_contain_text("Example T-Shirt")
     card.get_by_role("button", name="Approve").click()
 

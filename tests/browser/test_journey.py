@@ -34,28 +34,32 @@ def test_the_demo_journey_from_a_webhook_to_the_metrics(page, web_server, worker
     card = page.locator("article.card")
     expect(card).to_have_count(1, timeout=60_000)
     assert page.evaluate("window.unreloaded") is True
-    expect(card).to_contain_text("catalog.update_description")
+    expect(card).to_contain_text("New description for Example T-Shirt in English")
     expect(card).to_contain_text("Example T-Shirt")
     expect(card.locator(".badge.pending")).to_be_visible()
     card = page.locator(f"#{card.get_attribute('id')}")
 
     # The owner rewrites the English description and approves the edit.
     card.get_by_text("Edit", exact=True).click()
-    field = card.locator("textarea[name='json:descriptions']")
-    descriptions = json.loads(field.input_value())
-    assert "Example T-Shirt" in descriptions["en"]  # the draft is what the textarea holds
-    field.fill(json.dumps({**descriptions, "en": f"<p>{EDITED}</p>"}))
+    editor = card.get_by_role("textbox", name="Description in English")
+    expect(editor).to_contain_text("Example T-Shirt")  # the draft is what the editor holds
+    editor.fill(EDITED)
     card.get_by_role("button", name="Approve as edited").click()
 
     expect(card.locator(".badge.committed")).to_be_visible(timeout=30_000)
+    expect(card.locator(".changes")).to_be_hidden()  # decided: it left the waiting list
+    expect(page.locator(".caught-up")).to_be_visible()
+    page.get_by_role("link", name="Done").click()  # where the card is kept, in full
+    card = page.locator(f"#cards-committed #{card.get_attribute('id')}")
     assert _as_it_reads_now(card.locator(".change .diff-text").first) == EDITED
     expect(card).to_contain_text("edited before approval")
     assert len(shop.writes) == 1
     assert EDITED in shop.writes[0]["body"]["product"]["body_html"]
 
     # The run behind the card, its steps and its trace.
-    run_link = card.get_by_role("link", name=re.compile(r"^run #\d+$"))
-    run_id = int(run_link.inner_text().removeprefix("run #"))
+    card.get_by_text("Where this comes from").click()
+    run_link = card.get_by_role("link", name="how the agent worked")
+    run_id = int(run_link.get_attribute("data-run"))
     wait_for_run(run_id, "succeeded")  # it resumes after the commit, to record the decision
     run_link.click()
     expect(page.get_by_role("heading", name=f"Run #{run_id}")).to_be_visible()

@@ -1,5 +1,6 @@
-"""Outcomes in Chromium: a card that arrives live counts as opened by the operator watching
-the board; the Metrics page changes its period and agent in place, keeping the URL."""
+"""Outcomes in Chromium: a card that arrives live counts as opened once the operator at the
+board turns to it, not when it lands on an unattended screen; the Metrics page changes its
+period and agent in place, keeping the URL."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tests.helpers import wait_until
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_card_pushed_onto_the_board_counts_as_opened_by_the_operator_watching_it(
+def test_a_card_pushed_onto_the_board_counts_as_opened_once_the_operator_turns_to_it(
     page, watched_board, operator
 ):
     agent = watched_board
@@ -32,6 +33,9 @@ def test_a_card_pushed_onto_the_board_counts_as_opened_by_the_operator_watching_
     proposal = Proposal.objects.get(run=run)
     card = page.locator(f"#proposal-{proposal.pk}")
     expect(card).to_contain_text("Call the supplier on Monday.")  # pushed, no reload
+    page.wait_for_timeout(6000)  # on screen, but nobody has touched the page for a while
+    assert not ProposalOpened.objects.filter(proposal=proposal).exists()
+    page.keyboard.press("j")  # the operator moves to the card
     wait_until(lambda: ProposalOpened.objects.filter(proposal=proposal).exists(), timeout=10)
     card.get_by_role("button", name="Reject").click()
     expect(card.locator(".badge.rejected")).to_be_visible()

@@ -566,4 +566,4 @@ def test_a_post_that_invents_a_fact_is_written_again_then_stands_in_and_waits(
     assert proposal.status == "pending"
     assert proposal.decided_rule["overridden"] == "Accept every post draft"
     preview = [row["field"] for row in proposal.diff]
-    assert any(field.startswith("draft thrown away in en") for field in preview)
+    assert any(field.startswith("draft thrown away in English") for field in preview)

@@ -83,7 +83,7 @@ def test_a_model_draft_naming_a_product_the_brief_is_not_about_is_written_again_
     assert len(fake_openai.requests) == 3  # the outline, the draft, its one regeneration
     regeneration = fake_openai.requests[2]["messages"][-1]["content"]
     assert "names products the brief is not about: Beeswax candle" in regeneration
-    assert any(row["field"].startswith("draft thrown away in en") for row in proposal.diff)
+    assert any(row["field"].startswith("draft thrown away in English") for row in proposal.diff)
     assert "failed its checks (products: names products" in proposal.rationale
     assert _draft_checks(run, "social.en")["products"]["ok"] is True  # the template's
     assert proposal.status == "pending"
@@ -153,7 +153,10 @@ def test_a_template_draft_that_names_another_product_never_shows_all_checks_pass
         }
     ]
     assert "All checks passed" not in proposal.rationale
-    assert "Checks FAILED: en products" in proposal.rationale
+    assert (
+        "Check before approving: in English, names products the brief is not about"
+        in proposal.rationale
+    )
 
 
 def test_a_product_is_named_whatever_the_case_and_number():

@@ -115,7 +115,9 @@ def test_a_thin_product_gets_descriptions_checked_and_written_once_after_approva
     # ...and then the template stood in for it; the card tells the story.
     assert run.state["drafts"]["es"]["tier"] == "template"
     assert "roja" not in proposal.payload["descriptions"]["es"]
-    assert "failed its checks" in proposal.rationale and "template stands in" in proposal.rationale
+    assert (
+        "failed its checks" in proposal.rationale and "data stands in for it" in proposal.rationale
+    )
     assert all(check["ok"] for check in proposal.payload["checks"])
     # Sources per paragraph: the product's own memory item.
     assert {(s["language"], s["paragraph"], s["key"]) for s in proposal.sources} >= {
@@ -206,6 +208,7 @@ def test_model_html_is_sanitized_before_it_reaches_the_shop(
     proposal = Proposal.objects.get(run=run)
     edited = dict(proposal.payload)
     edited["descriptions"] = {
+        **proposal.payload["descriptions"],
         "en": '<p onclick="steal()">Soft cotton.<script>alert(1)</script></p><img src=x>',
     }
     _approve(proposal, owner, payload=edited)
@@ -340,7 +343,7 @@ def test_a_price_change_over_five_percent_waits_for_the_owner_and_below_cost_is_
     assert (raise_.status, raise_.required_role) == ("pending", "owner")
     assert raise_.decided_rule["name"] == "Price changes over 5% need the owner"
     assert raise_.diff[0]["field"].endswith("(+15.0%)")
-    assert (raise_.diff[0]["before"], raise_.diff[0]["after"]) == ("20.00", "23.00")
+    assert (raise_.diff[0]["before"], raise_.diff[0]["after"]) == ("$20.00", "$23.00")
     with pytest.raises(PermissionDenied):
         _approve(raise_, operator)
     _approve(raise_, owner)
@@ -482,20 +485,26 @@ def test_a_reply_whose_drafts_keep_failing_is_never_let_out_by_a_rule(
     assert "prompt text in the draft" in proposal.rationale
 
 
-def test_a_returns_question_in_french_gets_the_return_policy_as_a_templated_reply(
-    store, intents, workspace
-):
-    from memory.services import Source, memory_write
-
+@pytest.fixture
+def returns_intents(workspace, intents):
+    """The intents, with questions about the return policy."""
     intent_examples_add(
         workspace=workspace,
         examples=[
             ("Quelle est votre politique de retour ?", "check_refund_policy"),
             ("Can I return an item that does not fit?", "check_refund_policy"),
+            ("What is your return policy?", "check_refund_policy"),
         ],
         source="test",
     )
-    policy = memory_write(
+
+
+@pytest.fixture
+def returns_policy(workspace):
+    """The shop's return policy: its text, and the numbers its template reads."""
+    from memory.services import Source, memory_write
+
+    return memory_write(
         workspace=workspace,
         namespace="policies",
         key="returns",
@@ -504,6 +513,12 @@ def test_a_returns_question_in_french_gets_the_return_policy_as_a_templated_repl
         metadata={"return_days": 30, "refund_days": 5},
         source=Source("user", ref="test"),
     )
+
+
+def test_a_returns_question_in_french_gets_the_return_policy_as_a_templated_reply(
+    store, returns_intents, returns_policy
+):
+    policy = returns_policy
     _message(store, "Bonjour, quelle est votre politique de retour ? Puis-je renvoyer un pull ?")
 
     run = drive(_run_of("support"))
@@ -650,3 +665,27 @@ def test_a_message_that_instructs_the_agent_only_ever_yields_a_reply_proposal(
     assert simulator.writes == [] and simulator.replies == []
     for request in fake_openai.requests:  # the message only ever went in as data
         assert body not in request["messages"][0]["content"]
+
+
+def test_a_template_description_that_counts_the_products_colours_passes_its_facts_check(
+    client, owner, simulator
+):
+    mug = {
+        **PRODUCT,
+        "id": 8801,
+        "title": "Stoneware mug",
+        "body_html": "",
+        "options": [{"name": "Colour", "position": 1, "values": ["Sand", "Slate"]}],
+        "variants": [
+            {**PRODUCT["variants"][0], "id": 88011, "title": "Sand", "option1": "Sand"},
+            {**PRODUCT["variants"][1], "id": 88012, "title": "Slate", "option1": "Slate"},
+        ],
+    }
+    _deliver(client, "products/create", mug)
+    _process_all()
+
+    proposal = Proposal.objects.get(run=drive(_run_of("catalog-writer")))
+
+    assert "Available in 2 colours: Sand and Slate" in proposal.payload["descriptions"]["en"]
+    assert not [c for c in proposal.payload["checks"] if not c["ok"]]
+    assert proposal.risk != "high" and "All checks passed." in proposal.rationale

@@ -289,11 +289,11 @@ def test_the_messages_page_shows_each_reply_s_state_text_and_links(owner_client,
     page = owner_client.get("/w/alice/catalog/messages/").content.decode()
 
     cards = {m.pk: page[page.index(f'id="message-{m.pk}"') :] for m in (quiet, drafting, answered)}
-    assert "reply: none" in cards[quiet.pk][:600]
-    assert "reply: drafting" in cards[drafting.pk][:600]
+    assert "reply not yet" in cards[quiet.pk][:600]
+    assert "reply being written" in cards[drafting.pk][:600]
     card = cards[answered.pk].split("</article>")[0]
-    assert "reply: sent" in card and "It left our warehouse today." in card
-    assert "intent track_order" in card and "confidence 0.87" in card
+    assert "reply sent" in card and "It left our warehouse today." in card
+    assert "in English · about: track order (87 % sure)" in card
     assert f'href="/w/alice/runs/{answer_run.pk}/"' in card
     assert f'href="/w/alice/board/?tab=committed#proposal-{sent.pk}"' in card
     # Newest first.
@@ -489,7 +489,7 @@ def test_board_cards_name_their_products_variants_and_messages_of_the_workspace_
 
     page = owner_client.get(f"/w/{store.workspace.slug}/board/").content.decode()
 
-    assert '<span class="target">Linen &lt;b&gt;shirt&lt;/b&gt;</span>' in page
-    assert '<span class="target">Linen &lt;b&gt;shirt&lt;/b&gt; · Large</span>' in page
-    assert '<span class="target">Ana: Where is my order?</span>' in page
-    assert "Their secret" not in page and "product:8" in page
+    assert ">New description for Linen &lt;b&gt;shirt&lt;/b&gt;</h3>" in page
+    assert ">Save a note about Linen &lt;b&gt;shirt&lt;/b&gt; · Large</h3>" in page
+    assert ">Reply to Ana about “Where is my order?”</h3>" in page
+    assert "Their secret" not in page and ">New description for a product</h3>" in page

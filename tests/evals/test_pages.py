@@ -128,5 +128,6 @@ def test_the_policy_page_shows_what_each_rule_would_have_sent_and_how_rightly(
     assert by_name["Notes in memory are low risk"] is None  # no note among the eval's cards
     page = owner_client.get("/w/alice/settings/policy/").content.decode()
     assert "Measured on the eval of" in page
-    assert f"would send {templated['sent']}, {templated['right']} right (100 %)" in page
-    assert f"would send {everything['sent']}, {everything['right']} right" in page
+    sent, right = templated["sent"], templated["right"]
+    assert f"Would have sent {sent}, {right} rightly (100 %)" in page
+    assert f"Would have sent {everything['sent']}, {everything['right']} rightly" in page

@@ -38,7 +38,7 @@ from tests.agents.conftest import drive
 from tests.catalog.conftest import store  # noqa: F401 - a fixture
 from tests.catalog.test_pipelines import _sold, _stocked_product
 from tests.helpers import default_provider
-from tests.sockets import ORIGIN, connect, session_cookie
+from tests.sockets import ORIGIN, connect, frame_with, session_cookie
 from tests.sockets import run as run_async
 
 # -- 12. replay -------------------------------------------------------------------------------
@@ -206,8 +206,7 @@ def test_a_member_demoted_to_viewer_keeps_its_socket_but_sees_cards_without_deci
         await sync_to_async(membership.save)(update_fields=["role"])
         proposal = await sync_to_async(pending_proposal)(await sync_to_async(make_agent)())
         await sync_to_async(proposal_changed)(proposal, created=True)
-        card = await ws.receive_from(timeout=5)
-        assert f'id="proposal-{proposal.pk}"' in card
+        card = await frame_with(ws, f'id="proposal-{proposal.pk}"')
         await ws.disconnect()
         return card
 

@@ -108,3 +108,13 @@ def test_text_too_short_to_tell_falls_back_to_the_shops_language():
         {"language": "fr", "confidence": 0.0, "fallback": True},
         {"language": "fr", "confidence": 0.1314, "fallback": True},
     ]
+
+
+def test_a_fresh_process_loads_the_embedding_model_in_the_background(monkeypatch):
+    monkeypatch.setenv("AIOS_PRELOAD_MODELS", "1")
+    loading = local.preload_in_background()
+    loading.join(timeout=120)
+
+    assert not loading.is_alive() and local._loaded is not None
+    monkeypatch.setenv("AIOS_PRELOAD_MODELS", "0")
+    assert local.preload_in_background() is None

@@ -162,10 +162,10 @@ def test_the_agents_page_shows_each_agents_routes_and_spend_against_its_caps(
 
     page = client.get("/w/alice/agents/").content.decode()
 
-    assert "1.5000 of 2.0000" in page and 'style="width: 75.0%"' in page
+    assert "$1.50 of $2.00" in page and 'style="width: 75.0%"' in page
     assert "no model configured for plan" in page
     assert "no remote model: falls back to template; only requests that have a template" in page
-    assert "Tier policy, wording, budgets and triggers" in page
+    assert "Budgets, wording and models" in page
 
 
 def test_an_owner_sets_an_agents_budget_and_policy_from_the_page(client, owner, make_agent):
@@ -199,7 +199,7 @@ def test_the_costs_page_sums_the_ledger_per_agent_model_and_tier(
 
     page = client.get("/w/alice/costs/").content.decode()
 
-    assert "2 model calls costing <strong>0.250000</strong>" in page
+    assert "2 model calls costing <strong>$0.25</strong>" in page
     assert "<td>qwen-max</td>" in page and "<td>remote</td>" in page
 
 

@@ -76,6 +76,18 @@ def test_a_manage_command_starts_the_embedded_services_for_its_own_duration(tmp_
     assert not (tmp_path / "runtime.json").exists()  # stopped again, nothing left behind
 
 
+def test_every_command_takes_the_data_dir_on_its_line(tmp_path):
+    env = {**WITHOUT_SERVICES, "DJANGO_SETTINGS_MODULE": "aios_site.settings.base"}
+    env.pop("AIOS_DATA_DIR", None)
+
+    result = _aios("migrate", "--check", "--data-dir", str(tmp_path / "shop"), env=env)
+    worker = _aios(f"--data-dir={tmp_path / 'elsewhere'}", "worker", env=env)
+
+    assert result.returncode == 1  # reached the fresh database kept there, and said so
+    assert (tmp_path / "shop" / "postgres" / "PG_VERSION").exists()
+    assert "start `aios up` on this data directory first" in worker.stderr
+
+
 def test_up_with_only_one_of_the_two_urls_says_to_set_both(tmp_path):
     env = {
         **WITHOUT_SERVICES,

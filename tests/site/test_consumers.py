@@ -11,7 +11,7 @@ from approvals.events import proposal_changed
 from approvals.models import AuditEntry
 from tests.agents.conftest import drive
 from tests.helpers import pending_proposal
-from tests.sockets import ORIGIN, connect, run, session_cookie
+from tests.sockets import ORIGIN, connect, frame_with, run, session_cookie
 
 # The consumer reads the session and membership from another thread: data must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -128,7 +128,7 @@ def test_a_viewer_sees_a_card_change_but_is_given_no_way_to_decide_it(
         )
         await sync_to_async(proposal_changed)(proposal)
         card = f'id="proposal-{proposal.pk}"'
-        received = {name: await _frame_with(ws, card) for name, ws in frames.items()}
+        received = {name: await frame_with(ws, card) for name, ws in frames.items()}
         for ws in frames.values():
             await ws.disconnect()
         return received
@@ -155,7 +155,7 @@ def test_a_run_page_pushed_to_an_operator_keeps_the_answer_form_and_a_viewers_ha
             path = f"/ws/w/alice/runs/{waiting.pk}/?shown=running-1"
             ws, connected, _ = await connect(path, [ORIGIN, (b"cookie", cookie)])
             assert connected
-            frames[name] = await _frame_with(ws, 'id="run-live"')
+            frames[name] = await frame_with(ws, 'id="run-live"')
             await ws.disconnect()
         return frames
 
@@ -164,13 +164,3 @@ def test_a_run_page_pushed_to_an_operator_keeps_the_answer_form_and_a_viewers_ha
     answer = f'hx-post="/w/alice/runs/{waiting.pk}/answer/"'
     assert "continue?" in frames["operator"] and answer in frames["operator"]
     assert "continue?" in frames["viewer"] and "hx-post" not in frames["viewer"]
-
-
-async def _frame_with(ws, text: str) -> str:
-    """The first frame that has `text` (the run the proposal's fixture started is announced
-    too, and may arrive first)."""
-    for _ in range(5):
-        frame = await ws.receive_from(timeout=5)
-        if text in frame:
-            return frame
-    raise AssertionError(f"no frame with {text}")

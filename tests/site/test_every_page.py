@@ -70,6 +70,8 @@ def objects(workspace, owner, make_agent):
         workspace=workspace, dataset="support-messages", label="the local tier alone"
     )
     return {
+        "uidb64": "MQ",  # an invitation link that is not valid
+        "token": "x-y",
         "slug": workspace.slug,
         "agent_slug": agent.slug,
         "run_id": run.pk,
