@@ -242,3 +242,19 @@ def test_a_time_is_read_on_the_member_s_clock():
     )
 
     assert edited == {"publish_at": "2026-05-01T10:30:00+02:00"}
+
+
+def test_a_card_with_nothing_a_person_writes_offers_no_edit(owner_client, store, proposer):
+    store.workspace.products.create(connection=store, external_id=9, title="Scarf", handle="s")
+    card = pending_proposal(
+        proposer,
+        effector="catalog.set_product_status",
+        target="product:9",
+        payload={"product_id": 9, "status": "draft"},
+    )
+
+    page = owner_client.get(BOARD).content.decode()
+    article = page[page.index(f'id="proposal-{card.pk}"') :].split("</article>")[0]
+
+    assert "Hide Scarf from the shop" in article
+    assert "Approve as edited" not in article and ">Approve</button>" in article
