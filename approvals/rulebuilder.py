@@ -124,7 +124,9 @@ def rule_words(rule: dict[str, Any]) -> str:
     least 0.8, goes out by itself"."""
     labels = dict(kinds())
     glob = rule.get("effector", "*")
-    kind = labels.get(glob) or f"Any change of the kind {glob}"
+    prefix = glob.removesuffix(".*")
+    family = f"Any change to the {prefix}" if glob.endswith(".*") and "*" not in prefix else ""
+    kind = labels.get(glob) or family or f"Any change of the kind {glob}"
     said = [kind if kind != "Any change" else "Any other change"]
     conditions = [_condition_words(c) for c in rule.get("conditions") or []]
     if conditions:

@@ -248,6 +248,7 @@ def test_the_owner_builds_a_rule_in_words_and_it_decides_the_next_card(owner_cli
     page = "/w/alice/settings/policy/"
     shown = owner_client.get(page).content.decode()
     assert "Price change, when the price change in % is more than 5, waits for the owner." in shown
+    assert "Any change to the catalog, when the new price is less than the cost price" in shown
 
     owner_client.post(
         f"{page}add/",
