@@ -288,12 +288,10 @@ def test_a_hard_killed_launcher_takes_its_children_along_and_the_next_up_cleans_
 def test_the_demo_shops_secrets_reach_the_simulator_even_when_they_begin_with_a_dash(tmp_path):
     """A random secret may begin with "-": passed as a separate argument, argparse took it
     for an option and the demo's shop exited at start ("expected one argument")."""
-    import argparse
-
-    from aios_site.launcher import Launcher
+    from aios_site.launcher import Launcher, parse_options
     from catalog.simulator.command import _options
 
-    options = argparse.Namespace(host="127.0.0.1", port=8000, simulator_rate=2.0)
+    options = parse_options(["--simulator-rate", "2", "--simulator-scenario", "steady"])
     launcher = Launcher(options, tmp_path)
     launcher.simulator_port = 9999
     shop = {
@@ -306,3 +304,4 @@ def test_the_demo_shops_secrets_reach_the_simulator_even_when_they_begin_with_a_
     parsed = _options(launcher._simulator_command(shop)[3:])
 
     assert (parsed.secret, parsed.access_token, parsed.api_token) == ("-Xy_1", "-t", "-a")
+    assert (parsed.scenario, parsed.rate) == ("steady", 2.0)  # a shop that keeps going
