@@ -172,7 +172,7 @@ def test_the_board_speaks_the_owner_s_language_on_a_phone(browser, web_server, o
         assert reply.locator("textarea[name='edit:body']").is_visible()
         assert reply.locator("[name^='json:'], textarea.json").count() == 0
         price.get_by_text("Edit", exact=True).click()
-        money = price.get_by_label("Price")
+        money = price.get_by_label("Price", exact=True)
         assert money.get_attribute("inputmode") == "decimal"
         description = board.locator("article.card", has_text="New description for Linen shirt")
         description.get_by_text("Edit", exact=True).click()
