@@ -42,13 +42,6 @@ class Edit:
         return "edit:" + "/".join(self.path)
 
 
-def value_at(payload: dict[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = payload
-    for part in path:
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
 def _with(payload: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
     """A copy of `payload` with `value` at `path` (copying the dicts on the way)."""
     head, *rest = path
@@ -105,7 +98,7 @@ def edited_payload(
             continue
         text = given[edit.name].replace("\r\n", "\n")
         if text.strip() != _shown(edit, tz).strip():
-            edited = _with(edited, edit.path, parse(edit, text, tz=tz))
+            edited = _with(edited, edit.path, _parse(edit, text, tz=tz))
     return edited
 
 
@@ -118,8 +111,8 @@ def _shown(edit: Edit, tz: ZoneInfo | None) -> str:
     return "" if edit.value is None else str(edit.value)
 
 
-def parse(edit: Edit, text: str, *, tz: ZoneInfo | None) -> Any:
-    text = text.replace("\r\n", "\n")
+def _parse(edit: Edit, text: str, *, tz: ZoneInfo | None) -> Any:
+    """The field's text (line breaks already normalized) as the value its kind holds."""
     if edit.kind == "money":
         return _money(edit, text)
     if edit.kind == "datetime":

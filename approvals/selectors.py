@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from aios_site.core.errors import PermanentError
+from aios_site.humanize import writer_words
 from approvals import policy
 from approvals.models import AuditEntry, Proposal
 from approvals.targets import target_names
@@ -202,12 +203,12 @@ def _card(proposal: Proposal, calls: list[dict], names: dict[tuple[int, str], st
             {
                 "tier": c["response__tier"],
                 "model": c["response__model"],
-                "words": model_words(c["response__tier"], c["response__model"]),
+                "words": writer_words(c["response__tier"], c["response__model"]),
             }
             for c in calls
         ],
         "cost": sum((c["cost"] for c in calls), start=0),
-        "editable": _editable(proposal),
+        "editable": _editable(proposal, effector),
         "can_undo": bool(effector and effector.can_undo),
     }
 
@@ -246,15 +247,6 @@ def decision_words(proposal: Proposal) -> str:
     return f"Went out by itself under the rule “{rule}”" if rule else "Approved"
 
 
-def model_words(tier: str | None, model: str | None) -> str:
-    """What wrote a draft, as an owner says it."""
-    if tier == "template":
-        return "a template filled in from your data (no model)"
-    if tier == "local":
-        return f"the model on this machine ({model})"
-    return model or "a model"
-
-
 def _effector(name: str):
     from approvals.effectors import get_effector
 
@@ -264,10 +256,9 @@ def _effector(name: str):
         return None
 
 
-def _editable(proposal: Proposal) -> list:
+def _editable(proposal: Proposal, effector) -> list:
     """What a person may change on the card; nothing when the target is gone (the card can
     still be rejected, and approving it fails with the reason)."""
-    effector = _effector(proposal.effector)
     if effector is None or proposal.status != "pending":
         return []
     try:
